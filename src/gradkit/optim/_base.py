@@ -1,0 +1,177 @@
+"""Plumbing shared by gradkit's optimizers: hyper-parameter checks, gradient gathering, finiteness.
+
+Every gradkit optimizer validates each param group when it is added (so a bad value in a group
+passed to the constructor or to ``add_param_group`` fails the same way), gathers the parameters
+that have gradients across *all* groups, and checks that those gradients are finite before it
+changes anything: a NaN/Inf gradient raises :class:`NonFiniteGradientError` and leaves every
+parameter and every state tensor exactly as it was.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim.optimizer import Optimizer, _default_to_fused_or_foreach
+
+
+class NonFiniteGradientError(FloatingPointError):
+    """A gradient handed to ``step()`` contains NaN or Inf; nothing was updated."""
+
+
+def check_real(name: str, value: Any) -> float:
+    """Return ``value`` as a finite float or raise ValueError naming ``name``."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a number, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    if check_real(name, value) < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+def check_unit_interval(name: str, value: Any) -> None:
+    """0 <= value < 1, the range of an EMA coefficient."""
+    if not 0.0 <= check_real(name, value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+@dataclass
+class GradientBatch:
+    """The parameters of one param group that have gradients, with their gradients and states."""
+
+    group: dict[str, Any]
+    group_index: int
+    params: list[Tensor]
+    grads: list[Tensor]
+    states: list[dict[str, Any]]
+
+
+class GradkitOptimizer(Optimizer):
+    """Base class: validated param groups and an all-or-nothing ``step``.
+
+    Subclasses set ``_checks`` (hyper-parameter name -> check function), implement
+    ``_init_state(p, state, group)`` for a parameter seen for the first time, and
+    ``_update(batch, foreach)`` for one param group.
+    """
+
+    _checks: dict[str, Callable[[str, Any], None]] = {}
+
+    def __init__(self, params, defaults: dict[str, Any]) -> None:
+        defaults = {"maximize": False, "foreach": None, "check_finite": True, **defaults}
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        for name, check in self._checks.items():
+            check(name, group[name])
+        for p in group["params"]:
+            if torch.is_complex(p):
+                raise ValueError(f"{type(self).__name__} does not support complex parameters")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("check_finite", True)
+
+    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _update(self, batch: GradientBatch, foreach: bool) -> None:
+        raise NotImplementedError
+
+    def _gather(self) -> list[GradientBatch]:
+        batches = []
+        for group_index, group in enumerate(self.param_groups):
+            params, grads, states = [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                grad = -p.grad if group["maximize"] else p.grad
+                state = self.state[p]
+                if len(state) == 0:
+                    self._init_state(p, state, group)
+                params.append(p)
+                grads.append(grad)
+                states.append(state)
+            if params:
+                batches.append(GradientBatch(group, group_index, params, grads, states))
+        return batches
+
+    def _check_finite(self, batches: list[GradientBatch]) -> None:
+        for batch in batches:
+            if not batch.group["check_finite"]:
+                continue
+            # A finite sum proves every entry finite (NaN and Inf propagate through it); a sum is
+            # one vectorised read. Only when it is not finite (or overflowed) look closer.
+            sums = torch.stack([g.sum() for g in batch.grads])
+            if bool(torch.isfinite(sums).all()):
+                continue
+            finite = [bool(torch.isfinite(g).all()) for g in batch.grads]
+            if all(finite):
+                continue
+            bad = finite.index(False)
+            shape = tuple(batch.params[bad].shape)
+            raise NonFiniteGradientError(
+                f"{type(self).__name__}.step(): the gradient of parameter {bad} (shape {shape}) "
+                f"in param group {batch.group_index} contains NaN or Inf; "
+                "no parameter or optimizer state was changed. Skip this step (as "
+                "torch.amp.GradScaler does) or construct the optimizer with check_finite=False."
+            )
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """Perform one update; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        batches = self._gather()
+        self._check_finite(batches)
+        for batch in batches:
+            foreach = batch.group["foreach"]
+            if foreach is None:
+                _, foreach = _default_to_fused_or_foreach(batch.params, differentiable=False)
+            for state in batch.states:
+                state["step"] += 1
+            self._update(batch, foreach)
+        return loss
+
+
+def tensors_by_step(batch: GradientBatch) -> dict[int, list[int]]:
+    """Indices of the batch's tensors grouped by their step number t (1 at the first update).
+
+    Tensors of one group usually share t; they differ when a parameter got no gradient in some
+    steps. Bias corrections depend on t, so the fused (foreach) path runs once per distinct t.
+    """
+    by_step: dict[int, list[int]] = {}
+    for i, state in enumerate(batch.states):
+        by_step.setdefault(int(state["step"].item()), []).append(i)
+    return by_step
+
+
+def new_step_tensor() -> Tensor:
+    """A step counter as torch's optimizers keep it (a CPU scalar tensor, so state_dict works)."""
+    return torch.tensor(0.0, dtype=torch.float32)

@@ -1,0 +1,167 @@
+"""Sign descent: SignSGD (SSD) and Signum (M-SSD).
+
+Bernstein, Wang, Azizzadenesheli, Anandkumar, "signSGD: Compressed Optimisation for Non-Convex
+Problems", ICML 2018 (arXiv 1802.04434); Balles & Hennig, "Dissecting Adam", ICML 2018
+(arXiv 1705.07774), where the same two methods are called SSD and M-SSD.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradkit.optim._base import (
+    GradientBatch,
+    GradkitOptimizer,
+    check_choice,
+    check_nonnegative,
+    check_unit_interval,
+    new_step_tensor,
+)
+
+
+def sign_with_zero(t: Tensor, zero_sign: int) -> Tensor:
+    """sign(t) with sign(0) = ``zero_sign`` (0: torch's sign, +1: a 1-bit code's convention)."""
+    if zero_sign == 0:
+        return torch.sign(t)
+    return torch.ge(t, 0).to(t.dtype).mul_(2).sub_(1)
+
+
+class Signum(GradkitOptimizer):
+    r"""Signum (M-SSD): steps of fixed size along the sign of a dampened momentum.
+
+    .. math::
+        m_t = \beta m_{t-1} + (1-\beta) g_t, \qquad m_0 = 0
+
+        \theta_t = \theta_{t-1} - \mathrm{lr}\,\bigl(\operatorname{sign}(m_t)
+                   + \lambda\,\theta_{t-1}\bigr)
+
+    With ``momentum=0`` this is signSGD, :math:`\theta_t = \theta_{t-1} - \mathrm{lr}\,
+    \operatorname{sign}(g_t)`. A zero-initialised dampened EMA and the heavy-ball sum
+    :math:`u_t = \beta u_{t-1} + g_t` differ only by the factor :math:`1-\beta`, so their signs
+    agree and no bias correction is needed.
+
+    **Weight decay** is decoupled and applied after the sign, as in the authors' majority-vote
+    code: the tuned ``weight_decay`` values of the papers belong to this placement. Decay inside
+    the sign would be a different algorithm.
+
+    **sign(0)**: by default :math:`\operatorname{sign}(0) = 0`, torch's convention, so a
+    coordinate whose gradient (or momentum) is exactly zero does not move. ``zero_sign=1`` maps
+    0 to +1, the convention of a 1-bit code.
+
+    **Non-finite gradients** raise :class:`~gradkit.optim.NonFiniteGradientError` before any
+    parameter or buffer changes (pass ``check_finite=False`` to skip that check, e.g. when the
+    caller already guarantees finite gradients).
+
+    Every coordinate moves by ``lr`` each step, so useful learning rates resemble Adam's
+    (1e-4 to 1e-2), not SGD's.
+
+    Args:
+        params: parameters or param groups.
+        lr: step size :math:`\mathrm{lr} \ge 0`.
+        momentum: EMA coefficient :math:`\beta \in [0, 1)` (0.9 in the paper).
+        weight_decay: decoupled decay :math:`\lambda \ge 0`.
+        zero_sign: the value of sign(0), 0 or 1.
+        maximize: ascend instead of descend (negates the gradient before the EMA).
+        foreach: use the multi-tensor ``torch._foreach_*`` path (default: torch's choice, i.e.
+            on CUDA). Both paths give identical results.
+        check_finite: raise on NaN/Inf gradients (one extra read of the gradients).
+    """
+
+    _checks = {
+        "lr": check_nonnegative,
+        "momentum": check_unit_interval,
+        "weight_decay": check_nonnegative,
+        "zero_sign": lambda name, value: check_choice(name, value, (0, 1)),
+        "maximize": lambda name, value: check_choice(name, value, (False, True)),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        *,
+        zero_sign: int = 0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        check_finite: bool = True,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+            "zero_sign": zero_sign,
+            "maximize": maximize,
+            "foreach": foreach,
+            "check_finite": check_finite,
+        }
+        super().__init__(params, defaults)
+
+    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        state["step"] = new_step_tensor()
+
+    def _momentum_buffers(self, batch: GradientBatch) -> list[Tensor]:
+        for p, state in zip(batch.params, batch.states, strict=True):
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return [state["momentum_buffer"] for state in batch.states]
+
+    def _update(self, batch: GradientBatch, foreach: bool) -> None:
+        group = batch.group
+        lr, beta, decay = group["lr"], group["momentum"], group["weight_decay"]
+        directions = batch.grads
+        if beta != 0:
+            directions = self._momentum_buffers(batch)
+        if foreach:
+            if beta != 0:
+                torch._foreach_lerp_(directions, batch.grads, 1 - beta)
+            if group["zero_sign"] == 0:
+                signs = torch._foreach_sign(directions)
+            else:
+                signs = [sign_with_zero(d, group["zero_sign"]) for d in directions]
+            if decay != 0:
+                torch._foreach_mul_(batch.params, 1 - lr * decay)
+            torch._foreach_add_(batch.params, signs, alpha=-lr)
+            return
+        for p, g, d in zip(batch.params, batch.grads, directions, strict=True):
+            if beta != 0:
+                d.lerp_(g, 1 - beta)
+            sign = sign_with_zero(d, group["zero_sign"])
+            if decay != 0:
+                p.mul_(1 - lr * decay)
+            p.add_(sign, alpha=-lr)
+
+
+class SignSGD(Signum):
+    r"""signSGD (SSD): :math:`\theta_t = \theta_{t-1} - \mathrm{lr}\,(\operatorname{sign}(g_t)
+    + \lambda\,\theta_{t-1})`.
+
+    :class:`Signum` with ``momentum=0`` (one implementation under both names); see
+    :class:`Signum` for the sign(0) convention, the decoupled weight decay and the options.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float,
+        weight_decay: float = 0.0,
+        *,
+        zero_sign: int = 0,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            momentum=0.0,
+            weight_decay=weight_decay,
+            zero_sign=zero_sign,
+            maximize=maximize,
+            foreach=foreach,
+            check_finite=check_finite,
+        )
