@@ -115,40 +115,40 @@ class _VarianceAdapted(GradkitOptimizer):
             exp_avgs = [batch.states[i]["exp_avg"] for i in indices]
             exp_avg_sqs = [batch.states[i]["exp_avg_sq"] for i in indices]
             grads = [batch.grads[i].to(exp_avgs[k].dtype) for k, i in enumerate(indices)]
-            # Everything below is scaled by the bias correction b = 1 - beta^t: with
-            # q = m~^2 / b = b * m^2 and v~ = b * v, the denominator
-            # max(q, lerp(q, v~, c)) = b * (m^2 + c * max(v - m^2, 0)) and gamma = q / it.
+            # With q = b m~^2 / c + tiny (b = 1 - beta^t the bias correction, m = m~ / b), the
+            # ratio r = max(v~ / q + 1 - c, 1) equals (m^2 + c max(v - m^2, 0)) / m^2 = 1 / gamma,
+            # so the step is d / r: one temporary, no 0/0 (r is 1 or +inf where m~ = 0).
             correction = 1 - beta**t
             r = rho(beta, t)
             if self._momentum:  # M-SVAG: gamma = m^2 / (m^2 + rho s),  d = m
-                variance_weight, step_scale = r / (1 - r), lr / correction
+                c, step_scale = r / (1 - r), lr / correction
             else:  # SVAG: gamma = m^2 / (m^2 + s),  d = g
-                variance_weight, step_scale = 1 / (1 - r), lr
+                c, step_scale = 1 / (1 - r), lr
             tiny = torch.tensor(torch.finfo(exp_avgs[0].dtype).tiny, dtype=exp_avgs[0].dtype)
+            directions = exp_avgs if self._momentum else grads
             if foreach:
                 torch._foreach_lerp_(exp_avgs, grads, 1 - beta)
                 torch._foreach_mul_(exp_avg_sqs, beta)
                 torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta)
                 q = torch._foreach_addcmul(
-                    [tiny] * len(exp_avgs), exp_avgs, exp_avgs, value=1 / correction
+                    [tiny] * len(exp_avgs), exp_avgs, exp_avgs, value=1 / (correction * c)
                 )
-                denominators = torch._foreach_lerp(q, exp_avg_sqs, variance_weight)
-                torch._foreach_maximum_(denominators, q)
-                torch._foreach_mul_(q, exp_avgs if self._momentum else grads)
+                ratios = torch._foreach_div(exp_avg_sqs, q)
+                del q
+                torch._foreach_add_(ratios, 1 - c)
+                torch._foreach_clamp_min_(ratios, 1.0)
                 if decay != 0:
                     torch._foreach_mul_(params, 1 - lr * decay)
-                torch._foreach_addcdiv_(params, q, denominators, value=-step_scale)
+                torch._foreach_addcdiv_(params, directions, ratios, value=-step_scale)
                 continue
-            for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+            for p, g, m, v, d in zip(params, grads, exp_avgs, exp_avg_sqs, directions, strict=True):
                 m.lerp_(g, 1 - beta)
                 v.mul_(beta).addcmul_(g, g, value=1 - beta)
-                q = torch.addcmul(tiny, m, m, value=1 / correction)
-                denominator = torch.lerp(q, v, variance_weight)
-                torch.maximum(denominator, q, out=denominator)
-                q.mul_(m if self._momentum else g)
+                ratio = torch.addcmul(tiny, m, m, value=1 / (correction * c))
+                torch.div(v, ratio, out=ratio).add_(1 - c).clamp_min_(1.0)
                 if decay != 0:
                     p.mul_(1 - lr * decay)
-                p.addcdiv_(q, denominator, value=-step_scale)
+                p.addcdiv_(d, ratio, value=-step_scale)
 
 
 class MSVAG(_VarianceAdapted):

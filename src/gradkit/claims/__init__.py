@@ -1,0 +1,19 @@
+"""The notes' claims, each an experiment with a criterion fixed in code (one module per claim).
+
+A new claim joins ``gradkit reproduce`` by one line in :data:`CLAIMS`.
+"""
+
+from gradkit.claims import adam_sign_variance, msvag_vs_adam, sign_geometry, signum_matches_adam
+from gradkit.claims.base import SCALES, Claim, ClaimResult, RunContext, Verdict
+
+CLAIMS: dict[str, Claim] = {
+    claim.id: claim
+    for claim in [
+        adam_sign_variance.CLAIM,
+        sign_geometry.CLAIM,
+        msvag_vs_adam.CLAIM,
+        signum_matches_adam.CLAIM,
+    ]
+}
+
+__all__ = ["CLAIMS", "SCALES", "Claim", "ClaimResult", "RunContext", "Verdict"]

@@ -1,0 +1,112 @@
+"""Run a selection of claims with a progress display and write the report."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import gradkit
+from gradkit.claims import CLAIMS
+from gradkit.claims.base import RunContext
+from gradkit.claims.tuning import cached_run
+from gradkit.report import ReportEntry, write_report
+
+VERDICT_STYLES = {
+    "holds": "green",
+    "does not hold": "red",
+    "inconclusive": "yellow",
+    "error": "bold red",
+}
+
+
+def run_claim(claim_id: str, ctx: RunContext) -> ReportEntry:
+    """Run one claim; an exception becomes an ``error`` entry with its traceback's last line."""
+    claim = CLAIMS[claim_id]
+    started = time.perf_counter()
+    try:
+        result = claim.run(ctx)
+    except Exception as error:  # a failing claim must not lose the others' results
+        summary = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
+        return ReportEntry(
+            claim.id, claim.statement, claim.source, claim.criterion, "error", summary,
+            time.perf_counter() - started,
+        )
+    return ReportEntry(
+        claim.id,
+        claim.statement,
+        claim.source,
+        claim.criterion,
+        result.verdict.value,
+        result.summary,
+        time.perf_counter() - started,
+        result.numbers,
+        result.table,
+        result.figure,
+    )
+
+
+def reproduce(
+    claim_ids: list[str],
+    scale: str,
+    seeds: int,
+    out: Path,
+    console: Console | None = None,
+) -> list[ReportEntry]:
+    """Run ``claim_ids`` at ``scale`` with seeds 0..seeds-1, show progress, write the report to
+    ``out`` and print the verdict table. Runs on one thread (the models are small)."""
+    console = console or Console()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    entries = []
+    columns = (
+        TextColumn("{task.description:<36}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            overall = progress.add_task("all claims", total=len(claim_ids))
+            for claim_id in claim_ids:
+                task = progress.add_task(claim_id, total=None)
+                ctx = RunContext(
+                    scale,
+                    list(range(seeds)),
+                    on_plan=lambda units, task=task: progress.update(task, total=units),
+                    on_advance=lambda units, task=task: progress.advance(task, units),
+                )
+                entries.append(run_claim(claim_id, ctx))
+                progress.update(task, description=f"{claim_id}: {entries[-1].verdict}")
+                progress.advance(overall)
+    finally:
+        torch.set_num_threads(threads)
+        cached_run.cache_clear()
+    meta = {
+        "version": gradkit.__version__,
+        "torch": torch.__version__,
+        "scale": scale,
+        "seeds": list(range(seeds)),
+        "elapsed_seconds": time.perf_counter() - started,
+    }
+    paths = write_report(entries, out, meta)
+    table = Table(title=f"gradkit reproduce ({scale} scale, {seeds} seeds)")
+    for column in ("claim", "verdict", "time", "result"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        style = VERDICT_STYLES.get(entry.verdict, "")
+        table.add_row(
+            entry.id,
+            f"[{style}]{entry.verdict}[/]",
+            f"{entry.seconds:.0f} s",
+            entry.summary.splitlines()[0],
+        )
+    console.print(table)
+    console.print(f"Report: {paths['html']}  (also {paths['markdown'].name}, {paths['json'].name})")
+    return entries

@@ -1,0 +1,69 @@
+"""Small models for the offline tasks. None uses batch norm (the Shampoo claim needs that)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+
+class MLP(nn.Sequential):
+    """Fully connected ReLU network: in -> hidden[0] -> ... -> out; inputs are flattened."""
+
+    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int) -> None:
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, out_features))
+        super().__init__(*layers)
+
+
+class CNN1d(nn.Sequential):
+    """1-D CNN for length-40 signals such as mnist1d: three strided convolutions, then linear."""
+
+    def __init__(self, length: int = 40, channels: int = 32, num_classes: int = 10) -> None:
+        out_length = length
+        for _ in range(3):
+            out_length = (out_length - 1) // 2 + 1
+        super().__init__(
+            nn.Unflatten(1, (1, length)),
+            nn.Conv1d(1, channels, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(channels * out_length, num_classes),
+        )
+
+
+class CNN2d(nn.Sequential):
+    """2-D CNN for 1x8x8 digit images: two convolutions (the second strided), then linear."""
+
+    def __init__(self, channels: int = 16, num_classes: int = 10) -> None:
+        super().__init__(
+            nn.Conv2d(1, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(2 * channels * 4 * 4, num_classes),
+        )
+
+
+class SequenceGRU(nn.Module):
+    """Reads a (batch, length) signal as a sequence of ``length / chunk`` steps of ``chunk``
+    consecutive values with a GRU, and classifies from the last hidden state."""
+
+    def __init__(self, hidden: int = 64, num_classes: int = 10, chunk: int = 4) -> None:
+        super().__init__()
+        self.chunk = chunk
+        self.gru = nn.GRU(chunk, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, last = self.gru(x.reshape(len(x), -1, self.chunk))
+        return self.head(last[-1])

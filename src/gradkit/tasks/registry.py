@@ -1,0 +1,136 @@
+"""Named tasks: a dataset, a model and a loss, with default batch size and epochs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gradkit.tasks import datasets, synthetic
+from gradkit.tasks.datasets import Dataset
+from gradkit.tasks.models import MLP, CNN1d, CNN2d, SequenceGRU
+
+
+@dataclass(frozen=True)
+class Task:
+    """A training problem. ``load(seed)`` gives the data, ``build_model(data, seed)`` the model
+    (called with torch's initialisers seeded), ``loss`` names the loss (see ``make_loss``)."""
+
+    name: str
+    description: str
+    load: Callable[[int], Dataset]
+    build_model: Callable[[Dataset, int], nn.Module]
+    loss: str
+    batch_size: int
+    epochs: int
+
+
+def quadratic_task(
+    rotated: bool, dim: int = 100, noise: float = 5.0, condition: tuple[float, float] = (0.1, 10.0)
+) -> Task:
+    """The noisy quadratic f(x) = x^T H x / 2 (see :class:`~gradkit.tasks.NoisyQuadratic`),
+    started from x = 1, with batch size 1 and Gaussian gradient noise of scale ``noise``."""
+
+    def build(data: Dataset, seed: int) -> nn.Module:
+        hessian = synthetic.quadratic_hessian(dim, condition, rotated, seed)
+        return synthetic.NoisyQuadratic(hessian, noise, torch.ones(dim))
+
+    geometry = "rotated" if rotated else "axis-aligned"
+    return Task(
+        f"quadratic-{'rotated' if rotated else 'axis'}",
+        f"noisy quadratic, d={dim}, Hessian eigenvalues log-spaced over {condition}, {geometry}",
+        lambda seed: synthetic.quadratic_noise(dim, seed=seed),
+        build,
+        "objective",
+        batch_size=1,
+        epochs=1,
+    )
+
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in [
+        Task(
+            "mnist1d-mlp",
+            "mnist1d (4000/1000, generated offline), MLP 40-256-256-10",
+            lambda seed: datasets.mnist1d(),
+            lambda data, seed: MLP(40, (256, 256), 10),
+            "cross_entropy",
+            batch_size=100,
+            epochs=20,
+        ),
+        Task(
+            "mnist1d-cnn",
+            "mnist1d, 1-D CNN (3 strided convolutions, 32 channels, no batch norm)",
+            lambda seed: datasets.mnist1d(),
+            lambda data, seed: CNN1d(40, 32, 10),
+            "cross_entropy",
+            batch_size=100,
+            epochs=20,
+        ),
+        Task(
+            "mnist1d-rnn",
+            "mnist1d read by a GRU (64 hidden units) as a sequence of 10 steps of 4 values",
+            lambda seed: datasets.mnist1d(),
+            lambda data, seed: SequenceGRU(64, 10),
+            "cross_entropy",
+            batch_size=100,
+            epochs=20,
+        ),
+        Task(
+            "digits-mlp",
+            "scikit-learn digits as 64-vectors, MLP 64-128-128-10",
+            lambda seed: datasets.digits(images=False),
+            lambda data, seed: MLP(64, (128, 128), 10),
+            "cross_entropy",
+            batch_size=64,
+            epochs=20,
+        ),
+        Task(
+            "digits-cnn",
+            "scikit-learn digits as 1x8x8 images, 2-D CNN (16/32 channels, no batch norm)",
+            lambda seed: datasets.digits(images=True),
+            lambda data, seed: CNN2d(16, 10),
+            "cross_entropy",
+            batch_size=64,
+            epochs=20,
+        ),
+        Task(
+            "breast-cancer-logreg",
+            "scikit-learn breast cancer (30 standardized features), logistic regression",
+            lambda seed: datasets.breast_cancer(),
+            lambda data, seed: nn.Linear(30, 2),
+            "cross_entropy",
+            batch_size=32,
+            epochs=20,
+        ),
+        Task(
+            "logreg-correlated",
+            "synthetic binary logistic regression, 20 features with correlation 0.9^|i-j|",
+            lambda seed: synthetic.correlated_logistic(seed=seed),
+            lambda data, seed: nn.Linear(data.num_features, 2),
+            "cross_entropy",
+            batch_size=32,
+            epochs=20,
+        ),
+        Task(
+            "l4-regression",
+            "synthetic linear regression (d=20, rotated ill-conditioned features), l4 loss",
+            lambda seed: synthetic.lp_regression(seed=seed),
+            lambda data, seed: nn.Linear(data.num_features, 1),
+            "l4",
+            batch_size=32,
+            epochs=20,
+        ),
+        quadratic_task(rotated=False),
+        quadratic_task(rotated=True),
+    ]
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+    return TASKS[name]

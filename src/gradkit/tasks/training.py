@@ -1,0 +1,232 @@
+"""The one training loop used by ``gradkit train`` and by every claim.
+
+Full-batch tensors in memory, a per-run ``torch.Generator`` for shuffling, evaluation of the whole
+train and test sets at fixed step intervals, and divergence detection (a non-finite loss or
+gradient ends the run and marks it diverged instead of raising).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from gradkit.optim import NonFiniteGradientError, build_optimizer
+from gradkit.tasks.datasets import Dataset
+
+OptimizerFactory = Callable[[list[nn.Parameter]], Optimizer]
+StepCallback = Callable[[int, int], None]
+
+
+def make_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
+    """Loss by name: ``cross_entropy``, ``mse``, ``l4`` (mean |r|^4 / 4) or ``objective`` (the
+    model's output already is the per-sample loss)."""
+    if name == "cross_entropy":
+        return F.cross_entropy
+    if name == "mse":
+        return lambda out, y: F.mse_loss(out.squeeze(-1), y)
+    if name == "l4":
+        return lambda out, y: (out.squeeze(-1) - y).pow(4).mean() / 4
+    if name == "objective":
+        return lambda out, y: out.mean()
+    raise ValueError(f"unknown loss {name!r}; choose from cross_entropy, mse, l4, objective")
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced: per-step mini-batch losses and periodic evaluations."""
+
+    task: str
+    optimizer: str
+    lr: float | None
+    seed: int
+    epochs: int
+    batch_size: int
+    step_losses: list[float] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    diverged: bool = False
+    seconds: float = 0.0
+
+    def final(self, metric: str) -> float:
+        """The metric at the last evaluation (``inf`` loss / ``nan`` accuracy if diverged)."""
+        return self.evals[-1][metric]
+
+    def series(self, metric: str) -> tuple[list[float], list[float]]:
+        """(epochs, values) of ``metric`` over the evaluations."""
+        return [e["epoch"] for e in self.evals], [e[metric] for e in self.evals]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def write_csv(self, path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.evals[0]))
+            writer.writeheader()
+            writer.writerows(self.evals)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: Tensor, y: Tensor, loss_fn, classification: bool, chunk: int = 2048
+) -> tuple[float, float]:
+    """(mean loss, accuracy) over a whole set; accuracy is NaN for non-classification tasks."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(x), chunk):
+        out = model(x[start : start + chunk])
+        target = y[start : start + chunk]
+        total_loss += loss_fn(out, target).item() * len(target)
+        if classification:
+            correct += int((out.argmax(-1) == target).sum())
+    model.train(was_training)
+    loss = total_loss / len(x)
+    return (loss if math.isfinite(loss) else math.inf), (
+        correct / len(x) if classification else math.nan
+    )
+
+
+def _eval_point(model, data: Dataset, loss_fn, step: int, steps_per_epoch: int) -> dict[str, float]:
+    classification = data.kind == "classification"
+    train_loss, train_acc = evaluate(model, data.x_train, data.y_train, loss_fn, classification)
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test, loss_fn, classification)
+    point = {
+        "step": step,
+        "epoch": step / steps_per_epoch,
+        "train_loss": train_loss,
+        "test_loss": test_loss,
+    }
+    if classification:
+        point.update(train_accuracy=train_acc, test_accuracy=test_acc)
+    return point
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset,
+    optimizer: Optimizer,
+    *,
+    loss: str,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    evals_per_epoch: int = 1,
+    max_steps: int | None = None,
+    on_step: StepCallback | None = None,
+    label: tuple[str, str, float | None] = ("model", "optimizer", None),
+) -> TrainResult:
+    """Train ``model`` on ``data`` with ``optimizer`` for ``epochs`` epochs (or ``max_steps``).
+
+    Mini-batches are drawn without replacement from a permutation made by a generator seeded with
+    ``seed`` (the last partial batch of an epoch is dropped). The train and test sets are
+    evaluated at step 0 and ``evals_per_epoch`` times per epoch. ``on_step(step, total)`` is
+    called after each step.
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("evals_per_epoch", evals_per_epoch)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    n = len(data.x_train)
+    batch_size = min(batch_size, n)
+    steps_per_epoch = n // batch_size
+    total = epochs * steps_per_epoch if max_steps is None else max_steps
+    eval_interval = max(1, steps_per_epoch // evals_per_epoch)
+    loss_fn = make_loss(loss)
+    generator = torch.Generator().manual_seed(seed)
+    result = TrainResult(label[0], label[1], label[2], seed, epochs, batch_size)
+    started = time.perf_counter()
+    result.evals.append(_eval_point(model, data, loss_fn, 0, steps_per_epoch))
+    model.train()
+    step = 0
+    while step < total and not result.diverged:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, steps_per_epoch * batch_size, batch_size):
+            index = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            batch_loss = loss_fn(model(data.x_train[index]), data.y_train[index])
+            value = batch_loss.item()
+            if not math.isfinite(value):
+                result.diverged = True
+                break
+            batch_loss.backward()
+            try:
+                optimizer.step()
+            except NonFiniteGradientError:
+                result.diverged = True
+                break
+            step += 1
+            result.step_losses.append(value)
+            if step % eval_interval == 0 or step == total:
+                result.evals.append(_eval_point(model, data, loss_fn, step, steps_per_epoch))
+            if on_step is not None:
+                on_step(step, total)
+            if step >= total:
+                break
+    if result.diverged:
+        point = _eval_point(model, data, loss_fn, step, steps_per_epoch)
+        point.update({k: math.inf for k in point if k.endswith("loss")})
+        point.update({k: math.nan for k in point if k.endswith("accuracy")})
+        result.evals.append(point)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def seeded_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with torch's default initialisers seeded by ``seed``, leaving the global RNG
+    as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def train(
+    task,
+    optimizer: str | OptimizerFactory,
+    *,
+    lr: float | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    data: Dataset | None = None,
+    evals_per_epoch: int = 1,
+    max_steps: int | None = None,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train a registered task (a :class:`~gradkit.tasks.Task` or its name) with an optimizer.
+
+    ``optimizer`` is a name from :data:`gradkit.optim.OPTIMIZERS` (built with ``lr``, or its
+    default lr) or a factory ``params -> Optimizer``. ``data`` overrides the task's dataset, e.g.
+    with a validation split for tuning. The model is initialised from ``seed``.
+    """
+    from gradkit.tasks.registry import get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    data = task.load(seed) if data is None else data
+    model = seeded_model(lambda: task.build_model(data, seed), seed)
+    if isinstance(optimizer, str):
+        name = optimizer
+        opt = build_optimizer(optimizer, model.parameters(), lr)
+    else:
+        name = getattr(optimizer, "__name__", type(optimizer).__name__)
+        opt = optimizer(list(model.parameters()))
+    return fit(
+        model,
+        data,
+        opt,
+        loss=task.loss,
+        epochs=task.epochs if epochs is None else epochs,
+        batch_size=task.batch_size if batch_size is None else batch_size,
+        seed=seed,
+        evals_per_epoch=evals_per_epoch,
+        max_steps=max_steps,
+        on_step=on_step,
+        label=(task.name, name, opt.param_groups[0]["lr"]),
+    )
