@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradkit.optim import MSVAG, SVAG, Signum, SignSGD
+from gradkit.optim import MSVAG, SVAG, SignSGD, Signum
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ SHAPES = [(5, 4), (4,), (3, 2, 2), ()]
 
 def make_params(dtype=torch.float32, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return [
-        torch.nn.Parameter(torch.randn(shape, generator=gen, dtype=dtype)) for shape in SHAPES
-    ]
+    return [torch.nn.Parameter(torch.randn(shape, generator=gen, dtype=dtype)) for shape in SHAPES]
 
 
 def set_random_grads(params, gen):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gradkit.optim import MSVAG, SVAG, Signum, SignSGD
+from gradkit.optim import MSVAG, SVAG, SignSGD, Signum
 from gradkit.optim.svag import rho
 
 STEPS = 25
@@ -139,7 +139,9 @@ def test_sign_zero_convention():
 def test_rho_matches_both_closed_forms_and_its_limit():
     for beta in (0.5, 0.9, 0.99):
         for t in range(2, 200):
-            long_form = (1 - beta) ** 2 * (1 - beta ** (2 * t)) / ((1 - beta**t) ** 2 * (1 - beta**2))
+            long_form = (
+                (1 - beta) ** 2 * (1 - beta ** (2 * t)) / ((1 - beta**t) ** 2 * (1 - beta**2))
+            )
             assert rho(beta, t) == pytest.approx(long_form, rel=1e-12)
         assert rho(beta, 1) == 0.999
         assert rho(0.9, 400) == pytest.approx(0.1 / 1.9, rel=1e-12)

@@ -73,7 +73,9 @@ def gradient_noise_to_signal(
             f"num_batches must be in [2, {available}] for {len(inputs)} samples in batches of "
             f"{batch_size}, got {num_batches}"
         )
-    names, params = zip(*[(n, p) for n, p in model.named_parameters() if p.requires_grad], strict=True)
+    names, params = zip(
+        *[(n, p) for n, p in model.named_parameters() if p.requires_grad], strict=True
+    )
     order = torch.randperm(len(inputs), generator=generator)
     mean = [torch.zeros_like(p, dtype=torch.float64) for p in params]
     m2 = [torch.zeros_like(p, dtype=torch.float64) for p in params]

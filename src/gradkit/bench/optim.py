@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch.optim import Optimizer
 
-from gradkit.optim import MSVAG, SVAG, Signum, SignSGD
+from gradkit.optim import MSVAG, SVAG, SignSGD, Signum
 
 BASELINE = "torch Adam (foreach)"
 GOALS = {"Signum": 0.7, "MSVAG": 1.3}  # max step-time ratio to the baseline
@@ -52,7 +52,9 @@ class BenchRow:
         return None if self.goal is None else self.ratio <= self.goal
 
 
-def bench_optimizers(millions: float = 10.0, rounds: int = 30, warmup: int = 3, seed: int = 0) -> list[BenchRow]:
+def bench_optimizers(
+    millions: float = 10.0, rounds: int = 30, warmup: int = 3, seed: int = 0
+) -> list[BenchRow]:
     """Median step time of every candidate and its ratio to the baseline's."""
     gen = torch.Generator().manual_seed(seed)
     shapes = parameter_shapes(millions)

@@ -19,7 +19,7 @@ NOISE_LEVELS = (0.1, 1.0, 10.0)
 
 def _adam_identity(ctx: RunContext, seed: int):
     """Train the mnist1d MLP with torch's Adam; after every step compare the actual parameter
-    change with -lr * sign(m) * sqrt(1 / (1 + eta^2)), eta^2 = (v - m^2) / m^2, from Adam's state."""
+    change with -lr * sign(m) * sqrt(1 / (1 + eta^2)), eta^2 = (v - m^2) / m^2, from its state."""
     task = get_task("mnist1d-mlp")
     data = task.load(seed)
     model = seeded_model(lambda: task.build_model(data, seed), seed)
@@ -52,7 +52,9 @@ def _adam_identity(ctx: RunContext, seed: int):
     opt.register_step_pre_hook(snapshot)
     opt.register_step_post_hook(compare)
     epochs = ctx.pick(2, 10)
-    result = fit(model, data, opt, loss=task.loss, epochs=epochs, batch_size=task.batch_size, seed=seed)
+    result = fit(
+        model, data, opt, loss=task.loss, epochs=epochs, batch_size=task.batch_size, seed=seed
+    )
     ctx.advance()
     return worst[0], np.concatenate(factors[-len(list(model.parameters())) :]), model, data, result
 
@@ -61,7 +63,9 @@ def _variance_estimator(seed: int, dim: int = 10_000, steps: int = 300, beta: fl
     """Feed i.i.d. N(mu, sigma^2) gradients to M-SVAG (lr = 0) and read its variance estimate."""
     gen = torch.Generator().manual_seed(seed)
     mu = torch.rand(dim, generator=gen, dtype=torch.float64) * 2 - 1
-    sigma = torch.tensor(NOISE_LEVELS, dtype=torch.float64).repeat_interleave(dim // len(NOISE_LEVELS))
+    sigma = torch.tensor(NOISE_LEVELS, dtype=torch.float64).repeat_interleave(
+        dim // len(NOISE_LEVELS)
+    )
     mu = mu[: len(sigma)]
     p = torch.nn.Parameter(torch.zeros_like(mu))
     opt = MSVAG([p], lr=0.0, beta=beta)
@@ -95,18 +99,24 @@ def run(ctx: RunContext) -> ClaimResult:
 
     loss_fn = make_loss("cross_entropy")
     gen = torch.Generator().manual_seed(seed)
-    trained = gradient_noise_to_signal(model, loss_fn, data.x_train, data.y_train, 100, generator=gen)
+    trained = gradient_noise_to_signal(
+        model, loss_fn, data.x_train, data.y_train, 100, generator=gen
+    )
     task = get_task("mnist1d-mlp")
     fresh = seeded_model(lambda: task.build_model(data, seed), seed)
     gen = torch.Generator().manual_seed(seed)
-    initial = gradient_noise_to_signal(fresh, loss_fn, data.x_train, data.y_train, 100, generator=gen)
+    initial = gradient_noise_to_signal(
+        fresh, loss_fn, data.x_train, data.y_train, 100, generator=gen
+    )
     ctx.advance()
 
     identity_holds = worst_gap <= IDENTITY_TOLERANCE
     estimator_errors = {lvl: abs(v["mean_s_over_sigma2"] - 1) for lvl, v in levels.items()}
     estimator_holds = all(e <= ESTIMATOR_TOLERANCE for e in estimator_errors.values())
     rho_holds = abs(r - r_limit) <= 1e-6
-    verdict = Verdict.HOLDS if identity_holds and estimator_holds and rho_holds else Verdict.DOES_NOT_HOLD
+    verdict = (
+        Verdict.HOLDS if identity_holds and estimator_holds and rho_holds else Verdict.DOES_NOT_HOLD
+    )
 
     sign_like = float(np.mean(factors > 0.9))
     summary = (
@@ -130,16 +140,33 @@ def run(ctx: RunContext) -> ClaimResult:
         "noise_to_signal_init": initial.summary(),
         "noise_to_signal_trained": trained.summary(),
     }
-    table = [
-        {"check": "Adam step = sign(m) sqrt(1/(1+eta^2))", "measured": f"max gap {worst_gap:.1e} lr",
-         "criterion": f"<= {IDENTITY_TOLERANCE:g} lr", "ok": identity_holds},
-    ] + [
-        {"check": f"variance estimate, sigma = {lvl:g}", "measured": f"mean s/sigma^2 = {v['mean_s_over_sigma2']:.3f}",
-         "criterion": f"within {ESTIMATOR_TOLERANCE:.0%} of 1", "ok": estimator_errors[lvl] <= ESTIMATOR_TOLERANCE}
-        for lvl, v in levels.items()
-    ] + [
-        {"check": "rho(0.9, t) -> (1-beta)/(1+beta)", "measured": f"{r:.6f}", "criterion": f"{r_limit:.6f} +- 1e-6", "ok": rho_holds}
-    ]
+    table = (
+        [
+            {
+                "check": "Adam step = sign(m) sqrt(1/(1+eta^2))",
+                "measured": f"max gap {worst_gap:.1e} lr",
+                "criterion": f"<= {IDENTITY_TOLERANCE:g} lr",
+                "ok": identity_holds,
+            },
+        ]
+        + [
+            {
+                "check": f"variance estimate, sigma = {lvl:g}",
+                "measured": f"mean s/sigma^2 = {v['mean_s_over_sigma2']:.3f}",
+                "criterion": f"within {ESTIMATOR_TOLERANCE:.0%} of 1",
+                "ok": estimator_errors[lvl] <= ESTIMATOR_TOLERANCE,
+            }
+            for lvl, v in levels.items()
+        ]
+        + [
+            {
+                "check": "rho(0.9, t) -> (1-beta)/(1+beta)",
+                "measured": f"{r:.6f}",
+                "criterion": f"{r_limit:.6f} +- 1e-6",
+                "ok": rho_holds,
+            }
+        ]
+    )
 
     fig = Figure(figsize=(13, 3.8))
     ax1, ax2, ax3 = fig.subplots(1, 3)

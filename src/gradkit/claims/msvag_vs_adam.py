@@ -71,9 +71,7 @@ def run(ctx: RunContext) -> ClaimResult:
         verdict = Verdict.DOES_NOT_HOLD
     else:
         verdict = Verdict.INCONCLUSIVE
-    rankings = {
-        p: [LABELS[m] for m in sorted(METHODS, key=lambda m: loss[p][m])] for p in PROBLEMS
-    }
+    rankings = {p: [LABELS[m] for m in sorted(METHODS, key=lambda m: loss[p][m])] for p in PROBLEMS}
     summary = (
         f"After {epochs_for(ctx)} epochs at each method's tuned lr (median of {len(ctx.seeds)} "
         "seeds), ranking by final training loss: "
@@ -103,7 +101,9 @@ def run(ctx: RunContext) -> ClaimResult:
         "sign_based_best": sign_wins,
         "rankings": rankings,
     }
-    fig = bar_figure(outcomes, METHODS, {"train_loss": "final train loss", "test_accuracy": "test accuracy"})
+    fig = bar_figure(
+        outcomes, METHODS, {"train_loss": "final train loss", "test_accuracy": "test accuracy"}
+    )
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

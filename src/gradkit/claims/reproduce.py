@@ -34,7 +34,12 @@ def run_claim(claim_id: str, ctx: RunContext) -> ReportEntry:
     except Exception as error:  # a failing claim must not lose the others' results
         summary = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
         return ReportEntry(
-            claim.id, claim.statement, claim.source, claim.criterion, "error", summary,
+            claim.id,
+            claim.statement,
+            claim.source,
+            claim.criterion,
+            "error",
+            summary,
             time.perf_counter() - started,
         )
     return ReportEntry(

@@ -38,7 +38,8 @@ def run(ctx: RunContext) -> ClaimResult:
         for geometry, per_method in outcomes.items()
     }
     ratios = {
-        f"{sign}/{plain}": {g: final[g][sign] / final[g][plain] for g in TASKS} for sign, plain in PAIRS
+        f"{sign}/{plain}": {g: final[g][sign] / final[g][plain] for g in TASKS}
+        for sign, plain in PAIRS
     }
     primary = ratios["signsgd/sgd"]
     axis, rotated = primary["axis-aligned"], primary["rotated"]

@@ -36,7 +36,8 @@ def run(ctx: RunContext) -> ClaimResult:
         target = 0.9 * min(outcomes[p][m].runs[0].final("train_accuracy") for m in METHODS)
         speed[p] = {m: steps_to(outcomes[p][m].runs[0], target) for m in METHODS}
     summary = (
-        f"Median test accuracy after {epochs_for(ctx)} epochs at tuned lr ({len(ctx.seeds)} seeds): "
+        f"Median test accuracy after {epochs_for(ctx)} epochs at tuned lr "
+        f"({len(ctx.seeds)} seeds): "
         + "; ".join(
             f"{p}: Signum {accuracy[p]['signum']:.3f}, Adam {accuracy[p]['adam']:.3f}, "
             f"M-SGD {accuracy[p]['msgd']:.3f} (gap Signum-Adam {100 * gaps[p]:+.1f} points)"

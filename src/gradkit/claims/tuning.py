@@ -113,7 +113,9 @@ def tuned_comparison(
         best = min(grid, key=lambda lr: (tuning[lr], lr))
         runs = []
         for seed in ctx.seeds:
-            runs.append(cached_run(task, method, best, seed, epochs, False, evals_per_epoch, max_steps))
+            runs.append(
+                cached_run(task, method, best, seed, epochs, False, evals_per_epoch, max_steps)
+            )
             ctx.advance()
         outcomes[method] = MethodOutcome(method, best, tuning, runs)
     return outcomes

@@ -2,7 +2,7 @@
 
 from gradkit.optim._base import NonFiniteGradientError
 from gradkit.optim.registry import OPTIMIZERS, OptimizerSpec, build_optimizer
-from gradkit.optim.sign import Signum, SignSGD
+from gradkit.optim.sign import SignSGD, Signum
 from gradkit.optim.svag import MSVAG, SVAG
 
 __all__ = [

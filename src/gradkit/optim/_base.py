@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -72,7 +72,7 @@ class GradkitOptimizer(Optimizer):
     ``_update(batch, foreach)`` for one param group.
     """
 
-    _checks: dict[str, Callable[[str, Any], None]] = {}
+    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
 
     def __init__(self, params, defaults: dict[str, Any]) -> None:
         defaults = {"maximize": False, "foreach": None, "check_finite": True, **defaults}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch.optim import Optimizer
 
-from gradkit.optim.sign import Signum, SignSGD
+from gradkit.optim.sign import SignSGD, Signum
 from gradkit.optim.svag import MSVAG, SVAG
 
 
@@ -25,25 +25,29 @@ class OptimizerSpec:
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     spec.name: spec
     for spec in [
-        OptimizerSpec("sgd", "plain SGD (torch.optim.SGD)", lambda p, lr: torch.optim.SGD(p, lr), 0.1),
+        OptimizerSpec(
+            "sgd", "plain SGD (torch.optim.SGD)", lambda p, lr: torch.optim.SGD(p, lr), 0.1
+        ),
         OptimizerSpec(
             "msgd",
             "SGD with heavy-ball momentum 0.9 (torch.optim.SGD), the paper's M-SGD",
             lambda p, lr: torch.optim.SGD(p, lr, momentum=0.9),
             0.05,
         ),
-        OptimizerSpec(
-            "adam", "Adam (torch.optim.Adam, betas 0.9/0.999)", torch.optim.Adam, 1e-3
-        ),
+        OptimizerSpec("adam", "Adam (torch.optim.Adam, betas 0.9/0.999)", torch.optim.Adam, 1e-3),
         OptimizerSpec("signsgd", "signSGD / SSD (gradkit.optim.SignSGD)", SignSGD, 1e-3),
-        OptimizerSpec("signum", "Signum / M-SSD, momentum 0.9 (gradkit.optim.Signum)", Signum, 1e-3),
+        OptimizerSpec(
+            "signum", "Signum / M-SSD, momentum 0.9 (gradkit.optim.Signum)", Signum, 1e-3
+        ),
         OptimizerSpec("svag", "SVAG, beta 0.9 (gradkit.optim.SVAG)", SVAG, 0.05),
         OptimizerSpec("msvag", "M-SVAG, beta 0.9 (gradkit.optim.MSVAG)", MSVAG, 0.05),
     ]
 }
 
 
-def build_optimizer(name: str, params: Iterable[torch.Tensor], lr: float | None = None) -> Optimizer:
+def build_optimizer(
+    name: str, params: Iterable[torch.Tensor], lr: float | None = None
+) -> Optimizer:
     """Build optimizer ``name`` (see :data:`OPTIMIZERS`) with ``lr`` or its default lr."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")

@@ -7,7 +7,8 @@ Problems", ICML 2018 (arXiv 1802.04434); Balles & Hennig, "Dissecting Adam", ICM
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -70,7 +71,7 @@ class Signum(GradkitOptimizer):
         check_finite: raise on NaN/Inf gradients (one extra read of the gradients).
     """
 
-    _checks = {
+    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
         "lr": check_nonnegative,
         "momentum": check_unit_interval,
         "weight_decay": check_nonnegative,

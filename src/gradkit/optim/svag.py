@@ -6,7 +6,8 @@ ICML 2018 (arXiv 1705.07774); authors' code lballes/msvag (TensorFlow).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -73,7 +74,7 @@ class _VarianceAdapted(GradkitOptimizer):
 
     _momentum: bool
 
-    _checks = {
+    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
         "lr": check_nonnegative,
         "beta": check_unit_interval,
         "weight_decay": check_nonnegative,

@@ -73,7 +73,11 @@ def write_report(records: list[ReportEntry], out: Path, meta: dict[str, Any]) ->
             for r in records
         ],
     }
-    paths = {"json": out / "results.json", "markdown": out / "report.md", "html": out / "report.html"}
+    paths = {
+        "json": out / "results.json",
+        "markdown": out / "report.md",
+        "html": out / "report.html",
+    }
     paths["json"].write_text(json.dumps(json_safe(payload), indent=2, allow_nan=False))
     paths["markdown"].write_text(markdown(records, meta, figures))
     paths["html"].write_text(html_page(records, meta, figures))

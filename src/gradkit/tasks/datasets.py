@@ -41,8 +41,8 @@ class Dataset:
             raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
         n = len(self.x_train)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        held = order[: int(round(fraction * n))]
-        kept = order[int(round(fraction * n)) :]
+        n_held = round(fraction * n)
+        held, kept = order[:n_held], order[n_held:]
         return replace(
             self,
             name=f"{self.name} (validation split)",
@@ -97,7 +97,7 @@ def mnist1d(data_seed: int = 42) -> Dataset:
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
     order = np.random.default_rng(seed).permutation(len(x))
-    n_test = int(round(test_fraction * len(x)))
+    n_test = round(test_fraction * len(x))
     return x[order[n_test:]], y[order[n_test:]], x[order[:n_test]], y[order[:n_test]]
 
 

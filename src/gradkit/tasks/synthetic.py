@@ -44,7 +44,10 @@ class NoisyQuadratic(nn.Module):
 
 
 def quadratic_hessian(
-    dim: int = 100, condition: tuple[float, float] = (0.1, 10.0), rotated: bool = False, seed: int = 0
+    dim: int = 100,
+    condition: tuple[float, float] = (0.1, 10.0),
+    rotated: bool = False,
+    seed: int = 0,
 ) -> Tensor:
     """A Hessian with eigenvalues log-spaced over ``condition``: ``diag(eigenvalues)``, or
     ``Q diag(eigenvalues) Q^T`` with a random rotation Q (from ``seed``) when ``rotated``."""
@@ -94,7 +97,9 @@ def correlated_logistic(
     )
 
 
-def lp_regression(samples: int = 1000, dim: int = 20, noise: float = 0.01, seed: int = 0) -> Dataset:
+def lp_regression(
+    samples: int = 1000, dim: int = 20, noise: float = 0.01, seed: int = 0
+) -> Dataset:
     """Linear regression data for an l_p loss: x ~ N(0, Sigma) with eigenvalues log-spaced over
     [0.1, 10] and a random rotation, standardized; y = x^T w* + noise * N(0, 1). 80/20 split."""
     rng = np.random.default_rng(seed)

@@ -131,7 +131,11 @@ def fit(
     evaluated at step 0 and ``evals_per_epoch`` times per epoch. ``on_step(step, total)`` is
     called after each step.
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("evals_per_epoch", evals_per_epoch)):
+    for name, value in (
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("evals_per_epoch", evals_per_epoch),
+    ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     n = len(data.x_train)

@@ -1,0 +1,5 @@
+import sys
+
+from gradkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""Files for one training run: metrics.json, metrics.csv (one row per evaluation), loss.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from gradkit.report.render import json_safe
+
+
+def loss_figure(result) -> Figure:
+    """Mini-batch loss per step, and train/test loss at the evaluations, against epochs."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    steps_per_epoch = result.evals[-1]["step"] / max(result.evals[-1]["epoch"], 1e-12)
+    if result.step_losses:
+        x = [(i + 1) / steps_per_epoch for i in range(len(result.step_losses))]
+        ax.plot(x, result.step_losses, color="0.75", linewidth=0.8, label="mini-batch loss")
+    for metric in ("train_loss", "test_loss"):
+        epochs, values = result.series(metric)
+        ax.plot(epochs, values, marker="o", markersize=3, label=metric.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.set_title(f"{result.task} / {result.optimizer} (lr {result.lr:g}, seed {result.seed})")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def write_training_outputs(result, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "metrics.json", out / "metrics.csv", out / "loss.png"]
+    paths[0].write_text(json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False))
+    result.write_csv(paths[1])
+    loss_figure(result).savefig(paths[2], dpi=110)
+    return paths

@@ -1,0 +1,111 @@
+"""The command line: one-line errors with exit code 2, and each command end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gradkit.claims import CLAIMS
+from gradkit.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["reproduce", "--claims", "no-such-claim"], "argument --claims: invalid choice"),
+        (["reproduce", "--scale", "huge"], "argument --scale: invalid choice"),
+        (["reproduce", "--seeds", "0"], "argument --seeds"),
+        (["reproduce", "--seeds", "two"], "argument --seeds"),
+        (["train", "--task", "nope", "--optimizer", "adam"], "argument --task: invalid choice"),
+        (["train", "--task", "digits-mlp", "--optimizer", "nope"], "argument --optimizer"),
+        (["train", "--task", "digits-mlp", "--optimizer", "adam", "--lr", "-1"], "argument --lr"),
+        (["train", "--task", "digits-mlp", "--optimizer", "adam", "--lr", "nan"], "argument --lr"),
+        (["train", "--optimizer", "adam"], "--task"),
+        (["list", "things"], "argument kind: invalid choice"),
+        (["bench", "gpu"], "argument kind: invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_invalid_choice_errors_list_the_allowed_names(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--claims", "nope"])
+    err = capsys.readouterr().err
+    assert all(claim_id in err for claim_id in CLAIMS)
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "--out", str(target)])
+    assert exit_info.value.code == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_list_shows_every_kind(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("msvag-vs-adam", "signum", "mnist1d-rnn"):
+        assert name in out
+
+
+def test_train_writes_metrics_and_plot(tmp_path):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "digits-cnn",
+                "--optimizer",
+                "signum",
+                "--epochs",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "digits-cnn" and metrics["optimizer"] == "signum"
+    assert len(metrics["evals"]) == 3
+    assert (out / "metrics.csv").read_text().startswith("step,epoch,train_loss")
+    assert (out / "loss.png").stat().st_size > 1000
+
+
+def test_reproduce_end_to_end_writes_every_file(tmp_path):
+    """Every registered claim at quick scale with one seed: results, figures, markdown, HTML."""
+    out = tmp_path / "report"
+    assert main(["reproduce", "--seeds", "1", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [c["id"] for c in results["claims"]] == list(CLAIMS)
+    for claim in results["claims"]:
+        assert claim["verdict"] in ("holds", "does not hold", "inconclusive")
+        assert claim["criterion"] and claim["summary"]
+        assert (out / claim["figure"]).stat().st_size > 1000
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(CLAIMS)
+    markdown = (out / "report.md").read_text()
+    assert all(f"## {claim_id}" in markdown for claim_id in CLAIMS)
+
+
+def test_bench_optim_runs_and_reports_ratios(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "optim", "--params", "0.05", "--rounds", "3", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    baseline = next(r for r in rows if r["name"].startswith("torch Adam"))
+    assert baseline["ratio"] == 1.0
+    assert {"SignSGD", "Signum", "SVAG", "MSVAG", "torch SGD"} <= {r["name"] for r in rows}
+    assert "ratio to Adam" in capsys.readouterr().out

@@ -1,0 +1,61 @@
+"""The report renderer and the claim runner's error handling."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from matplotlib.figure import Figure
+
+from gradkit.claims import RunContext
+from gradkit.claims.reproduce import run_claim
+from gradkit.report import ReportEntry, json_safe, write_report
+
+META = {"version": "x", "torch": "y", "scale": "quick", "seeds": [0], "elapsed_seconds": 1.0}
+
+
+def test_json_safe_replaces_non_finite_numbers():
+    assert json_safe({"a": [math.inf, math.nan, 1.0], 2: -math.inf}) == {
+        "a": ["inf", "nan", 1.0],
+        "2": "-inf",
+    }
+
+
+def test_report_files_escape_text_and_embed_figures(tmp_path):
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    entries = [
+        ReportEntry(
+            "a-claim",
+            "x < y & <b>",
+            "src",
+            "crit",
+            "holds",
+            "fine",
+            1.5,
+            {"v": math.inf},
+            [{"k": "<i>"}],
+            fig,
+        ),
+        ReportEntry("b-claim", "s", "src", "crit", "error", "ValueError: boom", 0.1),
+    ]
+    paths = write_report(entries, tmp_path / "out", META)
+    page = paths["html"].read_text()
+    assert "x &lt; y &amp; &lt;b&gt;" in page and "&lt;i&gt;" in page
+    assert page.count("data:image/png;base64,") == 1
+    data = json.loads(paths["json"].read_text())
+    assert data["claims"][0]["numbers"] == {"v": "inf"}
+    assert data["claims"][1]["figure"] is None
+    assert "| a-claim | holds |" in paths["markdown"].read_text()
+
+
+def test_a_failing_claim_becomes_an_error_entry(monkeypatch):
+    from gradkit import claims
+
+    def boom(ctx):
+        raise RuntimeError("exploded")
+
+    claim = claims.CLAIMS["msvag-vs-adam"]
+    monkeypatch.setitem(claims.CLAIMS, claim.id, type(claim)(claim.id, "s", "src", "c", boom))
+    entry = run_claim(claim.id, RunContext("quick", [0]))
+    assert entry.verdict == "error" and "exploded" in entry.summary
