@@ -94,6 +94,20 @@ class GradkitOptimizer(Optimizer):
             group.setdefault("foreach", None)
             group.setdefault("check_finite", True)
 
+    def _workspace(self, like: Tensor) -> Tensor:
+        """A scratch tensor shaped like ``like``, reused across tensors and steps.
+
+        One flat buffer per (device, dtype), as large as the largest tensor seen; it is not
+        optimizer state (not saved, not loaded). Reusing it keeps large temporaries from being
+        allocated, page-faulted and freed on every step.
+        """
+        buffers = self.__dict__.setdefault("_workspaces", {})
+        key = (like.device, like.dtype)
+        flat = buffers.get(key)
+        if flat is None or flat.numel() < like.numel():
+            flat = buffers[key] = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
+        return flat[: like.numel()].view(like.shape)
+
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
 

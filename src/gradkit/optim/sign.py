@@ -23,11 +23,12 @@ from gradkit.optim._base import (
 )
 
 
-def sign_with_zero(t: Tensor, zero_sign: int) -> Tensor:
+def sign_with_zero(t: Tensor, zero_sign: int, out: Tensor | None = None) -> Tensor:
     """sign(t) with sign(0) = ``zero_sign`` (0: torch's sign, +1: a 1-bit code's convention)."""
+    out = torch.empty_like(t) if out is None else out
     if zero_sign == 0:
-        return torch.sign(t)
-    return torch.ge(t, 0).to(t.dtype).mul_(2).sub_(1)
+        return torch.sign(t, out=out)
+    return out.copy_(torch.ge(t, 0)).mul_(2).sub_(1)
 
 
 class Signum(GradkitOptimizer):
@@ -131,7 +132,7 @@ class Signum(GradkitOptimizer):
         for p, g, d in zip(batch.params, batch.grads, directions, strict=True):
             if beta != 0:
                 d.lerp_(g, 1 - beta)
-            sign = sign_with_zero(d, group["zero_sign"])
+            sign = sign_with_zero(d, group["zero_sign"], out=self._workspace(p))
             if decay != 0:
                 p.mul_(1 - lr * decay)
             p.add_(sign, alpha=-lr)
