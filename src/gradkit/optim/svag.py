@@ -145,7 +145,9 @@ class _VarianceAdapted(GradkitOptimizer):
             for p, g, m, v, d in zip(params, grads, exp_avgs, exp_avg_sqs, directions, strict=True):
                 m.lerp_(g, 1 - beta)
                 v.mul_(beta).addcmul_(g, g, value=1 - beta)
-                ratio = torch.addcmul(tiny, m, m, value=1 / (correction * c), out=self._workspace(m))
+                ratio = torch.addcmul(
+                    tiny, m, m, value=1 / (correction * c), out=self._workspace(m)
+                )
                 torch.div(v, ratio, out=ratio).add_(1 - c).clamp_min_(1.0)
                 if decay != 0:
                     p.mul_(1 - lr * decay)
