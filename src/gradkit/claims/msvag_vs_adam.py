@@ -5,7 +5,13 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.claims.tuning import MethodOutcome, comparison_units, lr_grid, tuned_comparison
+from gradkit.claims.tuning import (
+    MethodOutcome,
+    comparison_units,
+    grid_edge_note,
+    lr_grid,
+    tuned_comparison,
+)
 
 PROBLEMS = ("mnist1d-mlp", "digits-cnn", "mnist1d-rnn")
 METHODS = ("msgd", "signum", "msvag", "adam")
@@ -80,6 +86,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "problems; sign-based methods best on "
         + (", ".join(p for p, w in sign_wins.items() if w) or "no problem")
         + "."
+        + grid_edge_note(outcomes, lr_grid(ctx.scale))
     )
     table = [
         {

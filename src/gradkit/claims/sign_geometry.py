@@ -5,7 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.claims.tuning import comparison_units, lr_grid, tuned_comparison
+from gradkit.claims.tuning import comparison_units, grid_edge_note, lr_grid, tuned_comparison
 
 PAIRS = (("signsgd", "sgd"), ("signum", "msgd"))  # (sign method, its non-sign twin)
 TASKS = {"axis-aligned": "quadratic-axis", "rotated": "quadratic-rotated"}
@@ -55,7 +55,7 @@ def run(ctx: RunContext) -> ClaimResult:
         f"mean of the last {LAST} evaluations), each method at its best lr on a shared grid. "
         f"signSGD/SGD: {axis:.3f} axis-aligned, {rotated:.3f} rotated. "
         f"Signum/momentum SGD: {momentum['axis-aligned']:.3f} axis-aligned, "
-        f"{momentum['rotated']:.3f} rotated."
+        f"{momentum['rotated']:.3f} rotated." + grid_edge_note(outcomes, grid)
     )
     table = [
         {

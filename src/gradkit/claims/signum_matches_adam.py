@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.claims.msvag_vs_adam import LABELS, bar_figure, compare, comparison_plan, epochs_for
+from gradkit.claims.tuning import grid_edge_note, lr_grid
 
 PROBLEMS = ("mnist1d-mlp", "digits-cnn")
 METHODS = ("signum", "adam", "msgd")
@@ -44,6 +45,7 @@ def run(ctx: RunContext) -> ClaimResult:
             for p in PROBLEMS
         )
         + "."
+        + grid_edge_note(outcomes, lr_grid(ctx.scale))
     )
     table = [
         {

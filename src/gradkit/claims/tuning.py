@@ -121,6 +121,18 @@ def tuned_comparison(
     return outcomes
 
 
+def grid_edge_note(outcomes: dict[str, dict[str, MethodOutcome]], grid: list[float]) -> str:
+    """A sentence naming the (problem, method) pairs whose tuned lr sits at an end of the grid,
+    where a wider grid might have found a better rate; empty if there are none."""
+    edges = [
+        f"{method} on {problem} ({o.lr:.0e})"
+        for problem, per_method in outcomes.items()
+        for method, o in per_method.items()
+        if o.lr in (grid[0], grid[-1])
+    ]
+    return f" Tuned lr at an end of the grid: {', '.join(edges)}." if edges else ""
+
+
 def comparison_units(methods: int, grid: int, seeds: int) -> int:
     """Progress units :func:`tuned_comparison` reports."""
     return methods * (grid + seeds)

@@ -27,18 +27,25 @@ OptimizerFactory = Callable[[list[nn.Parameter]], Optimizer]
 StepCallback = Callable[[int, int], None]
 
 
+def lp_loss(p: float) -> Callable[[Tensor, Tensor], Tensor]:
+    """The l_p regression loss (1/p) mean |prediction - y|^p."""
+    return lambda out, y: (out.squeeze(-1) - y).abs().pow(p).mean() / p
+
+
 def make_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
-    """Loss by name: ``cross_entropy``, ``mse``, ``l4`` (mean |r|^4 / 4) or ``objective`` (the
-    model's output already is the per-sample loss)."""
+    """Loss by name: ``cross_entropy``, ``mse``, ``l<p>`` such as ``l4`` (see :func:`lp_loss`),
+    or ``objective`` (the model's output already is the per-sample loss)."""
     if name == "cross_entropy":
         return F.cross_entropy
     if name == "mse":
         return lambda out, y: F.mse_loss(out.squeeze(-1), y)
-    if name == "l4":
-        return lambda out, y: (out.squeeze(-1) - y).pow(4).mean() / 4
     if name == "objective":
         return lambda out, y: out.mean()
-    raise ValueError(f"unknown loss {name!r}; choose from cross_entropy, mse, l4, objective")
+    if name.startswith("l") and name[1:].isdigit() and int(name[1:]) >= 1:
+        return lp_loss(int(name[1:]))
+    raise ValueError(
+        f"unknown loss {name!r}; choose from cross_entropy, mse, l<p> (p >= 1), objective"
+    )
 
 
 @dataclass
