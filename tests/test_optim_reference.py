@@ -157,3 +157,21 @@ def test_msvag_moments_stay_float32_for_bfloat16_parameters():
     assert opt.state[p]["exp_avg_sq"].dtype == torch.float32
     assert p.dtype == torch.bfloat16
     assert math.isfinite(p.float().sum().item())
+
+
+@pytest.mark.parametrize("cls", [SVAG, MSVAG])
+@pytest.mark.parametrize("foreach", [False, True])
+def test_variance_adapted_mixed_dtypes_and_dead_coordinates_stay_finite(cls, foreach):
+    params = [
+        torch.nn.Parameter(torch.ones(4, dtype=torch.float64)),
+        torch.nn.Parameter(torch.ones(4, dtype=torch.float32)),
+    ]
+    opt = cls(params, lr=0.1, foreach=foreach)
+    for _ in range(3):
+        for p in params:
+            p.grad = torch.tensor([0.0, 1.0, -1.0, 0.0], dtype=p.dtype)
+        opt.step()
+    for p in params:
+        assert torch.isfinite(p).all()
+        assert p[0].item() == 1.0 and p[3].item() == 1.0  # never had a gradient: not moved
+        assert p[1].item() < 1.0 < p[2].item()

@@ -27,6 +27,10 @@ RHO_CAP = 0.999
 cap binds at the first step only, where it keeps 1/(1 - rho) finite."""
 
 
+TINY = torch.finfo(torch.float32).tiny
+"""Added to the squared mean so it is never 0; representable in every moment dtype."""
+
+
 def rho(beta: float, t: int) -> float:
     r""":math:`\rho(\beta, t) = \frac{(1-\beta)(1+\beta^t)}{(1+\beta)(1-\beta^t)}`, capped at
     :data:`RHO_CAP`: the variance of the bias-corrected EMA :math:`m_t` of :math:`t` i.i.d.
@@ -125,7 +129,7 @@ class _VarianceAdapted(GradkitOptimizer):
                 c, step_scale = r / (1 - r), lr / correction
             else:  # SVAG: gamma = m^2 / (m^2 + s),  d = g
                 c, step_scale = 1 / (1 - r), lr
-            tiny = torch.tensor(torch.finfo(exp_avgs[0].dtype).tiny, dtype=exp_avgs[0].dtype)
+            tiny = torch.tensor(TINY, dtype=torch.float64)  # a 0-dim tensor takes m's dtype
             directions = exp_avgs if self._momentum else grads
             if foreach:
                 torch._foreach_lerp_(exp_avgs, grads, 1 - beta)

@@ -22,9 +22,21 @@ class Task:
     description: str
     load: Callable[[int], Dataset]
     build_model: Callable[[Dataset, int], nn.Module]
-    loss: str
-    batch_size: int
-    epochs: int
+    loss: str = "cross_entropy"
+    batch_size: int = 32
+    epochs: int = 20
+
+
+def _mnist1d_task(name: str, description: str, model: Callable[[], nn.Module]) -> Task:
+    return Task(
+        name, description, lambda seed: datasets.mnist1d(), lambda d, s: model(), batch_size=100
+    )
+
+
+def _digits_task(name: str, description: str, images: bool, model: Callable[[], nn.Module]) -> Task:
+    return Task(
+        name, description, lambda seed: datasets.digits(images), lambda d, s: model(), batch_size=64
+    )
 
 
 def quadratic_task(
@@ -52,77 +64,51 @@ def quadratic_task(
 TASKS: dict[str, Task] = {
     task.name: task
     for task in [
-        Task(
+        _mnist1d_task(
             "mnist1d-mlp",
             "mnist1d (4000/1000, generated offline), MLP 40-256-256-10",
-            lambda seed: datasets.mnist1d(),
-            lambda data, seed: MLP(40, (256, 256), 10),
-            "cross_entropy",
-            batch_size=100,
-            epochs=20,
+            lambda: MLP(40, (256, 256), 10),
         ),
-        Task(
+        _mnist1d_task(
             "mnist1d-cnn",
             "mnist1d, 1-D CNN (3 strided convolutions, 32 channels, no batch norm)",
-            lambda seed: datasets.mnist1d(),
-            lambda data, seed: CNN1d(40, 32, 10),
-            "cross_entropy",
-            batch_size=100,
-            epochs=20,
+            lambda: CNN1d(40, 32, 10),
         ),
-        Task(
+        _mnist1d_task(
             "mnist1d-rnn",
             "mnist1d read by a GRU (64 hidden units) as a sequence of 10 steps of 4 values",
-            lambda seed: datasets.mnist1d(),
-            lambda data, seed: SequenceGRU(64, 10),
-            "cross_entropy",
-            batch_size=100,
-            epochs=20,
+            lambda: SequenceGRU(64, 10),
         ),
-        Task(
+        _digits_task(
             "digits-mlp",
             "scikit-learn digits as 64-vectors, MLP 64-128-128-10",
-            lambda seed: datasets.digits(images=False),
-            lambda data, seed: MLP(64, (128, 128), 10),
-            "cross_entropy",
-            batch_size=64,
-            epochs=20,
+            False,
+            lambda: MLP(64, (128, 128), 10),
         ),
-        Task(
+        _digits_task(
             "digits-cnn",
             "scikit-learn digits as 1x8x8 images, 2-D CNN (16/32 channels, no batch norm)",
-            lambda seed: datasets.digits(images=True),
-            lambda data, seed: CNN2d(16, 10),
-            "cross_entropy",
-            batch_size=64,
-            epochs=20,
+            True,
+            lambda: CNN2d(16, 10),
         ),
         Task(
             "breast-cancer-logreg",
             "scikit-learn breast cancer (30 standardized features), logistic regression",
             lambda seed: datasets.breast_cancer(),
             lambda data, seed: nn.Linear(30, 2),
-            "cross_entropy",
-            batch_size=32,
-            epochs=20,
         ),
         Task(
             "logreg-correlated",
             "synthetic binary logistic regression, 20 features with correlation 0.9^|i-j|",
             lambda seed: synthetic.correlated_logistic(seed=seed),
             lambda data, seed: nn.Linear(data.num_features, 2),
-            "cross_entropy",
-            batch_size=32,
-            epochs=20,
         ),
         Task(
             "l4-regression",
             "synthetic linear regression (d=20, rotated ill-conditioned features), l4 loss",
             lambda seed: synthetic.lp_regression(seed=seed),
             lambda data, seed: nn.Linear(data.num_features, 1),
-            "l4",
-            batch_size=32,
-            epochs=20,
+            loss="l4",
         ),
         quadratic_task(rotated=False),
         quadratic_task(rotated=True),
