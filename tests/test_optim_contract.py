@@ -202,6 +202,16 @@ def test_non_finite_gradient_raises_and_changes_nothing(case, bad):
             assert torch.equal(after_state[key][name], value)
 
 
+def test_non_finite_gradient_at_the_first_step_creates_no_state(case):
+    params = make_params()
+    opt = case.build(params)
+    set_random_grads(params, torch.Generator().manual_seed(9))
+    params[0].grad[0, 0] = float("nan")
+    with pytest.raises(NonFiniteGradientError):
+        opt.step()
+    assert len(opt.state) == 0 and opt.state_dict()["state"] == {}
+
+
 def test_non_finite_check_can_be_switched_off(case):
     params = make_params()
     opt = case.build(params, check_finite=False)

@@ -61,7 +61,7 @@ class GradientBatch:
     group_index: int
     params: list[Tensor]
     grads: list[Tensor]
-    states: list[dict[str, Any]]
+    states: list[dict[str, Any]]  # filled once the gradients passed the finiteness check
 
 
 class GradkitOptimizer(Optimizer):
@@ -117,22 +117,23 @@ class GradkitOptimizer(Optimizer):
     def _gather(self) -> list[GradientBatch]:
         batches = []
         for group_index, group in enumerate(self.param_groups):
-            params, grads, states = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                grad = -p.grad if group["maximize"] else p.grad
-                state = self.state[p]
-                if len(state) == 0:
-                    self._init_state(p, state, group)
-                params.append(p)
-                grads.append(grad)
-                states.append(state)
+            params = [p for p in group["params"] if p.grad is not None]
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            grads = [-p.grad if group["maximize"] else p.grad for p in params]
             if params:
-                batches.append(GradientBatch(group, group_index, params, grads, states))
+                batches.append(GradientBatch(group, group_index, params, grads, []))
         return batches
+
+    def _states(self, batch: GradientBatch) -> list[dict[str, Any]]:
+        """The batch's per-parameter states, created on first use."""
+        states = []
+        for p in batch.params:
+            state = self.state[p]
+            if len(state) == 0:
+                self._init_state(p, state, batch.group)
+            states.append(state)
+        return states
 
     def _check_finite(self, batches: list[GradientBatch]) -> None:
         for batch in batches:
@@ -163,8 +164,9 @@ class GradkitOptimizer(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         batches = self._gather()
-        self._check_finite(batches)
+        self._check_finite(batches)  # before any state is created or changed
         for batch in batches:
+            batch.states = self._states(batch)
             foreach = batch.group["foreach"]
             if foreach is None:
                 _, foreach = _default_to_fused_or_foreach(batch.params, differentiable=False)
