@@ -11,6 +11,7 @@ from gradkit.claims.tuning import (
     grid_edge_note,
     lr_grid,
     tuned_comparison,
+    tuned_lrs,
 )
 
 PROBLEMS = ("mnist1d-mlp", "digits-cnn", "mnist1d-rnn")
@@ -103,7 +104,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "epochs": epochs_for(ctx),
         "train_loss": loss,
         "test_accuracy": accuracy,
-        "tuned_lr": {p: {m: outcomes[p][m].lr for m in METHODS} for p in PROBLEMS},
+        "tuned_lr": tuned_lrs(outcomes),
         "msvag_no_worse_than_msgd": no_harm,
         "sign_based_best": sign_wins,
         "rankings": rankings,

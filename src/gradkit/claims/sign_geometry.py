@@ -5,7 +5,13 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.claims.tuning import comparison_units, grid_edge_note, lr_grid, tuned_comparison
+from gradkit.claims.tuning import (
+    comparison_units,
+    grid_edge_note,
+    lr_grid,
+    tuned_comparison,
+    tuned_lrs,
+)
 
 PAIRS = (("signsgd", "sgd"), ("signum", "msgd"))  # (sign method, its non-sign twin)
 TASKS = {"axis-aligned": "quadratic-axis", "rotated": "quadratic-rotated"}
@@ -81,7 +87,12 @@ def run(ctx: RunContext) -> ClaimResult:
         ax.legend()
     axes[0].set_ylabel("f(x) (seed 0)")
     fig.tight_layout()
-    numbers = {"steps": steps, "final_objective": final, "ratios": ratios}
+    numbers = {
+        "steps": steps,
+        "final_objective": final,
+        "ratios": ratios,
+        "tuned_lr": tuned_lrs(outcomes),
+    }
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.claims.msvag_vs_adam import LABELS, bar_figure, compare, comparison_plan, epochs_for
-from gradkit.claims.tuning import grid_edge_note, lr_grid
+from gradkit.claims.tuning import grid_edge_note, lr_grid, tuned_lrs
 
 PROBLEMS = ("mnist1d-mlp", "digits-cnn")
 METHODS = ("signum", "adam", "msgd")
@@ -63,7 +63,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "test_accuracy": accuracy,
         "gap_signum_minus_adam": gaps,
         "steps_to_common_train_accuracy": speed,
-        "tuned_lr": {p: {m: outcomes[p][m].lr for m in METHODS} for p in PROBLEMS},
+        "tuned_lr": tuned_lrs(outcomes),
     }
     fig = bar_figure(outcomes, METHODS, {"test_accuracy": "test accuracy"})
     return ClaimResult(verdict, summary, numbers, table, fig)

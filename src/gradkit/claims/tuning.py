@@ -121,6 +121,14 @@ def tuned_comparison(
     return outcomes
 
 
+def tuned_lrs(outcomes: dict[str, dict[str, MethodOutcome]]) -> dict[str, dict[str, float]]:
+    """The tuned learning rate of every method on every problem."""
+    return {
+        problem: {m: o.lr for m, o in per_method.items()}
+        for problem, per_method in outcomes.items()
+    }
+
+
 def grid_edge_note(outcomes: dict[str, dict[str, MethodOutcome]], grid: list[float]) -> str:
     """A sentence naming the (problem, method) pairs whose tuned lr sits at an end of the grid,
     where a wider grid might have found a better rate; empty if there are none."""
