@@ -102,19 +102,24 @@ def evaluate(
     )
 
 
-def _eval_point(model, data: Dataset, loss_fn, step: int, steps_per_epoch: int) -> dict[str, float]:
+def evaluation_metrics(model: nn.Module, data: Dataset, loss_fn) -> dict[str, float]:
+    """``train_loss`` and ``test_loss``, plus ``train_accuracy`` and ``test_accuracy`` for
+    classification, over the whole sets."""
     classification = data.kind == "classification"
     train_loss, train_acc = evaluate(model, data.x_train, data.y_train, loss_fn, classification)
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test, loss_fn, classification)
-    point = {
-        "step": step,
-        "epoch": step / steps_per_epoch,
-        "train_loss": train_loss,
-        "test_loss": test_loss,
-    }
+    point = {"train_loss": train_loss, "test_loss": test_loss}
     if classification:
         point.update(train_accuracy=train_acc, test_accuracy=test_acc)
     return point
+
+
+def _eval_point(model, data: Dataset, loss_fn, step: int, steps_per_epoch: int) -> dict[str, float]:
+    return {
+        "step": step,
+        "epoch": step / steps_per_epoch,
+        **evaluation_metrics(model, data, loss_fn),
+    }
 
 
 def fit(

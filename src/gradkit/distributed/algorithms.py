@@ -1,0 +1,126 @@
+"""Distributed training algorithms as worker programs (see :mod:`gradkit.distributed.ops`).
+
+Each program takes the :class:`~gradkit.distributed.worker.Worker` and keyword hyper-parameters,
+and runs unchanged in the simulator and over torch.distributed. ``x_i`` is worker i's model,
+``g_i`` a stochastic gradient on its shard, ``n`` the number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gradkit.distributed.worker import Topology, Worker, check_bipartite, is_active
+
+Program = Callable[..., Generator[Any, Any, None]]
+SERVER_RANK = 0
+"""In real runs the server state (EASGD's centre) lives on this rank, served by a thread."""
+
+
+def allreduce_sgd(worker: Worker, *, lr: float, momentum: float = 0.0):
+    """Synchronous data-parallel SGD: x <- x - lr * (1/n) sum_i g_i(x), all models identical.
+    With one worker this is plain (momentum) SGD."""
+    for _ in range(worker.steps):
+        grad = yield worker.gradient()
+        mean = yield worker.all_reduce(grad, "mean")
+        worker.apply(mean, lr, momentum)
+
+
+def d_psgd(worker: Worker, *, lr: float, momentum: float = 0.0):
+    """D-PSGD (Lian et al., NIPS 2017): x_i <- sum_j W_ij x_j - lr * g_i(x_i), with W the
+    uniform weights over i and its graph neighbours (1/3 each on a ring). The gradient is taken
+    at the pre-averaging x_i, so the exchange overlaps the computation."""
+    for _ in range(worker.steps):
+        grad, received = yield worker.gradient(), worker.exchange(worker.x, worker.neighbors)
+        if received:
+            total = worker.x.clone()
+            for model in received.values():
+                total.add_(model)
+            worker.replace_model(total.div_(1 + len(received)))
+        worker.apply(grad, lr, momentum)
+
+
+def ad_psgd(worker: Worker, *, lr: float, momentum: float = 0.0):
+    """AD-PSGD (Lian et al., ICML 2018): read x_i, compute g on it; meanwhile an active worker
+    averages atomically with a random passive neighbour j, x_i, x_j <- (x_i + x_j)/2; then
+    x_i <- x_i - lr * g (g may be stale). Passive workers never initiate, so the bipartite
+    protocol cannot deadlock; they are averaged into while they compute."""
+    while worker.keep_going():
+        if worker.active and worker.neighbors:
+            grad, _ = yield worker.gradient(), worker.average_with(worker.random_neighbor())
+        else:
+            grad = yield worker.gradient()
+        worker.apply(grad, lr, momentum)
+
+
+def easgd(
+    worker: Worker, *, lr: float, momentum: float = 0.0, alpha: float | None = None, tau: int = 4
+):
+    """Asynchronous EASGD (Zhang, Choromanska, LeCun, NIPS 2015): local SGD steps, and every
+    ``tau`` of them delta = alpha (x_i - c) with the centre c pulled from the server;
+    x_i <- x_i - delta and the server applies c <- c + delta. ``alpha`` defaults to 0.9/n."""
+    alpha = 0.9 / worker.world_size if alpha is None else alpha
+    local_steps = 0
+    while worker.keep_going():
+        grad = yield worker.gradient()
+        worker.apply(grad, lr, momentum)
+        local_steps += 1
+        if local_steps % tau == 0:
+            centre = yield worker.pull()
+            delta = (worker.x - centre).mul_(alpha)
+            worker.replace_model(worker.x - delta)
+            yield worker.push(delta)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered program. ``synchronous`` programs take ``worker.steps`` steps; the others
+    share a global budget. ``evaluates`` names the model judged: the mean of the workers' models
+    or the server's state (EASGD's centre). ``needs_bipartite``: the graph must be bipartite.
+    ``serves(rank)``: whether that rank answers requests from other ranks (passive averaging,
+    the server) while it computes; real runs give such ranks a service thread."""
+
+    name: str
+    program: Program
+    description: str
+    synchronous: bool
+    evaluates: Literal["mean", "server"] = "mean"
+    needs_bipartite: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)
+    serves: Callable[[int], bool] = lambda rank: False
+
+    def check(self, world_size: int, topology: Topology) -> None:
+        if self.needs_bipartite and world_size > 1:
+            check_bipartite(world_size, topology)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in [
+        Algorithm("allreduce", allreduce_sgd, "AllReduce SGD (synchronous data parallel)", True),
+        Algorithm("dpsgd", d_psgd, "D-PSGD (synchronous gossip averaging)", True),
+        Algorithm(
+            "adpsgd",
+            ad_psgd,
+            "AD-PSGD (asynchronous pairwise gossip)",
+            False,
+            needs_bipartite=True,
+            serves=lambda rank: not is_active(rank),
+        ),
+        Algorithm(
+            "easgd",
+            easgd,
+            "asynchronous EASGD (elastic averaging with a centre)",
+            False,
+            "server",
+            serves=lambda rank: rank == SERVER_RANK,
+        ),
+    ]
+}
+
+
+def get_algorithm(name: str) -> Algorithm:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]

@@ -1,0 +1,153 @@
+"""Start a local process group (one process per rank, 127.0.0.1, a free port) and run a
+function in every rank, watching for ranks that die or hang."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+class WorkerFailedError(RuntimeError):
+    """A rank raised, was killed, or the group did not finish in time."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rank_main(rank, world_size, port, backend, comm_timeout, fn, args, results) -> None:
+    torch.set_num_threads(1)
+    try:
+        dist.init_process_group(
+            backend,
+            init_method=f"tcp://127.0.0.1:{port}",
+            rank=rank,
+            world_size=world_size,
+            timeout=timedelta(seconds=comm_timeout),
+        )
+        try:
+            value = fn(*args)
+        finally:
+            dist.destroy_process_group()
+        results.put((rank, "ok", value))
+    except BaseException:
+        results.put((rank, "error", traceback.format_exc()))
+        raise SystemExit(1) from None
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
+
+
+def launch(
+    fn: Callable[..., Any],
+    world_size: int,
+    *args: Any,
+    backend: str = "gloo",
+    timeout: float = 300.0,
+    comm_timeout: float = 20.0,
+    on_start: Callable[[list[mp.Process]], None] | None = None,
+) -> list[Any]:
+    """Run ``fn(*args)`` in ``world_size`` spawned processes forming a process group, and return
+    their results in rank order. ``fn`` must be importable (defined at module level).
+
+    Each process uses one thread and a process-group timeout of ``comm_timeout`` seconds. If any
+    rank raises or dies, the others are terminated and :class:`WorkerFailedError` names the rank
+    and its error; so does a group still running after ``timeout`` seconds. ``on_start`` receives
+    the started processes (used by tests to kill one).
+    """
+    if not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = free_port()
+    processes = [
+        context.Process(
+            target=_rank_main,
+            args=(rank, world_size, port, backend, comm_timeout, fn, args, results),
+            name=f"gradkit-rank-{rank}",
+            daemon=True,
+        )
+        for rank in range(world_size)
+    ]
+    env_before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        for process in processes:
+            process.start()
+    finally:
+        if env_before is None:
+            os.environ.pop("OMP_NUM_THREADS")
+        else:
+            os.environ["OMP_NUM_THREADS"] = env_before
+    if on_start is not None:
+        on_start(processes)
+    values: dict[int, Any] = {}
+    errors: dict[int, str] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(values) < world_size:
+            try:
+                rank, status, value = results.get(timeout=0.1)
+                (values if status == "ok" else errors)[rank] = value
+            except queue.Empty:
+                pass
+            if errors:
+                break
+            dead = [
+                r
+                for r, p in enumerate(processes)
+                if p.exitcode not in (None, 0) and r not in values
+            ]
+            if dead:
+                _drain(results, values, errors, seconds=1.0)
+                if not errors:
+                    errors.update({r: _describe_exit(processes[r].exitcode) for r in dead})
+                break
+            if time.monotonic() > deadline:
+                raise WorkerFailedError(
+                    f"the process group did not finish within {timeout:g} s; ranks without a "
+                    f"result: {sorted(set(range(world_size)) - set(values))}"
+                )
+        if errors:
+            rank = min(errors)
+            raise WorkerFailedError(f"rank {rank} failed: {errors[rank].strip()}")
+        return [values[rank] for rank in range(world_size)]
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+
+
+def _drain(results, values: dict, errors: dict, seconds: float) -> None:
+    """Collect whatever other ranks report within ``seconds`` (the first error is often a
+    consequence of another rank's death)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            rank, status, value = results.get(timeout=0.05)
+            (values if status == "ok" else errors)[rank] = value
+        except queue.Empty:
+            pass

@@ -1,0 +1,117 @@
+"""The operations a worker program yields, as plain data.
+
+A worker program is a generator: it yields one operation (or a tuple of operations to run
+concurrently) and receives its result. A driver (:class:`gradkit.sim.Simulator` on a virtual
+clock, :class:`gradkit.distributed.TorchComm` over torch.distributed) executes the operations,
+so the same program runs in both. ``payload_bytes`` is the size of one message the operation
+sends; drivers count every message sent and received per worker.
+
+==================  =====================================================  =====================
+operation           semantics                                               result
+==================  =====================================================  =====================
+``Gradient``        gradient of the loss at the worker's model on its      flat gradient
+                    next mini-batch (the model is read when it starts)
+``AllReduce``       sum or mean of ``tensor`` over all workers             reduced tensor
+``AllGather``       every worker's ``tensor``, in rank order               list of tensors
+``Broadcast``       ``tensor`` of worker ``src``                           that tensor
+``Exchange``        send ``tensor`` to each of ``peers``, receive theirs   {peer: tensor}
+``AverageWithPeer`` atomic x_i, x_peer <- (x_i + x_peer)/2 of the models;  None
+                    the peer is passive and keeps computing meanwhile
+``Push``            the server state s <- s + ``tensor``                   s after the add if
+                                                                           ``reply`` else None
+``Pull``            the server state s                                     a copy of s
+==================  =====================================================  =====================
+
+Collectives (``AllReduce``, ``AllGather``, ``Broadcast``) are called by every worker in the same
+order; ``Exchange`` by both ends of every pair; ``AverageWithPeer`` only by the active side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import Tensor
+
+
+def tensor_bytes(tensor: Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
+@dataclass(frozen=True, eq=False)
+class Gradient:
+    """Compute a gradient on the local model and the next local mini-batch (no communication)."""
+
+    payload_bytes = 0
+
+
+@dataclass(frozen=True, eq=False)
+class AllReduce:
+    tensor: Tensor
+    op: Literal["mean", "sum"] = "mean"
+
+    @property
+    def payload_bytes(self) -> int:
+        return tensor_bytes(self.tensor)
+
+
+@dataclass(frozen=True, eq=False)
+class AllGather:
+    tensor: Tensor
+
+    @property
+    def payload_bytes(self) -> int:
+        return tensor_bytes(self.tensor)
+
+
+@dataclass(frozen=True, eq=False)
+class Broadcast:
+    tensor: Tensor
+    src: int = 0
+
+    @property
+    def payload_bytes(self) -> int:
+        return tensor_bytes(self.tensor)
+
+
+@dataclass(frozen=True, eq=False)
+class Exchange:
+    tensor: Tensor
+    peers: tuple[int, ...]
+
+    @property
+    def payload_bytes(self) -> int:
+        return tensor_bytes(self.tensor)
+
+
+@dataclass(frozen=True, eq=False)
+class AverageWithPeer:
+    peer: int
+    model_bytes: int
+
+    @property
+    def payload_bytes(self) -> int:
+        return self.model_bytes
+
+
+@dataclass(frozen=True, eq=False)
+class Push:
+    tensor: Tensor
+    reply: bool = False
+
+    @property
+    def payload_bytes(self) -> int:
+        return tensor_bytes(self.tensor)
+
+
+@dataclass(frozen=True, eq=False)
+class Pull:
+    model_bytes: int
+
+    @property
+    def payload_bytes(self) -> int:
+        return self.model_bytes
+
+
+Operation = Gradient | AllReduce | AllGather | Broadcast | Exchange | AverageWithPeer | Push | Pull
+COLLECTIVES = (AllReduce, AllGather, Broadcast)

@@ -1,0 +1,396 @@
+"""Runs one worker program per process over torch.distributed (gloo on CPU, NCCL on GPU).
+
+Collectives and ``Exchange`` use the default process group (``batch_isend_irecv`` for the
+point-to-point exchange, safe on NCCL). Requests to a peer that keeps computing (AD-PSGD's
+averaging, the EASGD server) go over a separate gloo group on the CPU, answered by the peer's
+:class:`~gradkit.distributed.service.Service` thread. A program's tuple of operations runs
+concurrently: communication is started, the gradient computed, then the communication awaited.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from gradkit.distributed import ops
+from gradkit.distributed.algorithms import SERVER_RANK, Algorithm, get_algorithm
+from gradkit.distributed.problem import Problem
+from gradkit.distributed.service import HEADER, PAYLOAD, REPLY, Request, Service, header
+from gradkit.distributed.trace import Trace
+from gradkit.distributed.worker import (
+    TOPOLOGIES,
+    GradientEngine,
+    Shard,
+    Topology,
+    Worker,
+    derived_seed,
+    shard_indices,
+)
+
+_run_ids = itertools.count()
+
+
+class PeerFailedError(RuntimeError):
+    """Another rank failed or stopped answering; the run cannot continue."""
+
+
+class TorchComm:
+    """Executes ``algorithm`` as this rank's worker program, with the same sharding, seeds and
+    step counts as the simulator. Call ``torch.distributed.init_process_group`` first (torchrun
+    and :func:`gradkit.distributed.launch` do). ``slowdown`` > 1 makes this rank a straggler: it
+    sleeps (slowdown - 1) times the measured compute time after every gradient.
+    ``timeout`` bounds every wait on a peer (seconds)."""
+
+    def __init__(
+        self,
+        algorithm: str | Algorithm,
+        problem: Problem,
+        *,
+        epochs: float,
+        seed: int = 0,
+        slowdown: float = 1.0,
+        topology: Topology = "ring",
+        timeout: float = 30.0,
+        on_progress: Callable[[int, int], None] | None = None,
+        **hyper,
+    ):
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError(
+                "torch.distributed is not initialised: launch with torchrun, or use "
+                "gradkit.distributed.launch"
+            )
+        self.algorithm = get_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
+        if topology not in TOPOLOGIES:
+            raise ValueError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.algorithm.check(self.world_size, topology)
+        if not (math.isfinite(slowdown) and slowdown >= 1):
+            raise ValueError(f"slowdown must be a finite factor >= 1, got {slowdown!r}")
+        if "lr" not in hyper and "lr" not in self.algorithm.defaults:
+            raise ValueError("the learning rate lr is required")
+        self.problem, self.seed, self.slowdown = problem, seed, slowdown
+        self.hyper = {**self.algorithm.defaults, **hyper}
+        self.on_progress = on_progress
+        backend = dist.get_backend()
+        self.device = (
+            torch.device("cuda", torch.cuda.current_device())
+            if backend == "nccl"
+            else torch.device("cpu")
+        )
+        n = self.world_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = problem.build_model().to(self.device)
+        self.engine = GradientEngine(model, problem.loss_fn)
+        start = self.engine.flat.detach().clone()
+        dist.broadcast(start, 0)
+        shards = shard_indices(problem.num_samples, n, seed)
+        index = shards[self.rank]
+        self.shard = Shard(
+            problem.inputs[index].to(self.device),
+            problem.targets[index].to(self.device),
+            problem.batch_size,
+            torch.Generator().manual_seed(derived_seed(seed, self.rank, 0)),
+        )
+        steps = problem.steps_per_worker(n, epochs, min(len(s) for s in shards))
+        self.budget = steps * n
+        self._started = time.perf_counter()
+        self.worker = Worker(
+            self.rank,
+            n,
+            start.clone(),
+            steps=steps,
+            seed=seed,
+            topology=topology,
+            clock=lambda: time.perf_counter() - self._started,
+            budget=self._claim,
+        )
+        run_id = next(_run_ids)
+        self._budget_key = f"gradkit/run{run_id}/claimed"
+        self._store = dist.distributed_c10d._get_default_store()
+        self._gossip = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout))
+        self.server = start.cpu() if self.rank == SERVER_RANK else None
+        self._server_lock = threading.Lock()
+        self._service: Service | None = None
+        self._gradients = 0
+        self.trace = Trace(
+            self.algorithm.name,
+            n,
+            seed,
+            {"epochs": epochs, "batch_size": problem.batch_size, "real": True, **self.hyper},
+        )
+
+    # running -----------------------------------------------------------------------------
+    def run(self) -> Trace:
+        """Run the program; every rank returns the same trace (all ranks' step records, the
+        evaluation of the starting and the final judged model, wall-clock times)."""
+        dist.barrier()
+        self._started = time.perf_counter()
+        self._evaluate()
+        if self.world_size > 1 and self.algorithm.serves(self.rank):
+            self._service = Service(self.worker, self._gossip, self.server, self._server_lock)
+            self._service.start()
+        program = self.algorithm.program(self.worker, **self.hyper)
+        result = None
+        while True:
+            self._check_service()
+            try:
+                op = program.send(result)
+            except StopIteration:
+                break
+            result = self._execute(op)
+        dist.barrier()
+        self._stop_services()
+        self._evaluate()
+        self._gather()
+        self.trace.duration = self.trace.wall_seconds = time.perf_counter() - self._started
+        return self.trace
+
+    def _claim(self) -> bool:
+        claimed = self._store.add(self._budget_key, 1)
+        return claimed <= self.budget
+
+    def _check_service(self) -> None:
+        if self._service is not None and self._service.error is not None:
+            raise PeerFailedError(
+                f"rank {self.rank}: serving peers failed: {self._service.error}"
+            ) from self._service.error
+
+    def _stop_services(self) -> None:
+        n = self.world_size
+        if n == 1:
+            return
+        served = (self.rank - 1) % n
+        if self.algorithm.serves(served):
+            dist.send(header(Request.DONE), dst=served, group=self._gossip, tag=HEADER)
+        if self._service is not None:
+            self._service.join()
+            self._check_service()
+
+    def _evaluate(self) -> None:
+        n = self.world_size
+        x = self.worker.x
+        mean = x.clone()
+        dist.all_reduce(mean)
+        mean /= n
+        spread = (x - mean).pow(2).sum().reshape(1)
+        dist.all_reduce(spread)
+        if self.algorithm.evaluates == "server":
+            judged = self.server.to(self.device) if self.server is not None else torch.empty_like(x)
+            dist.broadcast(judged, SERVER_RANK)
+        else:
+            judged = mean
+        row = {
+            "time": time.perf_counter() - self._started,
+            "epoch": self._gradients_total() * self.problem.batch_size / self.problem.num_samples,
+            "step": self._gradients_total(),
+            "consensus": float(spread) / n,
+        }
+        if self.problem.evaluate is not None:
+            row.update(self.problem.evaluate(self.engine.load(judged)))
+        self.trace.evals.append(row)
+
+    def _gradients_total(self) -> int:
+        count = torch.tensor([len(self.worker.records)], dtype=torch.int64, device=self.device)
+        dist.all_reduce(count)
+        return int(count)
+
+    def _gather(self) -> None:
+        mine = (self.worker.records, self.worker.bytes_sent, self.worker.bytes_received)
+        everyone: list = [None] * self.world_size
+        dist.all_gather_object(everyone, mine)
+        trace = self.trace
+        trace.steps = sorted((r for rec, _, _ in everyone for r in rec), key=lambda r: r.time)
+        trace.bytes_sent = [sent for _, sent, _ in everyone]
+        trace.bytes_received = [received for _, _, received in everyone]
+
+    # operations --------------------------------------------------------------------------
+    def _execute(self, op):
+        if isinstance(op, tuple):
+            pending = [self._begin(o) for o in op]
+            return tuple(finish() for finish in pending)
+        return self._begin(op)()
+
+    def _begin(self, op) -> Callable[[], object]:
+        """Start ``op`` (communication is started, the model snapshot taken) and return the
+        function that completes it and returns its result."""
+        begin = _BEGIN.get(type(op))
+        if begin is None:
+            raise TypeError(f"rank {self.rank} yielded {op!r}, which is not an operation")
+        return begin(self, op)
+
+    def _gradient(self, op: ops.Gradient):
+        worker = self.worker
+        with worker.lock:
+            self.engine.flat.copy_(worker.x)
+            read_version = worker.version
+
+        def finish() -> Tensor:
+            inputs, targets = self.shard.next_batch()
+            started = time.perf_counter()
+            grad, loss = self.engine.gradient(self.engine.flat, inputs, targets, snapshot=False)
+            if self.slowdown > 1:
+                time.sleep((self.slowdown - 1) * (time.perf_counter() - started))
+            worker.note_gradient(loss, read_version)
+            self._gradients += 1
+            if self.on_progress is not None:
+                self.on_progress(self._gradients, self.worker.steps)
+            return grad
+
+        return finish
+
+    def _collective(self, op):
+        n = self.world_size
+        if isinstance(op, ops.AllReduce):
+            out = op.tensor.clone()
+            work = dist.all_reduce(out, async_op=True)
+        elif isinstance(op, ops.AllGather):
+            out = [torch.empty_like(op.tensor) for _ in range(n)]
+            work = dist.all_gather(out, op.tensor, async_op=True)
+        else:
+            out = op.tensor.clone()
+            work = dist.broadcast(out, op.src, async_op=True)
+
+        def finish():
+            work.wait()
+            self._count_collective(op)
+            if isinstance(op, ops.AllReduce) and op.op == "mean":
+                out.div_(n)
+            return out
+
+        return finish
+
+    def _count_collective(self, op) -> None:
+        n, nbytes, worker = self.world_size, op.payload_bytes, self.worker
+        if isinstance(op, ops.AllReduce):
+            moved = round(2 * (n - 1) * nbytes / n)
+            worker.bytes_sent += moved
+            worker.bytes_received += moved
+        elif isinstance(op, ops.AllGather):
+            worker.bytes_sent += (n - 1) * nbytes
+            worker.bytes_received += (n - 1) * nbytes
+        elif self.rank == op.src:
+            worker.bytes_sent += (n - 1) * nbytes
+        else:
+            worker.bytes_received += nbytes
+
+    def _exchange(self, op: ops.Exchange):
+        self._check_peers(op.peers)
+        received = {peer: torch.empty_like(op.tensor) for peer in op.peers}
+        p2p = [dist.P2POp(dist.isend, op.tensor, peer) for peer in op.peers] + [
+            dist.P2POp(dist.irecv, received[peer], peer) for peer in op.peers
+        ]
+        works = dist.batch_isend_irecv(p2p) if p2p else []
+
+        def finish():
+            for work in works:
+                work.wait()
+            self.worker.bytes_sent += op.payload_bytes * len(op.peers)
+            self.worker.bytes_received += op.payload_bytes * len(op.peers)
+            return received
+
+        return finish
+
+    def _average(self, op: ops.AverageWithPeer):
+        self._check_peers((op.peer,))
+        worker = self.worker
+        with worker.lock:
+            payload = worker.x.to("cpu", copy=True)
+        reply = torch.empty_like(payload)
+        works = self._request(op.peer, Request.AVERAGE, payload, reply)
+
+        def finish():
+            self._wait(works, op.peer)
+            worker.replace_model(reply.to(self.device))
+            with worker.lock:
+                worker.bytes_sent += op.payload_bytes
+                worker.bytes_received += op.payload_bytes
+            return None
+
+        return finish
+
+    def _push(self, op: ops.Push):
+        delta = op.tensor.to("cpu", copy=True)
+        reply = torch.empty_like(delta) if op.reply else None
+        if self.rank == SERVER_RANK:
+            with self._server_lock:
+                self.server.add_(delta)
+                state = self.server.clone()
+            return lambda: state.to(self.device) if op.reply else None
+        kind = Request.PUSH_REPLY if op.reply else Request.PUSH
+        works = self._request(SERVER_RANK, kind, delta, reply)
+
+        def finish():
+            self._wait(works, SERVER_RANK)
+            self.worker.bytes_sent += op.payload_bytes
+            if reply is None:
+                return None
+            self.worker.bytes_received += op.payload_bytes
+            return reply.to(self.device)
+
+        return finish
+
+    def _pull(self, op: ops.Pull):
+        if self.rank == SERVER_RANK:
+            with self._server_lock:
+                state = self.server.clone()
+            return lambda: state.to(self.device)
+        reply = torch.empty(self.worker.x.numel(), dtype=self.worker.x.dtype)
+        works = self._request(SERVER_RANK, Request.PULL, None, reply)
+
+        def finish():
+            self._wait(works, SERVER_RANK)
+            self.worker.bytes_received += op.payload_bytes
+            return reply.to(self.device)
+
+        return finish
+
+    def _request(self, peer: int, kind: Request, payload: Tensor | None, reply: Tensor | None):
+        if not self.algorithm.serves(peer):
+            raise ValueError(
+                f"rank {self.rank} sent a {kind.name} request to rank {peer}, which does not "
+                f"serve requests in {self.algorithm.name}"
+            )
+        works = [dist.isend(header(kind), dst=peer, group=self._gossip, tag=HEADER)]
+        if payload is not None:
+            works.append(dist.isend(payload, dst=peer, group=self._gossip, tag=PAYLOAD))
+        if reply is not None:
+            works.append(dist.irecv(reply, src=peer, group=self._gossip, tag=REPLY))
+        return works
+
+    def _wait(self, works, peer: int) -> None:
+        try:
+            for work in works:
+                work.wait()
+        except RuntimeError as error:
+            raise PeerFailedError(
+                f"rank {self.rank}: rank {peer} did not answer: {error}"
+            ) from error
+
+    def _check_peers(self, peers: tuple[int, ...]) -> None:
+        n = self.world_size
+        if len(set(peers)) != len(peers) or any(p == self.rank or not 0 <= p < n for p in peers):
+            raise ValueError(
+                f"rank {self.rank} named peers {peers}; peers must be distinct other ranks in "
+                f"0..{n - 1}"
+            )
+
+
+_BEGIN = {
+    ops.Gradient: TorchComm._gradient,
+    ops.AllReduce: TorchComm._collective,
+    ops.AllGather: TorchComm._collective,
+    ops.Broadcast: TorchComm._collective,
+    ops.Exchange: TorchComm._exchange,
+    ops.AverageWithPeer: TorchComm._average,
+    ops.Push: TorchComm._push,
+    ops.Pull: TorchComm._pull,
+}

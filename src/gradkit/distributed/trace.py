@@ -1,0 +1,64 @@
+"""The record of one distributed run, produced identically by the simulator and TorchComm."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gradkit.distributed.worker import StepRecord
+
+
+@dataclass
+class Trace:
+    """Per-step records of every worker, evaluations of the judged model, and bytes moved.
+
+    ``evals`` rows hold ``time`` (simulated time, or wall seconds in real runs), ``epoch``
+    (samples consumed by all workers / training-set size), ``consensus`` ((1/n) sum_i
+    ||x_i - mean||^2) and the problem's metrics (e.g. ``train_loss``, ``test_accuracy``).
+    """
+
+    algorithm: str
+    workers: int
+    seed: int
+    settings: dict[str, Any]
+    steps: list[StepRecord] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    bytes_sent: list[int] = field(default_factory=list)
+    bytes_received: list[int] = field(default_factory=list)
+    diverged: bool = False
+    duration: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes_sent)
+
+    def final(self, metric: str) -> float:
+        return self.evals[-1][metric] if self.evals else math.nan
+
+    def series(self, metric: str, against: str = "epoch") -> tuple[list[float], list[float]]:
+        """(x, y) of ``metric`` over the evaluations, x being ``epoch`` or ``time``."""
+        return [e[against] for e in self.evals], [e[metric] for e in self.evals]
+
+    def time_to(self, metric: str, target: float, lower_is_better: bool = True) -> float:
+        """The first evaluation time at which ``metric`` reached ``target`` (inf if never)."""
+        for e in self.evals:
+            value = e[metric]
+            if value <= target if lower_is_better else value >= target:
+                return e["time"]
+        return math.inf
+
+    def mean_staleness(self) -> float:
+        return sum(s.staleness for s in self.steps) / len(self.steps) if self.steps else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["total_bytes"] = self.total_bytes
+        return out
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps(self.to_dict(), default=str))
+        return path

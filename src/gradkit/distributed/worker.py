@@ -1,0 +1,281 @@
+"""What a worker program sees: its model as one flat tensor, its data shard, and operations.
+
+Both drivers build :class:`Worker` objects the same way, so a program cannot tell whether it
+runs in the simulator or over torch.distributed.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gradkit.distributed import ops
+
+Topology = Literal["ring", "complete"]
+TOPOLOGIES: tuple[str, ...] = ("ring", "complete")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A worker's mini-batch loss or gradient was NaN or infinite (the run diverged)."""
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers such as (seed, rank): distinct parts give independent
+    streams (numpy's SeedSequence hashing)."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def neighbors(rank: int, world_size: int, topology: Topology) -> tuple[int, ...]:
+    """Graph neighbours of ``rank``: ring (rank +- 1 mod n) or complete (every other rank)."""
+    if topology == "ring":
+        return tuple(sorted({(rank - 1) % world_size, (rank + 1) % world_size} - {rank}))
+    if topology == "complete":
+        return tuple(r for r in range(world_size) if r != rank)
+    raise ValueError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
+
+
+def is_active(rank: int) -> bool:
+    """Bipartite labelling used by AD-PSGD: odd ranks are active (initiate averaging), even ranks
+    passive (only respond), as in the stochastic-gradient-push reference."""
+    return rank % 2 == 1
+
+
+def check_bipartite(world_size: int, topology: Topology) -> None:
+    """Raise unless every edge of the graph joins an active and a passive rank."""
+    for rank in range(world_size):
+        for peer in neighbors(rank, world_size, topology):
+            if is_active(peer) == is_active(rank):
+                raise ValueError(
+                    f"this algorithm needs a bipartite graph (odd ranks active, even passive); "
+                    f"{topology} with {world_size} workers joins ranks {rank} and {peer}: use an "
+                    f"even number of workers on a ring, or 2 workers"
+                )
+
+
+def shard_indices(num_samples: int, world_size: int, seed: int) -> list[Tensor]:
+    """An i.i.d. split of ``range(num_samples)`` into ``world_size`` shards of near-equal size
+    (a permutation seeded by ``seed``, cut into consecutive pieces)."""
+    if world_size > num_samples:
+        raise ValueError(f"{world_size} workers need at least as many samples, got {num_samples}")
+    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
+    return list(torch.tensor_split(order, world_size))
+
+
+class Shard:
+    """Mini-batches of one worker's shard, without replacement, reshuffled every pass by the
+    worker's own generator; the last partial batch of a pass is dropped."""
+
+    def __init__(
+        self, inputs: Tensor, targets: Tensor, batch_size: int, generator: torch.Generator
+    ):
+        if batch_size > len(inputs):
+            raise ValueError(
+                f"batch_size {batch_size} exceeds the shard of {len(inputs)} samples; use fewer "
+                f"workers or a smaller batch"
+            )
+        self.inputs, self.targets = inputs, targets
+        self.batch_size = batch_size
+        self.generator = generator
+        self.batches_per_pass = len(inputs) // batch_size
+        self._order: Tensor | None = None
+        self._next = 0
+
+    def next_batch(self) -> tuple[Tensor, Tensor]:
+        if self._order is None or self._next == self.batches_per_pass:
+            self._order = torch.randperm(len(self.inputs), generator=self.generator)
+            self._next = 0
+        start = self._next * self.batch_size
+        index = self._order[start : start + self.batch_size]
+        self._next += 1
+        return self.inputs[index], self.targets[index]
+
+
+class GradientEngine:
+    """Evaluates mini-batch gradients of ``module`` at any flat parameter vector.
+
+    The module's parameters are made views into one flat buffer; ``gradient(x, ...)`` copies ``x``
+    into it (so ``x`` may change while the gradient is used) and returns a new flat gradient. One
+    engine serves every simulated worker.
+    """
+
+    def __init__(self, module: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor]):
+        self.module = module
+        self.loss_fn = loss_fn
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("the model has no trainable parameters")
+        dtypes = {p.dtype for p in self.params}
+        if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
+            raise ValueError(f"all parameters must share one floating dtype, got {dtypes}")
+        with torch.no_grad():
+            self.flat = torch.cat([p.reshape(-1) for p in self.params])
+        self._bind(self.flat)
+
+    def _bind(self, flat: Tensor) -> None:
+        """Make the module's parameters views into ``flat``."""
+        offset = 0
+        for p in self.params:
+            p.data = flat[offset : offset + p.numel()].view_as(p)
+            offset += p.numel()
+
+    @property
+    def numel(self) -> int:
+        return self.flat.numel()
+
+    def gradient(
+        self, x: Tensor, inputs: Tensor, targets: Tensor, snapshot: bool = True
+    ) -> tuple[Tensor, float]:
+        """(flat gradient, loss) of the mini-batch at parameters ``x``; raises
+        :class:`NonFiniteLossError` if the loss is not finite. With ``snapshot=False`` the
+        module computes on ``x`` itself (no copy), which is safe only if nothing changes ``x``
+        during the call."""
+        if snapshot:
+            with torch.no_grad():
+                self.flat.copy_(x)
+            self._bind(self.flat)
+        else:
+            self._bind(x)
+        loss = self.loss_fn(self.module(inputs), targets)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"non-finite mini-batch loss ({value})")
+        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+        flat = torch.cat(
+            [
+                (torch.zeros_like(p) if g is None else g).reshape(-1)
+                for p, g in zip(self.params, grads, strict=True)
+            ]
+        )
+        return flat, value
+
+    def load(self, x: Tensor) -> nn.Module:
+        """The module with (a copy of) parameters ``x``, for evaluation."""
+        with torch.no_grad():
+            self.flat.copy_(x)
+        self._bind(self.flat)
+        return self.module
+
+
+@dataclass
+class StepRecord:
+    """One applied update: which worker, its local step, the simulated (or wall) time, the
+    mini-batch loss of the gradient, and its staleness (changes to the worker's model between
+    reading it for the gradient and applying the update)."""
+
+    worker: int
+    step: int
+    time: float
+    loss: float
+    staleness: int
+
+
+class Worker:
+    """The handle a worker program drives.
+
+    ``x`` is the worker's model as one flat tensor, changed only through :meth:`apply` and the
+    averaging operations, under ``lock`` (another thread may average into it). ``steps`` is the
+    number of local steps a synchronous program takes; asynchronous programs loop while
+    :meth:`keep_going` (a global budget of gradient computations shared by all workers). ``rng``
+    is the worker's own generator, seeded from (seed, rank).
+    """
+
+    def __init__(
+        self,
+        rank: int,
+        world_size: int,
+        x: Tensor,
+        *,
+        steps: int,
+        seed: int,
+        topology: Topology,
+        clock: Callable[[], float],
+        budget: Callable[[], bool],
+    ):
+        self.rank, self.world_size = rank, world_size
+        self.x = x
+        self.steps = steps
+        self.neighbors = neighbors(rank, world_size, topology)
+        self.active = is_active(rank)
+        self.rng = torch.Generator().manual_seed(derived_seed(seed, rank, 1))
+        self.version = 0
+        self.lock = threading.Lock()
+        self.records: list[StepRecord] = []
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self._clock, self._budget = clock, budget
+        self._momentum: Tensor | None = None
+        self._read_version = 0
+        self._loss = math.nan
+
+    # operations (executed by the driver) -------------------------------------------------
+    def gradient(self) -> ops.Gradient:
+        return ops.Gradient()
+
+    def all_reduce(self, tensor: Tensor, op: Literal["mean", "sum"] = "mean") -> ops.AllReduce:
+        return ops.AllReduce(tensor, op)
+
+    def all_gather(self, tensor: Tensor) -> ops.AllGather:
+        return ops.AllGather(tensor)
+
+    def broadcast(self, tensor: Tensor, src: int = 0) -> ops.Broadcast:
+        return ops.Broadcast(tensor, src)
+
+    def exchange(self, tensor: Tensor, peers: tuple[int, ...]) -> ops.Exchange:
+        return ops.Exchange(tensor, tuple(peers))
+
+    def average_with(self, peer: int) -> ops.AverageWithPeer:
+        return ops.AverageWithPeer(peer, ops.tensor_bytes(self.x))
+
+    def push(self, tensor: Tensor, reply: bool = False) -> ops.Push:
+        return ops.Push(tensor, reply)
+
+    def pull(self) -> ops.Pull:
+        return ops.Pull(ops.tensor_bytes(self.x))
+
+    # local work ---------------------------------------------------------------------------
+    def random_neighbor(self) -> int:
+        """A uniformly random neighbour on the other side of the bipartite labelling."""
+        others = [p for p in self.neighbors if is_active(p) != self.active]
+        if not others:
+            raise ValueError(f"worker {self.rank} has no neighbour on the other side")
+        return others[int(torch.randint(len(others), (), generator=self.rng))]
+
+    def keep_going(self) -> bool:
+        """Claim one gradient computation from the global budget; False once it is spent."""
+        return self._budget()
+
+    def apply(self, direction: Tensor, lr: float, momentum: float = 0.0) -> None:
+        """x <- x - lr * u with u <- momentum * u + direction (heavy ball; u = direction when
+        momentum is 0), and record the step."""
+        if momentum:
+            if self._momentum is None:
+                self._momentum = direction.clone()
+            else:
+                self._momentum.mul_(momentum).add_(direction)
+            direction = self._momentum
+        with self.lock:
+            self.x.add_(direction, alpha=-lr)
+            staleness = self.version - self._read_version
+            self.version += 1
+        self.records.append(
+            StepRecord(self.rank, len(self.records) + 1, self._clock(), self._loss, staleness)
+        )
+
+    def replace_model(self, values: Tensor) -> None:
+        """x <- values (an averaging result), counted as one change of the model."""
+        with self.lock:
+            self.x.copy_(values)
+            self.version += 1
+
+    def note_gradient(self, loss: float, read_version: int) -> None:
+        """Called by the driver with the loss of a gradient computed at model version
+        ``read_version``."""
+        self._loss = loss
+        self._read_version = read_version

@@ -1,0 +1,134 @@
+"""The simulated cluster: how long computing a gradient and moving bytes take.
+
+Time is in abstract units; by default one mini-batch gradient costs 1.0 and a link moves
+``bandwidth`` bytes per unit (if one unit is 10 ms, the default 1e6 bytes/unit is 100 MB/s).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradkit.distributed.worker import TOPOLOGIES, Topology
+
+SERVER = -1
+"""The rank of the parameter server (EASGD's centre) in link descriptions."""
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def _check_slowdowns(name: str, factors: Mapping) -> None:
+    for key, factor in factors.items():
+        if not (isinstance(factor, int | float) and math.isfinite(factor) and factor >= 1):
+            raise ValueError(f"{name}[{key!r}] must be a finite factor >= 1, got {factor!r}")
+
+
+@dataclass(frozen=True)
+class ComputeModel:
+    """Time of one mini-batch gradient on worker i: ``time * slowdown.get(i, 1) * J`` with J
+    lognormal of median 1 and log-standard-deviation ``jitter`` (J = 1 when jitter is 0). With
+    ``measured=True`` the base time is the measured wall time of the real computation times
+    ``time`` (then runs are no longer bit-reproducible in time)."""
+
+    time: float = 1.0
+    jitter: float = 0.0
+    slowdown: Mapping[int, float] = field(default_factory=dict)
+    measured: bool = False
+
+    def __post_init__(self):
+        _check_positive("compute time", self.time)
+        if not (math.isfinite(self.jitter) and self.jitter >= 0):
+            raise ValueError(f"jitter must be a finite number >= 0, got {self.jitter!r}")
+        _check_slowdowns("slowdown", self.slowdown)
+
+    def duration(self, rank: int, rng: np.random.Generator, measured_seconds: float) -> float:
+        base = self.time * (measured_seconds if self.measured else 1.0)
+        factor = self.slowdown.get(rank, 1.0)
+        if self.jitter:
+            factor *= float(rng.lognormal(0.0, self.jitter))
+        return base * factor
+
+
+@dataclass(frozen=True)
+class NetworkModel:
+    """A message of B bytes from i to j takes ``latency + B * s_ij / bandwidth``, where s_ij is
+    ``link_slowdown`` of the unordered pair (1 if absent; the server is rank ``SERVER``).
+
+    Collective costs for n workers and B bytes per worker, with s the slowest link of the ring
+    0-1-...-(n-1)-0:
+
+    - ring all-reduce: 2 (n-1) (latency + s B / (n bandwidth))  (reduce-scatter + all-gather)
+    - ring all-gather: (n-1) (latency + s B / bandwidth)
+    - broadcast (binomial tree): ceil(log2 n) (latency + s B / bandwidth)
+
+    Links are full duplex and independent; contention is modelled only at a model (one averaging
+    at a time) and at the server (one message at a time).
+    """
+
+    latency: float = 0.005
+    bandwidth: float = 1e6
+    topology: Topology = "ring"
+    link_slowdown: Mapping[tuple[int, int], float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not (math.isfinite(self.latency) and self.latency >= 0):
+            raise ValueError(f"latency must be a finite number >= 0, got {self.latency!r}")
+        _check_positive("bandwidth", self.bandwidth)
+        if self.topology not in TOPOLOGIES:
+            raise ValueError(
+                f"unknown topology {self.topology!r}; choose from {', '.join(TOPOLOGIES)}"
+            )
+        _check_slowdowns("link_slowdown", self.link_slowdown)
+
+    def slowdown(self, a: int, b: int) -> float:
+        return self.link_slowdown.get((a, b), self.link_slowdown.get((b, a), 1.0))
+
+    def transfer(self, src: int, dst: int, nbytes: int) -> float:
+        return self.latency + nbytes * self.slowdown(src, dst) / self.bandwidth
+
+    def _ring_slowdown(self, n: int) -> float:
+        return max((self.slowdown(i, (i + 1) % n) for i in range(n)), default=1.0)
+
+    def all_reduce(self, n: int, nbytes: int) -> float:
+        if n == 1:
+            return 0.0
+        return 2 * (n - 1) * (self.latency + self._ring_slowdown(n) * nbytes / (n * self.bandwidth))
+
+    def all_gather(self, n: int, nbytes: int) -> float:
+        if n == 1:
+            return 0.0
+        return (n - 1) * (self.latency + self._ring_slowdown(n) * nbytes / self.bandwidth)
+
+    def broadcast(self, n: int, nbytes: int) -> float:
+        if n == 1:
+            return 0.0
+        hops = math.ceil(math.log2(n))
+        return hops * (self.latency + self._ring_slowdown(n) * nbytes / self.bandwidth)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """``workers`` simulated workers with a compute-time model and a network model."""
+
+    workers: int
+    compute: ComputeModel = field(default_factory=ComputeModel)
+    network: NetworkModel = field(default_factory=NetworkModel)
+
+    def __post_init__(self):
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
+        for rank in self.compute.slowdown:
+            if not 0 <= rank < self.workers:
+                raise ValueError(f"slowdown names worker {rank}, outside 0..{self.workers - 1}")
+        for a, b in self.network.link_slowdown:
+            for rank in (a, b):
+                if rank != SERVER and not 0 <= rank < self.workers:
+                    raise ValueError(
+                        f"link_slowdown names worker {rank}, outside 0..{self.workers - 1}"
+                    )
