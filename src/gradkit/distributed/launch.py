@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import signal
 import socket
@@ -43,7 +44,8 @@ def _rank_main(rank, world_size, port, backend, comm_timeout, fn, args, results)
             value = fn(*args)
         finally:
             dist.destroy_process_group()
-        results.put((rank, "ok", value))
+        # plain pickle: tensors travel by value, not as shared memory that dies with the rank
+        results.put((rank, "ok", pickle.dumps(value)))
     except BaseException:
         results.put((rank, "error", traceback.format_exc()))
         raise SystemExit(1) from None
@@ -110,27 +112,18 @@ def launch(
                 (values if status == "ok" else errors)[rank] = value
             except queue.Empty:
                 pass
-            if errors:
-                break
-            dead = [
-                r
-                for r, p in enumerate(processes)
-                if p.exitcode not in (None, 0) and r not in values
-            ]
-            if dead:
+            failed = errors or any(
+                p.exitcode not in (None, 0) and r not in values for r, p in enumerate(processes)
+            )
+            if failed:
                 _drain(results, values, errors, seconds=1.0)
-                if not errors:
-                    errors.update({r: _describe_exit(processes[r].exitcode) for r in dead})
-                break
+                raise WorkerFailedError(_failure_message(processes, values, errors))
             if time.monotonic() > deadline:
                 raise WorkerFailedError(
                     f"the process group did not finish within {timeout:g} s; ranks without a "
                     f"result: {sorted(set(range(world_size)) - set(values))}"
                 )
-        if errors:
-            rank = min(errors)
-            raise WorkerFailedError(f"rank {rank} failed: {errors[rank].strip()}")
-        return [values[rank] for rank in range(world_size)]
+        return [pickle.loads(values[rank]) for rank in range(world_size)]
     finally:
         for process in processes:
             if process.is_alive():
@@ -139,6 +132,30 @@ def launch(
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
+
+
+def _failure_message(processes: list, values: dict, errors: dict[int, str]) -> str:
+    """Name the root cause first: a rank that died without reporting (killed, crashed) explains
+    the connection errors of the others."""
+    silent = {
+        r: _describe_exit(p.exitcode)
+        for r, p in enumerate(processes)
+        if p.exitcode not in (None, 0) and r not in values and r not in errors
+    }
+    if silent:
+        rank = min(silent)
+        message = f"rank {rank} failed: {silent[rank]}"
+        others = {**{r: e for r, e in silent.items() if r != rank}, **errors}
+    else:
+        rank = min(errors)
+        message = f"rank {rank} failed: {errors[rank].strip()}"
+        others = {r: e for r, e in errors.items() if r != rank}
+    if others:
+        last_lines = "; ".join(
+            f"rank {r}: {e.strip().splitlines()[-1]}" for r, e in sorted(others.items())
+        )
+        message += f"\nthen: {last_lines}"
+    return message
 
 
 def _drain(results, values: dict, errors: dict, seconds: float) -> None:

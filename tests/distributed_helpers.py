@@ -1,0 +1,91 @@
+"""Problems and rank functions shared by the simulator and torch.distributed tests (rank
+functions live here so spawned processes can import them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from gradkit.distributed import Algorithm, Problem, TorchComm
+from gradkit.distributed.worker import is_active
+
+
+def regression_problem(samples: int = 96, features: int = 5, batch_size: int = 4) -> Problem:
+    """Float64 linear least squares with fixed data (no randomness left to the caller)."""
+    generator = torch.Generator().manual_seed(123)
+    inputs = torch.randn(samples, features, generator=generator, dtype=torch.float64)
+    targets = inputs @ torch.linspace(-1, 1, features, dtype=torch.float64) + 0.1 * torch.randn(
+        samples, generator=generator, dtype=torch.float64
+    )
+
+    def build():
+        model = nn.Linear(features, 1).double()
+        with torch.no_grad():
+            model.weight.copy_(torch.linspace(0.5, -0.5, features).unsqueeze(0))
+            model.bias.fill_(0.25)
+        return model
+
+    def loss_fn(out, y):
+        return F.mse_loss(out.squeeze(-1), y)
+
+    def evaluate(model):
+        with torch.no_grad():
+            return {"train_loss": float(loss_fn(model(inputs), targets))}
+
+    return Problem(build, inputs, targets, loss_fn, batch_size, evaluate)
+
+
+def average_only(worker, *, lr: float):
+    """Deadlock stress program: active ranks only average with random passive neighbours,
+    passive ranks only compute and apply gradients (while being averaged into)."""
+    for _ in range(worker.steps):
+        if worker.active:
+            yield worker.average_with(worker.random_neighbor())
+        else:
+            grad = yield worker.gradient()
+            worker.apply(grad, lr)
+
+
+AVERAGE_ONLY = Algorithm(
+    "average-only",
+    average_only,
+    "stress test",
+    synchronous=False,
+    needs_bipartite=True,
+    serves=lambda rank: not is_active(rank),
+)
+
+
+def final_models(algorithm: str, epochs: float, lr: float):
+    comm = TorchComm(algorithm, regression_problem(), epochs=epochs, seed=3, lr=lr)
+    trace = comm.run()
+    return comm.worker.x.clone(), trace
+
+
+def stress_averaging(epochs: float):
+    comm = TorchComm(
+        AVERAGE_ONLY, regression_problem(samples=1000, batch_size=1), epochs=epochs, lr=0.01
+    )
+    comm.run()
+    return comm._service.served if comm._service is not None else 0
+
+
+def die_after(algorithm: str, victim: int, steps: int):
+    """Train; rank ``victim`` SIGKILLs itself after ``steps`` gradients."""
+
+    def on_progress(done, total):
+        if dist.get_rank() == victim and done == steps:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    TorchComm(
+        algorithm, regression_problem(), epochs=10_000, lr=0.01, on_progress=on_progress
+    ).run()
+
+
+def raise_value_error():
+    raise ValueError("bad things on purpose")

@@ -1,0 +1,70 @@
+"""Real torch.distributed runs: gloo process groups on 127.0.0.1 (spawned, one thread each)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from distributed_helpers import (
+    die_after,
+    final_models,
+    raise_value_error,
+    regression_problem,
+    stress_averaging,
+)
+from gradkit.distributed import TorchComm, WorkerFailedError, launch
+from gradkit.sim import Cluster, Simulator
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("algorithm", ["allreduce", "dpsgd"])
+def test_real_run_gives_the_simulators_parameters(algorithm):
+    results = launch(final_models, 3 if algorithm == "allreduce" else 4, algorithm, 2, 0.05)
+    n = len(results)
+    simulator = Simulator(algorithm, regression_problem(), Cluster(n), epochs=2, seed=3, lr=0.05)
+    sim_trace = simulator.run()
+    for rank, (x, trace) in enumerate(results):
+        torch.testing.assert_close(x, simulator.workers[rank].x, rtol=1e-10, atol=1e-12)
+        assert trace.bytes_sent == sim_trace.bytes_sent
+    assert [s.loss for s in sorted(results[0][1].steps, key=lambda s: (s.step, s.worker))] == (
+        pytest.approx([s.loss for s in sorted(sim_trace.steps, key=lambda s: (s.step, s.worker))])
+    )
+    assert results[0][1].final("train_loss") == pytest.approx(sim_trace.final("train_loss"))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("algorithm", ["adpsgd", "easgd"])
+def test_asynchronous_algorithms_train_for_real(algorithm):
+    results = launch(final_models, 4, algorithm, 3, 0.05)
+    trace = results[0][1]
+    assert trace.final("train_loss") < trace.evals[0]["train_loss"] / 2
+    assert sum(s.worker == r for s in trace.steps for r in range(4)) == len(trace.steps)
+    assert sum(trace.bytes_sent) == sum(trace.bytes_received) > 0
+
+
+@pytest.mark.timeout(120)
+def test_adpsgd_ten_thousand_averagings_without_deadlock():
+    served = launch(stress_averaging, 4, 20, timeout=100)
+    assert sum(served) == 10_000
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("algorithm", "victim"), [("allreduce", 1), ("adpsgd", 0)])
+def test_a_killed_worker_ends_the_run_with_a_clear_error_within_30_s(algorithm, victim):
+    started = time.monotonic()
+    with pytest.raises(WorkerFailedError, match=rf"rank {victim} failed: killed by SIGKILL"):
+        launch(die_after, 4, algorithm, victim, 20, timeout=50)
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.timeout(60)
+def test_an_exception_in_a_rank_is_reported_with_its_message():
+    with pytest.raises(WorkerFailedError, match="ValueError: bad things on purpose"):
+        launch(raise_value_error, 2)
+
+
+def test_torch_comm_needs_an_initialised_process_group():
+    with pytest.raises(RuntimeError, match="launch with torchrun"):
+        TorchComm("allreduce", regression_problem(), epochs=1, lr=0.1)

@@ -1,0 +1,237 @@
+"""The virtual-clock simulator: reference tests of the algorithms, cost model, determinism."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from distributed_helpers import regression_problem
+from gradkit.distributed import Algorithm
+from gradkit.distributed.worker import Shard, derived_seed, shard_indices
+from gradkit.sim import Cluster, ComputeModel, NetworkModel, SimulationError, Simulator, simulate
+
+FREE_NETWORK = NetworkModel(latency=0.0, bandwidth=1e18)
+
+
+def reference_batches(problem, world_size, seed, steps):
+    """Each worker's mini-batches in order: the data order the drivers define (shards from
+    ``shard_indices``, per-worker shuffling seeded from (seed, rank))."""
+    out = []
+    for rank, index in enumerate(shard_indices(problem.num_samples, world_size, seed)):
+        shard = Shard(
+            problem.inputs[index],
+            problem.targets[index],
+            problem.batch_size,
+            torch.Generator().manual_seed(derived_seed(seed, rank, 0)),
+        )
+        out.append([shard.next_batch() for _ in range(steps)])
+    return out
+
+
+def plain_gradient(w, b, x, y):
+    """Gradient of mean (x w + b - y)^2, written out."""
+    residual = x @ w + b - y
+    return 2 * x.T @ residual / len(y), 2 * residual.mean()
+
+
+def initial_parameters(problem):
+    model = problem.build_model()
+    return model.weight.detach().reshape(-1).clone(), model.bias.detach().clone()
+
+
+def run(algorithm, workers, *, problem=None, epochs=2, seed=3, cluster=None, **hyper):
+    problem = problem or regression_problem()
+    simulator = Simulator(
+        algorithm, problem, cluster or Cluster(workers), epochs=epochs, seed=seed, **hyper
+    )
+    return simulator, simulator.run()
+
+
+def test_one_worker_allreduce_is_plain_sgd_step_for_step():
+    problem = regression_problem()
+    simulator, trace = run("allreduce", 1, lr=0.05)
+    steps = simulator.workers[0].steps
+    w, b = initial_parameters(problem)
+    losses = []
+    for x, y in reference_batches(problem, 1, 3, steps)[0]:
+        losses.append(float(((x @ w + b - y) ** 2).mean()))
+        gw, gb = plain_gradient(w, b, x, y)
+        w, b = w - 0.05 * gw, b - 0.05 * gb
+    assert [s.loss for s in trace.steps] == pytest.approx(losses, rel=1e-12)
+    torch.testing.assert_close(simulator.workers[0].x, torch.cat([w, b]), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["allreduce", "dpsgd"])
+def test_synchronous_algorithms_match_a_plain_float64_reference(algorithm):
+    n, lr, problem = 4, 0.05, regression_problem()
+    simulator, trace = run(algorithm, n, lr=lr)
+    steps = simulator.workers[0].steps
+    batches = reference_batches(problem, n, 3, steps)
+    w0, b0 = initial_parameters(problem)
+    models = [torch.cat([w0, b0]) for _ in range(n)]
+    for step in range(steps):
+        grads = []
+        for rank in range(n):
+            x, y = batches[rank][step]
+            gw, gb = plain_gradient(models[rank][:-1], models[rank][-1], x, y)
+            grads.append(torch.cat([gw, gb.reshape(1)]))
+        if algorithm == "allreduce":
+            mean = sum(grads) / n
+            models = [m - lr * mean for m in models]
+        else:  # x_i <- (x_{i-1} + x_i + x_{i+1}) / 3 - lr g_i(x_i)
+            models = [
+                (models[(i - 1) % n] + models[i] + models[(i + 1) % n]) / 3 - lr * grads[i]
+                for i in range(n)
+            ]
+    for rank in range(n):
+        torch.testing.assert_close(simulator.workers[rank].x, models[rank], rtol=1e-10, atol=1e-12)
+    assert trace.mean_staleness() == (0.0 if algorithm == "allreduce" else 1.0)
+
+
+def test_same_seed_gives_an_identical_trace_and_another_seed_does_not():
+    cluster = Cluster(4, ComputeModel(jitter=0.5, slowdown={1: 3.0}))
+    traces = [run("adpsgd", 4, cluster=cluster, seed=s, lr=0.05)[1] for s in (5, 5, 6)]
+    for trace in traces:
+        trace.wall_seconds = 0.0
+    assert traces[0].to_dict() == traces[1].to_dict()
+    assert traces[0].to_dict() != traces[2].to_dict()
+
+
+def one_all_reduce(worker, *, lr, numel):
+    yield worker.all_reduce(torch.zeros(numel))
+
+
+@pytest.mark.parametrize("n", [2, 5, 16])
+def test_all_reduce_costs_the_ring_formula(n):
+    numel, latency, bandwidth = 25_000, 0.01, 1e6
+    network = NetworkModel(latency=latency, bandwidth=bandwidth)
+    algorithm = Algorithm("one-all-reduce", one_all_reduce, "test", synchronous=True)
+    _, trace = run(algorithm, n, cluster=Cluster(n, network=network), lr=0.0, numel=numel)
+    nbytes = 4 * numel
+    assert trace.duration == pytest.approx(2 * (n - 1) * (latency + nbytes / (n * bandwidth)))
+    assert trace.bytes_sent == [round(2 * (n - 1) * nbytes / n)] * n
+    assert trace.bytes_received == trace.bytes_sent
+
+
+def test_a_slow_link_slows_the_ring_all_reduce_by_its_factor():
+    numel = 25_000
+    fast = NetworkModel(latency=0.0, bandwidth=1e6)
+    slow = NetworkModel(latency=0.0, bandwidth=1e6, link_slowdown={(2, 3): 4.0})
+    algorithm = Algorithm("one-all-reduce", one_all_reduce, "test", synchronous=True)
+    durations = [
+        run(algorithm, 4, cluster=Cluster(4, network=net), lr=0.0, numel=numel)[1].duration
+        for net in (fast, slow)
+    ]
+    assert durations[1] == pytest.approx(4 * durations[0])
+
+
+def test_a_k_times_slower_worker_stretches_synchronous_epochs_by_k():
+    def duration(slowdown):
+        cluster = Cluster(4, ComputeModel(slowdown=slowdown), FREE_NETWORK)
+        return run("allreduce", 4, cluster=cluster, lr=0.05)[1].duration
+
+    assert duration({2: 10.0}) / duration({}) == pytest.approx(10.0, rel=1e-6)
+
+
+def test_adpsgd_averages_pairs_and_keeps_going_past_a_straggler():
+    cluster = Cluster(4, ComputeModel(slowdown={0: 10.0}), FREE_NETWORK)
+    simulator, trace = run("adpsgd", 4, cluster=cluster, lr=0.05)
+    per_worker = [sum(1 for s in trace.steps if s.worker == r) for r in range(4)]
+    assert sum(per_worker) == simulator.budget
+    assert per_worker[0] < min(per_worker[1:]) / 5
+    assert max(s.staleness for s in trace.steps) >= 1
+    assert trace.final("consensus") > 0
+    assert sum(trace.bytes_sent) == sum(trace.bytes_received)
+
+
+def test_easgd_elastic_exchanges_conserve_workers_plus_centre():
+    """With lr = 0 only the elastic moves act: x_i -= delta and c += delta."""
+    problem = regression_problem()
+    simulator, trace = run("easgd", 4, lr=0.0, tau=1, alpha=0.3)
+    start = torch.cat(initial_parameters(problem))
+    total = sum(w.x for w in simulator.workers) + simulator.server
+    torch.testing.assert_close(total, 5 * start)
+    assert trace.settings["alpha"] == 0.3
+
+
+def test_evaluations_cover_the_run_and_report_consensus():
+    _, trace = run("adpsgd", 4, epochs=3, lr=0.05)
+    epochs = [e["epoch"] for e in trace.evals]
+    assert epochs[0] == 0 and epochs == sorted(epochs) and epochs[-1] == pytest.approx(3, rel=0.1)
+    assert trace.evals[0]["consensus"] == 0.0
+    assert trace.evals[-1]["train_loss"] < trace.evals[0]["train_loss"]
+
+
+def test_a_diverging_run_is_marked_not_raised():
+    _, trace = run("allreduce", 2, lr=1e6, epochs=5)
+    assert trace.diverged
+
+
+def test_mismatched_collectives_are_an_error_naming_the_workers():
+    def mismatched(worker, *, lr):
+        if worker.rank == 0:
+            yield worker.all_reduce(torch.zeros(3))
+        else:
+            yield worker.all_gather(torch.zeros(3))
+
+    algorithm = Algorithm("bad", mismatched, "test", synchronous=True)
+    with pytest.raises(SimulationError, match="worker 0: AllReduce"):
+        run(algorithm, 2, lr=0.0)
+
+
+def test_a_deadlock_is_reported_with_what_each_worker_waits_for():
+    def lonely(worker, *, lr):
+        if worker.rank == 0:
+            yield worker.all_reduce(torch.zeros(3))
+
+    algorithm = Algorithm("lonely", lonely, "test", synchronous=True)
+    with pytest.raises(SimulationError, match="deadlocked; worker 0: AllReduce"):
+        run(algorithm, 2, lr=0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"algorithm": "nope"}, "unknown algorithm 'nope'"),
+        ({"algorithm": "adpsgd", "workers": 5}, "bipartite"),
+        ({"epochs": 0}, "epochs must be a positive number"),
+        ({"hyper": {}}, "learning rate lr is required"),
+    ],
+)
+def test_bad_settings_are_clear_errors(kwargs, message):
+    settings = {"algorithm": "allreduce", "workers": 4, "epochs": 1, "hyper": {"lr": 0.1}}
+    settings.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        simulate(
+            settings["algorithm"],
+            regression_problem(),
+            Cluster(settings["workers"]),
+            epochs=settings["epochs"],
+            **settings["hyper"],
+        )
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Cluster(0), "workers must be a positive integer"),
+        (lambda: Cluster(2, ComputeModel(slowdown={5: 2.0})), "outside 0..1"),
+        (lambda: ComputeModel(slowdown={0: 0.5}), "factor >= 1"),
+        (lambda: NetworkModel(bandwidth=0), "bandwidth must be a positive"),
+        (lambda: NetworkModel(topology="star"), "unknown topology 'star'"),
+    ],
+)
+def test_bad_cluster_descriptions_are_clear_errors(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_all_reduce_time_excludes_nothing_when_compute_is_free():
+    """Sanity of the clock: with free compute the run lasts exactly the communication."""
+    cluster = Cluster(4, ComputeModel(time=1e-300), NetworkModel(latency=0.5, bandwidth=1e18))
+    simulator, trace = run("allreduce", 4, cluster=cluster, lr=0.05)
+    rounds = simulator.workers[0].steps
+    assert trace.duration == pytest.approx(rounds * 2 * 3 * 0.5, rel=1e-9)
+    assert math.isfinite(trace.final("train_loss"))
