@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 LIST_KINDS = ("claims", "optimizers", "tasks")
-BENCH_KINDS = ("optim",)
+BENCH_KINDS = ("optim", "sim", "distributed")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,8 +48,33 @@ def _directory(text: str) -> Path:
     return path
 
 
+def _factor(text: str) -> float:
+    value = _positive(float)(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a slowdown factor >= 1, got {text!r}")
+    return value
+
+
+def _add_distributed_options(parser, algorithms) -> None:
+    parser.add_argument(
+        "--algo",
+        choices=list(algorithms),
+        metavar="NAME",
+        help=f"distributed algorithm: {', '.join(algorithms)}",
+    )
+    parser.add_argument(
+        "--slow-worker",
+        type=_factor,
+        default=1.0,
+        metavar="FACTOR",
+        help="make worker 0 FACTOR times slower at computing gradients",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gradkit.claims import CLAIMS, SCALES
+    from gradkit.distributed import ALGORITHMS
+    from gradkit.distributed.worker import TOPOLOGIES
     from gradkit.optim import OPTIMIZERS
     from gradkit.tasks import TASKS
 
@@ -84,10 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--optimizer",
-        required=True,
         choices=list(OPTIMIZERS),
         metavar="NAME",
-        help=f"one of: {', '.join(OPTIMIZERS)}",
+        help=f"one of: {', '.join(OPTIMIZERS)} (single process)",
+    )
+    _add_distributed_options(tr, ALGORITHMS)
+    tr.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=30.0,
+        help="seconds to wait for a peer before failing (with --algo; default 30)",
     )
     tr.add_argument("--lr", type=_positive(float), help="learning rate (default: the optimizer's)")
     tr.add_argument("--epochs", type=_positive(int), help="epochs (default: the task's)")
@@ -96,6 +128,46 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--out", type=_directory, help="output directory (default ./gradkit-train/TASK-NAME)"
     )
+
+    sim = commands.add_parser("simulate", help="simulate a distributed algorithm on one machine")
+    _add_distributed_options(sim, ALGORITHMS)
+    sim.add_argument("--workers", type=_positive(int), default=16, help="workers (default 16)")
+    sim.add_argument(
+        "--slow-link",
+        type=_factor,
+        default=1.0,
+        metavar="FACTOR",
+        help="make the link between workers 0 and 1 FACTOR times slower",
+    )
+    sim.add_argument(
+        "--task",
+        default="mnist1d-mlp",
+        choices=list(TASKS),
+        metavar="TASK",
+        help=f"one of: {', '.join(TASKS)} (default mnist1d-mlp)",
+    )
+    sim.add_argument("--epochs", type=_positive(float), default=5.0, help="epochs (default 5)")
+    sim.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (default 0.1)")
+    sim.add_argument(
+        "--batch-size", type=_positive(int), default=32, help="per-worker batch (default 32)"
+    )
+    sim.add_argument("--seed", type=int, default=0, help="seed of model, data and timing")
+    sim.add_argument(
+        "--jitter", type=float, default=0.0, help="lognormal sigma of compute times (default 0)"
+    )
+    sim.add_argument(
+        "--latency", type=float, default=0.005, help="per-message latency (default 0.005)"
+    )
+    sim.add_argument(
+        "--bandwidth",
+        type=_positive(float),
+        default=1e6,
+        help="bytes per time unit; one gradient costs 1 unit (default 1e6)",
+    )
+    sim.add_argument(
+        "--topology", choices=TOPOLOGIES, default="ring", help="neighbour graph (default ring)"
+    )
+    sim.add_argument("--out", type=_directory, help="output directory (default ./gradkit-sim/ALGO)")
 
     ls = commands.add_parser("list", help="list claims, optimizers or tasks")
     ls.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list (default: all)")
@@ -107,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--rounds", type=_positive(int), default=30, help="timed rounds (default 30)"
+    )
+    bench.add_argument(
+        "--workers",
+        type=_positive(int),
+        nargs="+",
+        help="sim: simulated workers (default 16 64); distributed: processes (default 2)",
     )
     bench.add_argument("--out", type=Path, help="also write the rows as JSON to this file")
     return parser
@@ -122,6 +200,10 @@ def _reproduce(args, console: Console) -> int:
 
 
 def _train(args, console: Console) -> int:
+    if (args.optimizer is None) == (args.algo is None):
+        raise ValueError("give exactly one of --optimizer (one process) or --algo (distributed)")
+    if args.algo is not None:
+        return _train_distributed(args, console)
     from rich.progress import Progress
 
     from gradkit.report.training import write_training_outputs
@@ -146,6 +228,100 @@ def _train(args, console: Console) -> int:
         + ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("step", "epoch"))
         + f" after {final['epoch']:.2f} epochs ({result.seconds:.1f} s)"
     )
+    console.print("Wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _train_distributed(args, console: Console) -> int:
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    from gradkit.report.simulation import write_trace_outputs
+    from gradkit.tasks.distributed import train_distributed
+
+    if "RANK" not in os.environ:
+        raise ValueError(
+            "--algo runs one process per worker: launch with torchrun, e.g. "
+            "torchrun --nproc-per-node 4 -m gradkit train --algo adpsgd --task mnist1d-mlp"
+        )
+    torch.set_num_threads(1)
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout))
+    try:
+        rank = dist.get_rank()
+        trace = train_distributed(
+            args.algo,
+            args.task,
+            epochs=args.epochs or 5,
+            lr=args.lr or 0.1,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            slowdown=args.slow_worker if rank == 0 else 1.0,
+            timeout=args.timeout,
+        )
+    finally:
+        dist.destroy_process_group()
+    if rank == 0:
+        out = args.out or Path("gradkit-train") / f"{args.task}-{args.algo}"
+        paths = write_trace_outputs({args.algo: trace}, out, "wall seconds")
+        _print_trace(console, trace, "s")
+        console.print("Wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _print_trace(console: Console, trace, time_unit: str) -> None:
+    final = trace.evals[-1]
+    metrics = ", ".join(
+        f"{k} {v:.4g}" for k, v in final.items() if k not in ("step", "epoch", "time")
+    )
+    console.print(
+        ("[red]diverged[/] " if trace.diverged else "")
+        + f"{trace.algorithm} on {trace.workers} workers: {metrics} after "
+        + f"{final['epoch']:.2f} epochs, {trace.duration:.4g} {time_unit}; "
+        + f"{trace.total_bytes / 1e6:.2f} MB sent, mean staleness {trace.mean_staleness():.2f}"
+    )
+
+
+def _simulate(args, console: Console) -> int:
+    from rich.progress import Progress
+
+    from gradkit.report.simulation import write_trace_outputs
+    from gradkit.sim import Cluster, ComputeModel, NetworkModel
+    from gradkit.tasks.distributed import simulate_task
+
+    if args.algo is None:
+        raise ValueError("--algo is required")
+    cluster = Cluster(
+        args.workers,
+        ComputeModel(
+            jitter=args.jitter, slowdown={0: args.slow_worker} if args.slow_worker > 1 else {}
+        ),
+        NetworkModel(
+            latency=args.latency,
+            bandwidth=args.bandwidth,
+            topology=args.topology,
+            link_slowdown={(0, 1): args.slow_link} if args.slow_link > 1 else {},
+        ),
+    )
+    with Progress(console=console) as progress:
+        bar = progress.add_task(f"{args.algo} on {args.workers} workers", total=None)
+        trace = simulate_task(
+            args.algo,
+            args.task,
+            cluster,
+            epochs=args.epochs,
+            lr=args.lr,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+        )
+    out = args.out or Path("gradkit-sim") / args.algo
+    paths = write_trace_outputs({args.algo: trace}, out, "simulated time")
+    _print_trace(console, trace, "time units")
     console.print("Wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -196,7 +372,13 @@ def _bench(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"reproduce": _reproduce, "train": _train, "list": _list, "bench": _bench}
+COMMANDS = {
+    "reproduce": _reproduce,
+    "train": _train,
+    "simulate": _simulate,
+    "list": _list,
+    "bench": _bench,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

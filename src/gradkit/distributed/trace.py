@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gradkit.distributed.worker import StepRecord
@@ -58,7 +56,3 @@ class Trace:
         out = asdict(self)
         out["total_bytes"] = self.total_bytes
         return out
-
-    def save(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.to_dict(), default=str))
-        return path

@@ -1,13 +1,19 @@
-"""Named tasks as :class:`~gradkit.distributed.Problem` for the simulator and TorchComm."""
+"""Named tasks trained by distributed algorithms, simulated or over torch.distributed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gradkit.distributed.problem import Problem
+from gradkit.distributed.torch_comm import TorchComm
+from gradkit.distributed.trace import Trace
+from gradkit.sim import Cluster, simulate
 from gradkit.tasks.registry import Task, get_task
 from gradkit.tasks.training import evaluation_metrics, make_loss, seeded_model
 
 DISTRIBUTED_BATCH_SIZE = 32
 """Default per-worker batch: small enough that 64 workers each hold whole batches of mnist1d."""
+DEFAULT_LR = 0.1
 
 
 def task_problem(task: Task | str, seed: int = 0, batch_size: int | None = None) -> Problem:
@@ -24,3 +30,58 @@ def task_problem(task: Task | str, seed: int = 0, batch_size: int | None = None)
         batch_size=DISTRIBUTED_BATCH_SIZE if batch_size is None else batch_size,
         evaluate=lambda model: evaluation_metrics(model, data, loss_fn),
     )
+
+
+def simulate_task(
+    algorithm: str,
+    task: Task | str,
+    cluster: Cluster,
+    *,
+    epochs: float,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    batch_size: int | None = None,
+    evals_per_epoch: int = 2,
+    on_progress: Callable[[int, int], None] | None = None,
+    **hyper,
+) -> Trace:
+    """Simulate ``algorithm`` training ``task`` on ``cluster`` (see ``gradkit.sim.simulate``)."""
+    return simulate(
+        algorithm,
+        task_problem(task, seed, batch_size),
+        cluster,
+        epochs=epochs,
+        seed=seed,
+        evals_per_epoch=evals_per_epoch,
+        on_progress=on_progress,
+        lr=lr,
+        **hyper,
+    )
+
+
+def train_distributed(
+    algorithm: str,
+    task: Task | str,
+    *,
+    epochs: float,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    batch_size: int | None = None,
+    slowdown: float = 1.0,
+    timeout: float = 30.0,
+    on_progress: Callable[[int, int], None] | None = None,
+    **hyper,
+) -> Trace:
+    """This rank's part of a real run of ``algorithm`` on ``task`` (torch.distributed must be
+    initialised, e.g. by torchrun); every rank returns the same trace."""
+    return TorchComm(
+        algorithm,
+        task_problem(task, seed, batch_size),
+        epochs=epochs,
+        seed=seed,
+        slowdown=slowdown,
+        timeout=timeout,
+        on_progress=on_progress,
+        lr=lr,
+        **hyper,
+    ).run()
