@@ -3,7 +3,15 @@
 A new claim joins ``gradkit reproduce`` by one line in :data:`CLAIMS`.
 """
 
-from gradkit.claims import adam_sign_variance, msvag_vs_adam, sign_geometry, signum_matches_adam
+from gradkit.claims import (
+    adam_sign_variance,
+    adpsgd_matches_allreduce,
+    adpsgd_slow_worker,
+    decentralized_accuracy,
+    msvag_vs_adam,
+    sign_geometry,
+    signum_matches_adam,
+)
 from gradkit.claims.base import SCALES, Claim, ClaimResult, RunContext, Verdict
 
 CLAIMS: dict[str, Claim] = {
@@ -13,6 +21,10 @@ CLAIMS: dict[str, Claim] = {
         sign_geometry.CLAIM,
         msvag_vs_adam.CLAIM,
         signum_matches_adam.CLAIM,
+        adpsgd_matches_allreduce.CLAIM,
+        adpsgd_slow_worker.SLOW_WORKER,
+        adpsgd_slow_worker.SLOW_NETWORK,
+        decentralized_accuracy.CLAIM,
     ]
 }
 
