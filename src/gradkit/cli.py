@@ -349,6 +349,15 @@ def _list(args, console: Console) -> int:
 
 
 def _bench(args, console: Console) -> int:
+    rows = {"optim": _bench_optim, "sim": _bench_sim, "distributed": _bench_distributed}[args.kind](
+        args, console
+    )
+    if args.out:
+        args.out.write_text(json.dumps([vars(r) for r in rows], indent=2))
+    return 0
+
+
+def _bench_optim(args, console: Console) -> list:
     from gradkit.bench import bench_optimizers, total_parameters
 
     console.print(
@@ -367,9 +376,46 @@ def _bench(args, console: Console) -> int:
         )
         table.add_row(row.name, f"{row.median_ms:.2f}", f"{row.ratio:.2f}", goal)
     console.print(table)
-    if args.out:
-        args.out.write_text(json.dumps([vars(r) for r in rows], indent=2))
-    return 0
+    return rows
+
+
+def _bench_sim(args, console: Console) -> list:
+    from gradkit.bench.sim import GOAL_EPOCH_SECONDS_64, GOAL_STEPS_PER_SECOND, bench_simulator
+
+    console.print("Timing whole simulated runs of the mnist1d MLP (median of 3)...")
+    rows = bench_simulator(tuple(args.workers or (16, 64)))
+    table = Table(
+        title=f"simulator throughput (goals: >= {GOAL_STEPS_PER_SECOND:g} worker-steps/s; "
+        f"64 workers x 1 epoch < {GOAL_EPOCH_SECONDS_64:g} s)"
+    )
+    for column in ("algorithm", "workers", "epochs", "worker-steps", "steps/s", "seconds"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.algorithm,
+            str(r.workers),
+            f"{r.epochs:g}",
+            str(r.worker_steps),
+            f"{r.steps_per_second:.0f}",
+            f"{r.seconds:.2f}",
+        )
+    console.print(table)
+    return rows
+
+
+def _bench_distributed(args, console: Console) -> list:
+    from gradkit.bench.distributed import bench_distributed
+
+    processes = (args.workers or [2])[0]
+    console.print(f"Real gloo runs on 127.0.0.1 ({processes} processes; 4 for the straggler)...")
+    rows = bench_distributed(processes)
+    table = Table(title="torch.distributed (gloo, one thread per process)")
+    for column in ("measure", "processes", "value", "unit", "note"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.name, str(r.processes), f"{r.value:.3g}", r.unit, r.note)
+    console.print(table)
+    return rows
 
 
 COMMANDS = {
