@@ -109,3 +109,35 @@ def test_bench_optim_runs_and_reports_ratios(tmp_path, capsys):
     assert baseline["ratio"] == 1.0
     assert {"SignSGD", "Signum", "SVAG", "MSVAG", "torch SGD"} <= {r["name"] for r in rows}
     assert "ratio to Adam" in capsys.readouterr().out
+
+
+def test_simulate_writes_the_trace_and_curves(tmp_path, capsys):
+    out = tmp_path / "sim"
+    argv = ["simulate", "--algo", "adpsgd", "--workers", "4", "--slow-worker", "10"]
+    argv += ["--task", "breast-cancer-logreg", "--epochs", "2", "--out", str(out)]
+    assert main(argv) == 0
+    trace = json.loads((out / "adpsgd.json").read_text())
+    assert trace["workers"] == 4 and trace["evals"][-1]["epoch"] > 1
+    assert (out / "curves.png").stat().st_size > 0
+    assert "adpsgd on 4 workers" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["simulate", "--algo", "gossipy"], "argument --algo: invalid choice"),
+        (["simulate", "--algo", "adpsgd", "--slow-worker", "0.5"], "slowdown factor >= 1"),
+        (["simulate", "--algo", "adpsgd", "--workers", "5"], "bipartite"),
+        (["simulate"], "--algo is required"),
+        (["train", "--task", "digits-mlp"], "exactly one of --optimizer"),
+        (["train", "--task", "digits-mlp", "--algo", "adpsgd"], "launch with torchrun"),
+    ],
+)
+def test_distributed_commands_reject_bad_input_clearly(argv, fragment, capsys, monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    assert status == 2
+    assert fragment in capsys.readouterr().err
