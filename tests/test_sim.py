@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from distributed_helpers import regression_problem
-from gradkit.distributed import Algorithm
+from gradkit.distributed import Algorithm, Problem
 from gradkit.distributed.worker import Shard, derived_seed, shard_indices
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, SimulationError, Simulator, simulate
 
@@ -228,10 +228,45 @@ def test_bad_cluster_descriptions_are_clear_errors(build, message):
         build()
 
 
-def test_all_reduce_time_excludes_nothing_when_compute_is_free():
-    """Sanity of the clock: with free compute the run lasts exactly the communication."""
+def test_with_free_compute_a_run_lasts_exactly_its_communication():
     cluster = Cluster(4, ComputeModel(time=1e-300), NetworkModel(latency=0.5, bandwidth=1e18))
     simulator, trace = run("allreduce", 4, cluster=cluster, lr=0.05)
     rounds = simulator.workers[0].steps
     assert trace.duration == pytest.approx(rounds * 2 * 3 * 0.5, rel=1e-9)
     assert math.isfinite(trace.final("train_loss"))
+
+
+def test_vectorised_gradients_equal_one_at_a_time():
+    """Lazy vectorised evaluation (the default) against one gradient at a time (measured
+    compute times disable it); AllReduce's result does not depend on the timing."""
+    results = []
+    for measured in (False, True):
+        cluster = Cluster(4, ComputeModel(measured=measured))
+        simulator, trace = run("allreduce", 4, cluster=cluster, lr=0.05)
+        results.append((simulator.workers[0].x, [s.loss for s in trace.steps]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-14)
+    assert sorted(results[0][1]) == pytest.approx(sorted(results[1][1]), rel=1e-12)
+
+
+class BranchyLinear(torch.nn.Linear):
+    """Data-dependent control flow: torch.func.vmap cannot batch it."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        return out if float(out.detach().sum()) < 1e30 else out * 0
+
+
+def test_a_model_that_does_not_vectorise_falls_back_to_one_at_a_time():
+    base = regression_problem()
+
+    def build():
+        model = BranchyLinear(5, 1).double()
+        model.load_state_dict(base.build_model().state_dict())
+        return model
+
+    problem = Problem(build, base.inputs, base.targets, base.loss_fn, 4, base.evaluate)
+    branchy, trace = run("allreduce", 4, problem=problem, lr=0.05)
+    plain, _ = run("allreduce", 4, lr=0.05)
+    assert not branchy._vectorise
+    torch.testing.assert_close(branchy.workers[0].x, plain.workers[0].x, rtol=1e-12, atol=1e-14)
+    assert trace.final("train_loss") < trace.evals[0]["train_loss"]

@@ -388,12 +388,21 @@ def _bench_sim(args, console: Console) -> list:
         title=f"simulator throughput (goals: >= {GOAL_STEPS_PER_SECOND:g} worker-steps/s; "
         f"64 workers x 1 epoch < {GOAL_EPOCH_SECONDS_64:g} s)"
     )
-    for column in ("algorithm", "workers", "epochs", "worker-steps", "steps/s", "seconds"):
+    for column in (
+        "algorithm",
+        "workers",
+        "threads",
+        "epochs",
+        "worker-steps",
+        "steps/s",
+        "seconds",
+    ):
         table.add_column(column)
     for r in rows:
         table.add_row(
             r.algorithm,
             str(r.workers),
+            str(r.threads),
             f"{r.epochs:g}",
             str(r.worker_steps),
             f"{r.steps_per_second:.0f}",

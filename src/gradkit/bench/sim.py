@@ -19,6 +19,7 @@ GOAL_EPOCH_SECONDS_64 = 30.0  # 64 workers, one epoch, everything included
 class SimBenchRow:
     algorithm: str
     workers: int
+    threads: int
     epochs: float
     worker_steps: int
     steps_per_second: float
@@ -28,32 +29,42 @@ class SimBenchRow:
 def bench_simulator(
     workers: tuple[int, ...] = (16, 64),
     algorithms: tuple[str, ...] = ("allreduce", "adpsgd"),
-    epochs: float = 5.0,
+    epochs: float = 20.0,
     repeats: int = 3,
+    threads: tuple[int, ...] = (1, torch.get_num_threads()),
 ) -> list[SimBenchRow]:
-    """Median over ``repeats`` of whole simulated runs (model build, sharding, evaluations at
-    start and end included): worker-steps per second, and the wall time of the run. One thread,
-    as in every gradkit worker."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """Median over ``repeats`` of whole simulated runs (model build, sharding and one
+    evaluation per epoch included) of 1 epoch and of ``epochs`` epochs, for each torch thread
+    count in ``threads``: worker-steps per second and seconds per run."""
+    before = torch.get_num_threads()
+    problem = task_problem("mnist1d-mlp", seed=0)
+    simulate("allreduce", problem, Cluster(2), epochs=0.1, lr=0.1)  # warm torch.func up
+    rows = []
     try:
-        problem = task_problem("mnist1d-mlp", seed=0)
-        rows = []
-        for n in workers:
-            for algorithm in algorithms:
-                for run_epochs in (1.0, epochs):
-                    seconds, steps = [], 0
-                    for repeat in range(repeats):
-                        started = time.perf_counter()
-                        trace = simulate(
-                            algorithm, problem, Cluster(n), epochs=run_epochs, seed=repeat, lr=0.1
+        for count in dict.fromkeys(threads):
+            torch.set_num_threads(count)
+            for n in workers:
+                for algorithm in algorithms:
+                    for run_epochs in (1.0, epochs):
+                        seconds, steps = [], 0
+                        for repeat in range(repeats):
+                            started = time.perf_counter()
+                            trace = simulate(
+                                algorithm,
+                                problem,
+                                Cluster(n),
+                                epochs=run_epochs,
+                                seed=repeat,
+                                lr=0.1,
+                            )
+                            seconds.append(time.perf_counter() - started)
+                            steps = len(trace.steps)
+                        median = statistics.median(seconds)
+                        rows.append(
+                            SimBenchRow(
+                                algorithm, n, count, run_epochs, steps, steps / median, median
+                            )
                         )
-                        seconds.append(time.perf_counter() - started)
-                        steps = len(trace.steps)
-                    median = statistics.median(seconds)
-                    rows.append(
-                        SimBenchRow(algorithm, n, run_epochs, steps, steps / median, median)
-                    )
         return rows
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)

@@ -36,7 +36,7 @@ class Problem:
     def num_samples(self) -> int:
         return len(self.inputs)
 
-    def steps_per_worker(self, world_size: int, epochs: float, min_shard: int) -> int:
-        """Local steps each worker takes so that all workers together see ``epochs`` passes:
-        ``epochs`` passes over the smallest shard, in whole batches."""
-        return max(1, int(epochs * (min_shard // self.batch_size)))
+    def steps_per_worker(self, epochs: float, min_shard: int) -> int:
+        """Local steps each worker takes so that all workers together see about ``epochs``
+        passes over the data: ``epochs * min_shard / batch_size``, rounded, at least 1."""
+        return max(1, round(epochs * min_shard / self.batch_size))

@@ -100,7 +100,7 @@ class TorchComm:
             problem.batch_size,
             torch.Generator().manual_seed(derived_seed(seed, self.rank, 0)),
         )
-        steps = problem.steps_per_worker(n, epochs, min(len(s) for s in shards))
+        steps = problem.steps_per_worker(epochs, min(len(s) for s in shards))
         self.budget = steps * n
         self._started = time.perf_counter()
         self.worker = Worker(

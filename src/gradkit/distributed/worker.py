@@ -84,17 +84,19 @@ class Shard:
         self.batch_size = batch_size
         self.generator = generator
         self.batches_per_pass = len(inputs) // batch_size
-        self._order: Tensor | None = None
+        self._pass_inputs: Tensor | None = None
+        self._pass_targets: Tensor | None = None
         self._next = 0
 
     def next_batch(self) -> tuple[Tensor, Tensor]:
-        if self._order is None or self._next == self.batches_per_pass:
-            self._order = torch.randperm(len(self.inputs), generator=self.generator)
+        if self._next == self.batches_per_pass or self._pass_inputs is None:
+            order = torch.randperm(len(self.inputs), generator=self.generator)
+            self._pass_inputs, self._pass_targets = self.inputs[order], self.targets[order]
             self._next = 0
         start = self._next * self.batch_size
-        index = self._order[start : start + self.batch_size]
         self._next += 1
-        return self.inputs[index], self.targets[index]
+        end = start + self.batch_size
+        return self._pass_inputs[start:end], self._pass_targets[start:end]
 
 
 class GradientEngine:
@@ -117,6 +119,7 @@ class GradientEngine:
         with torch.no_grad():
             self.flat = torch.cat([p.reshape(-1) for p in self.params])
         self._bind(self.flat)
+        self._batched = None
 
     def _bind(self, flat: Tensor) -> None:
         """Make the module's parameters views into ``flat``."""
@@ -154,6 +157,28 @@ class GradientEngine:
             ]
         )
         return flat, value
+
+    def gradients(self, xs: Tensor, inputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        """Gradients and losses for k parameter vectors at once: ``xs`` is (k, P), ``inputs`` and
+        ``targets`` stack one mini-batch per row. Vectorised with ``torch.func.vmap`` (one
+        batched forward and backward instead of k small ones); raises
+        :class:`NonFiniteLossError` if any loss is not finite."""
+        if self._batched is None:
+            names = [name for name, p in self.module.named_parameters() if p.requires_grad]
+            sizes = [p.numel() for p in self.params]
+            shapes = [p.shape for p in self.params]
+
+            def loss_at(x: Tensor, batch_inputs: Tensor, batch_targets: Tensor) -> Tensor:
+                views = torch.split(x, sizes)
+                params = {n: v.view(s) for n, v, s in zip(names, views, shapes, strict=True)}
+                out = torch.func.functional_call(self.module, params, (batch_inputs,))
+                return self.loss_fn(out, batch_targets)
+
+            self._batched = torch.func.vmap(torch.func.grad_and_value(loss_at))
+        grads, losses = self._batched(xs, inputs, targets)
+        if not bool(torch.isfinite(losses).all()):
+            raise NonFiniteLossError(f"non-finite mini-batch loss ({losses.tolist()})")
+        return grads, losses
 
     def load(self, x: Tensor) -> nn.Module:
         """The module with (a copy of) parameters ``x``, for evaluation."""

@@ -85,7 +85,7 @@ class Simulator:
             self.engine = GradientEngine(problem.build_model(), problem.loss_fn)
         start = self.engine.flat.detach().clone()
         shards = shard_indices(problem.num_samples, n, seed)
-        steps = problem.steps_per_worker(n, epochs, min(len(s) for s in shards))
+        steps = problem.steps_per_worker(epochs, min(len(s) for s in shards))
         self.shards = [
             Shard(
                 problem.inputs[index],
@@ -119,6 +119,10 @@ class Simulator:
         self._eval_interval = interval
         self._next_eval = interval
         self._timing_rng = np.random.default_rng(derived_seed(seed, 2))
+        self._vectorise = True
+        self._pending_x = torch.empty(n, start.numel(), dtype=start.dtype)
+        self._pending: dict[int, tuple[Tensor, Tensor]] = {}
+        self._computed: dict[int, tuple[Tensor, float]] = {}
         self._locks = [simpy.Resource(self.env, 1) for _ in range(n)]
         self._server_lock = simpy.Resource(self.env, 1)
         self._rounds: dict[int, _Round] = {}
@@ -224,15 +228,46 @@ class Simulator:
         return (yield from handler(self, worker, op))
 
     def _gradient(self, worker: Worker, op: ops.Gradient):
-        inputs, targets = self.shards[worker.rank].next_batch()
-        started = time.perf_counter()
-        grad, loss = self.engine.gradient(worker.x, inputs, targets, snapshot=False)
-        measured = time.perf_counter() - started
-        worker.note_gradient(loss, worker.version)
-        yield self.env.timeout(
-            self.cluster.compute.duration(worker.rank, self._timing_rng, measured)
-        )
+        """The model and the batch are read when the operation starts; the gradient is needed
+        only when it ends. Unless compute times are measured, gradients are evaluated lazily:
+        the first one needed computes every pending one in a single vectorised call (all
+        workers' in-flight gradients), which gives the same values as one at a time."""
+        rank = worker.rank
+        inputs, targets = self.shards[rank].next_batch()
+        read_version = worker.version
+        if self.cluster.compute.measured or not self._vectorise:
+            started = time.perf_counter()
+            grad, loss = self.engine.gradient(worker.x, inputs, targets, snapshot=False)
+            measured = time.perf_counter() - started
+        else:
+            self._pending_x[rank].copy_(worker.x)
+            self._pending[rank] = (inputs, targets)
+            measured = 0.0
+        yield self.env.timeout(self.cluster.compute.duration(rank, self._timing_rng, measured))
+        if rank in self._pending:
+            self._compute_pending()
+        if rank in self._computed:
+            grad, loss = self._computed.pop(rank)
+        worker.note_gradient(loss, read_version)
         return grad
+
+    def _compute_pending(self) -> None:
+        ranks = sorted(self._pending)
+        xs = self._pending_x if len(ranks) == len(self.workers) else self._pending_x[ranks]
+        inputs = torch.stack([self._pending[r][0] for r in ranks])
+        targets = torch.stack([self._pending[r][1] for r in ranks])
+        self._pending.clear()
+        try:
+            grads, losses = self.engine.gradients(xs, inputs, targets)
+        except NonFiniteLossError:
+            raise
+        except Exception:  # the model does not vectorise (torch.func): one at a time from now
+            self._vectorise = False
+            for i, rank in enumerate(ranks):
+                self._computed[rank] = self.engine.gradient(xs[i], inputs[i], targets[i])
+            return
+        for i, (rank, loss) in enumerate(zip(ranks, losses.tolist(), strict=True)):
+            self._computed[rank] = (grads[i], loss)
 
     def _collective(self, worker: Worker, op):
         n = len(self.workers)
