@@ -89,3 +89,15 @@ def die_after(algorithm: str, victim: int, steps: int):
 
 def raise_value_error():
     raise ValueError("bad things on purpose")
+
+
+def hang_after(victim: int, steps: int):
+    """Train AllReduce SGD; rank ``victim`` stops itself (SIGSTOP: alive but silent)."""
+
+    def on_progress(done, total):
+        if dist.get_rank() == victim and done == steps:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    TorchComm(
+        "allreduce", regression_problem(), epochs=10_000, lr=0.01, on_progress=on_progress
+    ).run()

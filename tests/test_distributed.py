@@ -10,6 +10,7 @@ import torch
 from distributed_helpers import (
     die_after,
     final_models,
+    hang_after,
     raise_value_error,
     regression_problem,
     stress_averaging,
@@ -68,3 +69,11 @@ def test_an_exception_in_a_rank_is_reported_with_its_message():
 def test_torch_comm_needs_an_initialised_process_group():
     with pytest.raises(RuntimeError, match="launch with torchrun"):
         TorchComm("allreduce", regression_problem(), epochs=1, lr=0.1)
+
+
+@pytest.mark.timeout(60)
+def test_a_hung_worker_ends_the_run_with_a_timeout_error():
+    started = time.monotonic()
+    with pytest.raises(WorkerFailedError, match="Timed out"):
+        launch(hang_after, 3, 2, 20, timeout=50, comm_timeout=5)
+    assert time.monotonic() - started < 30

@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--timeout",
         type=_positive(float),
-        default=30.0,
-        help="seconds to wait for a peer before failing (with --algo; default 30)",
+        default=20.0,
+        help="seconds to wait for a peer before failing (with --algo; default 20)",
     )
     tr.add_argument("--lr", type=_positive(float), help="learning rate (default: the optimizer's)")
     tr.add_argument("--epochs", type=_positive(int), help="epochs (default: the task's)")
@@ -237,6 +237,7 @@ def _train_distributed(args, console: Console) -> int:
 
     import torch
     import torch.distributed as dist
+    from rich.progress import Progress
 
     from gradkit.report.simulation import write_trace_outputs
     from gradkit.tasks.distributed import train_distributed
@@ -251,18 +252,22 @@ def _train_distributed(args, console: Console) -> int:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout))
+    rank = dist.get_rank()
     try:
-        rank = dist.get_rank()
-        trace = train_distributed(
-            args.algo,
-            args.task,
-            epochs=args.epochs or 5,
-            lr=args.lr or 0.1,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            slowdown=args.slow_worker if rank == 0 else 1.0,
-            timeout=args.timeout,
-        )
+        with Progress(console=console, disable=rank != 0) as progress:
+            bar = progress.add_task(f"{args.algo}, rank 0 of {dist.get_world_size()}", total=None)
+            trace = train_distributed(
+                args.algo,
+                args.task,
+                epochs=args.epochs or 5,
+                lr=args.lr or 0.1,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                slowdown=args.slow_worker if rank == 0 else 1.0,
+                timeout=args.timeout,
+                on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+            )
+            progress.update(bar, completed=1, total=1)  # asynchronous ranks stop at the budget
     finally:
         dist.destroy_process_group()
     if rank == 0:

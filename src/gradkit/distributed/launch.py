@@ -129,9 +129,10 @@ def launch(
             if process.is_alive():
                 process.terminate()
         for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
+            process.join(timeout=2)
+            if process.is_alive():  # stopped or ignoring SIGTERM
                 process.kill()
+                process.join()
 
 
 def _failure_message(processes: list, values: dict, errors: dict[int, str]) -> str:

@@ -47,7 +47,8 @@ class TorchComm:
     step counts as the simulator. Call ``torch.distributed.init_process_group`` first (torchrun
     and :func:`gradkit.distributed.launch` do). ``slowdown`` > 1 makes this rank a straggler: it
     sleeps (slowdown - 1) times the measured compute time after every gradient.
-    ``timeout`` bounds every wait on a peer (seconds)."""
+    ``timeout`` bounds every wait on a peer over the request group (seconds); the default
+    group's timeout is the one given to ``init_process_group``."""
 
     def __init__(
         self,
@@ -58,7 +59,7 @@ class TorchComm:
         seed: int = 0,
         slowdown: float = 1.0,
         topology: Topology = "ring",
-        timeout: float = 30.0,
+        timeout: float = 20.0,
         on_progress: Callable[[int, int], None] | None = None,
         **hyper,
     ):

@@ -68,7 +68,7 @@ def train_distributed(
     seed: int = 0,
     batch_size: int | None = None,
     slowdown: float = 1.0,
-    timeout: float = 30.0,
+    timeout: float = 20.0,
     on_progress: Callable[[int, int], None] | None = None,
     **hyper,
 ) -> Trace:
