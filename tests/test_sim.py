@@ -9,25 +9,19 @@ import torch
 
 from distributed_helpers import regression_problem
 from gradkit.distributed import Algorithm, Problem
-from gradkit.distributed.worker import Shard, derived_seed, shard_indices
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, SimulationError, Simulator, simulate
 
 FREE_NETWORK = NetworkModel(latency=0.0, bandwidth=1e18)
 
 
 def reference_batches(problem, world_size, seed, steps):
-    """Each worker's mini-batches in order: the data order the drivers define (shards from
-    ``shard_indices``, per-worker shuffling seeded from (seed, rank))."""
-    out = []
-    for rank, index in enumerate(shard_indices(problem.num_samples, world_size, seed)):
-        shard = Shard(
-            problem.inputs[index],
-            problem.targets[index],
-            problem.batch_size,
-            torch.Generator().manual_seed(derived_seed(seed, rank, 0)),
-        )
-        out.append([shard.next_batch() for _ in range(steps)])
-    return out
+    """Each worker's mini-batches in order (the data order is the drivers' definition, not
+    the algorithm under test)."""
+    shards, _ = problem.partition(world_size, 1, seed)
+    return [
+        [shard.next_batch() for _ in range(steps)]
+        for shard in (problem.shard(index, rank, seed) for rank, index in enumerate(shards))
+    ]
 
 
 def plain_gradient(w, b, x, y):

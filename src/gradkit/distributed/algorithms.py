@@ -124,3 +124,12 @@ def get_algorithm(name: str) -> Algorithm:
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]
+
+
+def resolve(algorithm: str | Algorithm, hyper: dict[str, Any]) -> tuple[Algorithm, dict[str, Any]]:
+    """The algorithm and its hyper-parameters (its defaults overridden by ``hyper``); the
+    learning rate ``lr`` is required."""
+    algorithm = get_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
+    if "lr" not in hyper and "lr" not in algorithm.defaults:
+        raise ValueError("the learning rate lr is required")
+    return algorithm, {**algorithm.defaults, **hyper}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
+
+from gradkit.distributed.worker import GradientEngine, Shard, derived_seed, shard_indices
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,32 @@ class Problem:
     def num_samples(self) -> int:
         return len(self.inputs)
 
-    def steps_per_worker(self, epochs: float, min_shard: int) -> int:
-        """Local steps each worker takes so that all workers together see about ``epochs``
-        passes over the data: ``epochs * min_shard / batch_size``, rounded, at least 1."""
-        return max(1, round(epochs * min_shard / self.batch_size))
+    def engine(self, seed: int, device: torch.device | None = None) -> GradientEngine:
+        """A gradient engine on the model built with torch's RNG seeded by ``seed`` (the global
+        RNG is left as it was)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self.build_model()
+        return GradientEngine(model.to(device) if device is not None else model, self.loss_fn)
+
+    def partition(self, world_size: int, epochs: float, seed: int) -> tuple[list[Tensor], int]:
+        """(sample indices of each worker's shard, local steps per worker). The steps make all
+        workers together see about ``epochs`` passes: ``epochs * smallest shard / batch_size``,
+        rounded, at least 1."""
+        if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
+            raise ValueError(f"epochs must be a positive number, got {epochs!r}")
+        shards = shard_indices(self.num_samples, world_size, seed)
+        steps = max(1, round(epochs * min(len(s) for s in shards) / self.batch_size))
+        return shards, steps
+
+    def shard(
+        self, index: Tensor, rank: int, seed: int, device: torch.device | None = None
+    ) -> Shard:
+        """Worker ``rank``'s mini-batches over the samples ``index``, shuffled by a generator
+        seeded from (seed, rank)."""
+        return Shard(
+            self.inputs[index].to(device),
+            self.targets[index].to(device),
+            self.batch_size,
+            torch.Generator().manual_seed(derived_seed(seed, rank, 0)),
+        )

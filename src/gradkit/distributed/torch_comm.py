@@ -21,19 +21,11 @@ import torch.distributed as dist
 from torch import Tensor
 
 from gradkit.distributed import ops
-from gradkit.distributed.algorithms import SERVER_RANK, Algorithm, get_algorithm
+from gradkit.distributed.algorithms import SERVER_RANK, Algorithm, resolve
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.service import HEADER, PAYLOAD, REPLY, Request, Service, header
 from gradkit.distributed.trace import Trace
-from gradkit.distributed.worker import (
-    TOPOLOGIES,
-    GradientEngine,
-    Shard,
-    Topology,
-    Worker,
-    derived_seed,
-    shard_indices,
-)
+from gradkit.distributed.worker import TOPOLOGIES, Topology, Worker
 
 _run_ids = itertools.count()
 
@@ -68,40 +60,25 @@ class TorchComm:
                 "torch.distributed is not initialised: launch with torchrun, or use "
                 "gradkit.distributed.launch"
             )
-        self.algorithm = get_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
+        self.algorithm, self.hyper = resolve(algorithm, hyper)
         if topology not in TOPOLOGIES:
             raise ValueError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.algorithm.check(self.world_size, topology)
         if not (math.isfinite(slowdown) and slowdown >= 1):
             raise ValueError(f"slowdown must be a finite factor >= 1, got {slowdown!r}")
-        if "lr" not in hyper and "lr" not in self.algorithm.defaults:
-            raise ValueError("the learning rate lr is required")
         self.problem, self.seed, self.slowdown = problem, seed, slowdown
-        self.hyper = {**self.algorithm.defaults, **hyper}
         self.on_progress = on_progress
-        backend = dist.get_backend()
+        nccl = dist.get_backend() == "nccl"
         self.device = (
-            torch.device("cuda", torch.cuda.current_device())
-            if backend == "nccl"
-            else torch.device("cpu")
+            torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
         )
         n = self.world_size
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = problem.build_model().to(self.device)
-        self.engine = GradientEngine(model, problem.loss_fn)
+        shards, steps = problem.partition(n, epochs, seed)
+        self.engine = problem.engine(seed, self.device)
         start = self.engine.flat.detach().clone()
         dist.broadcast(start, 0)
-        shards = shard_indices(problem.num_samples, n, seed)
-        index = shards[self.rank]
-        self.shard = Shard(
-            problem.inputs[index].to(self.device),
-            problem.targets[index].to(self.device),
-            problem.batch_size,
-            torch.Generator().manual_seed(derived_seed(seed, self.rank, 0)),
-        )
-        steps = problem.steps_per_worker(epochs, min(len(s) for s in shards))
+        self.shard = problem.shard(shards[self.rank], self.rank, seed, self.device)
         self.budget = steps * n
         self._started = time.perf_counter()
         self.worker = Worker(

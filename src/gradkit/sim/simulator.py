@@ -18,17 +18,10 @@ import torch
 from torch import Tensor
 
 from gradkit.distributed import ops
-from gradkit.distributed.algorithms import Algorithm, get_algorithm
+from gradkit.distributed.algorithms import Algorithm, resolve
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.trace import Trace
-from gradkit.distributed.worker import (
-    GradientEngine,
-    NonFiniteLossError,
-    Shard,
-    Worker,
-    derived_seed,
-    shard_indices,
-)
+from gradkit.distributed.worker import NonFiniteLossError, Worker, derived_seed
 from gradkit.sim.cluster import SERVER, Cluster
 
 ProgressCallback = Callable[[int, int], None]
@@ -66,35 +59,18 @@ class Simulator:
         on_progress: ProgressCallback | None = None,
         **hyper,
     ):
-        self.algorithm = get_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
+        self.algorithm, self.hyper = resolve(algorithm, hyper)
         self.algorithm.check(cluster.workers, cluster.network.topology)
-        if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
-            raise ValueError(f"epochs must be a positive number, got {epochs!r}")
         if not isinstance(evals_per_epoch, int) or evals_per_epoch < 1:
             raise ValueError(f"evals_per_epoch must be a positive integer, got {evals_per_epoch!r}")
-        if "lr" not in hyper and "lr" not in self.algorithm.defaults:
-            raise ValueError("the learning rate lr is required")
         self.problem, self.cluster, self.seed = problem, cluster, seed
-        self.hyper = {**self.algorithm.defaults, **hyper}
         self.on_progress = on_progress
         n = cluster.workers
-
+        shards, steps = problem.partition(n, epochs, seed)
         self.env = simpy.Environment()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.engine = GradientEngine(problem.build_model(), problem.loss_fn)
+        self.engine = problem.engine(seed)
         start = self.engine.flat.detach().clone()
-        shards = shard_indices(problem.num_samples, n, seed)
-        steps = problem.steps_per_worker(epochs, min(len(s) for s in shards))
-        self.shards = [
-            Shard(
-                problem.inputs[index],
-                problem.targets[index],
-                problem.batch_size,
-                torch.Generator().manual_seed(derived_seed(seed, rank, 0)),
-            )
-            for rank, index in enumerate(shards)
-        ]
+        self.shards = [problem.shard(index, rank, seed) for rank, index in enumerate(shards)]
         self.workers = [
             Worker(
                 rank,
@@ -409,25 +385,7 @@ _HANDLERS = {
 }
 
 
-def simulate(
-    algorithm: str | Algorithm,
-    problem: Problem,
-    cluster: Cluster,
-    *,
-    epochs: float,
-    seed: int = 0,
-    evals_per_epoch: int = 1,
-    on_progress: ProgressCallback | None = None,
-    **hyper,
-) -> Trace:
-    """Run ``algorithm`` on the simulated ``cluster`` and return its :class:`Trace`."""
-    return Simulator(
-        algorithm,
-        problem,
-        cluster,
-        epochs=epochs,
-        seed=seed,
-        evals_per_epoch=evals_per_epoch,
-        on_progress=on_progress,
-        **hyper,
-    ).run()
+def simulate(algorithm: str | Algorithm, problem: Problem, cluster: Cluster, **settings) -> Trace:
+    """Run ``algorithm`` on the simulated ``cluster`` and return its :class:`Trace`; ``settings``
+    are :class:`Simulator`'s keyword arguments (``epochs`` and ``lr`` are required)."""
+    return Simulator(algorithm, problem, cluster, **settings).run()
