@@ -161,6 +161,29 @@ def test_evaluations_cover_the_run_and_report_consensus():
 def test_a_diverging_run_is_marked_not_raised():
     _, trace = run("allreduce", 2, lr=1e6, epochs=5)
     assert trace.diverged
+    assert trace.final("train_loss") == math.inf
+
+
+def test_two_gradients_in_one_concurrent_tuple_are_refused():
+    def greedy(worker, *, lr):
+        yield worker.gradient(), worker.gradient()
+
+    algorithm = Algorithm("greedy", greedy, "test", synchronous=True)
+    with pytest.raises(ValueError, match="at most one gradient"):
+        run(algorithm, 2, lr=0.0)
+
+
+def test_each_worker_owns_its_collective_result():
+    seen = {}
+
+    def scribble(worker, *, lr):
+        total = yield worker.all_reduce(torch.ones(3), "sum")
+        if worker.rank == 0:
+            total.mul_(100)
+        seen[worker.rank] = total
+
+    run(Algorithm("scribble", scribble, "test", synchronous=True), 3, lr=0.0)
+    assert seen[1].tolist() == seen[2].tolist() == [3.0, 3.0, 3.0]
 
 
 def test_mismatched_collectives_are_an_error_naming_the_workers():

@@ -16,7 +16,7 @@ def run(ctx: RunContext) -> ClaimResult:
     lrs = {a: dr.tuned_lr(ctx, a) for a in ALGORITHMS}
     traces = {a: dr.runs(ctx, a, "normal", lrs[a]) for a in ALGORITHMS}
     loss = {a: dr.median(dr.final_loss(t) for t in traces[a]) for a in ALGORITHMS}
-    accuracy = {a: dr.median(t.final("test_accuracy") for t in traces[a]) for a in ALGORITHMS}
+    accuracy = {a: dr.median(dr.final_accuracy(t) for t in traces[a]) for a in ALGORITHMS}
     ratio = loss["adpsgd"] / loss["allreduce"]
     matches = ratio <= LOSS_RATIO and accuracy["adpsgd"] >= accuracy["allreduce"] - ACCURACY_SLACK
     beats_easgd = accuracy["adpsgd"] >= accuracy["easgd"]

@@ -34,9 +34,11 @@ def time_to_target_claim(ctx: RunContext, scenarios: list[str], deciding: str) -
     }
     decisive = times[deciding]
     best_baseline = min(decisive["allreduce"], decisive["dpsgd"])
-    speedup = best_baseline / decisive["adpsgd"] if math.isfinite(decisive["adpsgd"]) else 0.0
-    if math.isinf(decisive["adpsgd"]) and math.isinf(best_baseline):
-        verdict = Verdict.INCONCLUSIVE
+    ours = decisive["adpsgd"]
+    start_loss = min(t.evals[0]["train_loss"] for t in normal["allreduce"])
+    speedup = best_baseline / ours if 0 < ours < math.inf else 0.0
+    if not target < start_loss or (math.isinf(ours) and math.isinf(best_baseline)):
+        verdict = Verdict.INCONCLUSIVE  # no meaningful target, or nobody reached it
     elif speedup >= SPEEDUP:
         verdict = Verdict.HOLDS
     else:
@@ -62,7 +64,8 @@ def _criterion(what: str) -> str:
         f"Target = {TARGET_SLACK} x the highest median final training loss of AllReduce, D-PSGD "
         f"and AD-PSGD on the unperturbed cluster. Holds if, {what}, AD-PSGD's median simulated "
         f"time to the target is at least {SPEEDUP}x shorter than the better of AllReduce and "
-        f"D-PSGD; inconclusive if no method reaches it."
+        f"D-PSGD; inconclusive if no method reaches it or the target is not below the initial "
+        f"loss."
     )
 
 

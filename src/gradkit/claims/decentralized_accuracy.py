@@ -14,7 +14,7 @@ def run(ctx: RunContext) -> ClaimResult:
     ctx.plan(len(ALGORITHMS) * (len(dr.lr_grid(ctx)) + len(ctx.seeds)))
     lrs = {a: dr.tuned_lr(ctx, a) for a in ALGORITHMS}
     traces = {a: dr.runs(ctx, a, "normal", lrs[a]) for a in ALGORITHMS}
-    per_seed = {a: [t.final("test_accuracy") for t in traces[a]] for a in ALGORITHMS}
+    per_seed = {a: [dr.final_accuracy(t) for t in traces[a]] for a in ALGORITHMS}
     accuracy = {a: dr.median(per_seed[a]) for a in ALGORITHMS}
     gap = accuracy["adpsgd"] - accuracy["dpsgd"]
     if gap >= MARGIN:

@@ -25,13 +25,15 @@ WORKERS = 16
 BATCH = 32
 EVALS_PER_EPOCH = 4
 STRAGGLER = 10.0
-MODEL_BYTES = 4 * 78_858  # the mnist1d MLP 40-256-256-10 in float32
 NAMES = {"allreduce": "AllReduce", "dpsgd": "D-PSGD", "adpsgd": "AD-PSGD", "easgd": "EASGD"}
 
 
 def transfer_cost_cluster(cost: float) -> Cluster:
     """The cluster whose links move one model in ``cost`` time units."""
-    return Cluster(WORKERS, network=NetworkModel(bandwidth=MODEL_BYTES / cost))
+    flat = _problem(0).engine(0).flat
+    return Cluster(
+        WORKERS, network=NetworkModel(bandwidth=flat.numel() * flat.element_size() / cost)
+    )
 
 
 SCENARIOS = {
@@ -72,6 +74,12 @@ def run(algorithm: str, scenario: str, lr: float, seed: int, epochs: int) -> Tra
 def final_loss(trace: Trace) -> float:
     loss = trace.final("train_loss")
     return math.inf if trace.diverged or not math.isfinite(loss) else loss
+
+
+def final_accuracy(trace: Trace) -> float:
+    """Final test accuracy; a diverged run counts as 0."""
+    accuracy = trace.final("test_accuracy")
+    return 0.0 if trace.diverged or not math.isfinite(accuracy) else accuracy
 
 
 def tuned_lr(ctx: RunContext, algorithm: str) -> float:

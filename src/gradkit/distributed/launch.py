@@ -33,6 +33,8 @@ def free_port() -> int:
 def _rank_main(rank, world_size, port, backend, comm_timeout, fn, args, results) -> None:
     torch.set_num_threads(1)
     try:
+        if backend == "nccl":
+            torch.cuda.set_device(rank % torch.cuda.device_count())
         dist.init_process_group(
             backend,
             init_method=f"tcp://127.0.0.1:{port}",
@@ -151,6 +153,9 @@ def _failure_message(processes: list, values: dict, errors: dict[int, str]) -> s
         rank = min(errors)
         message = f"rank {rank} failed: {errors[rank].strip()}"
         others = {r: e for r, e in errors.items() if r != rank}
+    hung = [r for r, p in enumerate(processes) if p.exitcode is None and r not in values]
+    if hung:
+        message += f"\nranks still running without a result (hung or waiting): {hung}"
     if others:
         last_lines = "; ".join(
             f"rank {r}: {e.strip().splitlines()[-1]}" for r, e in sorted(others.items())

@@ -3,8 +3,8 @@
 A worker program is a generator: it yields one operation (or a tuple of operations to run
 concurrently) and receives its result. A driver (:class:`gradkit.sim.Simulator` on a virtual
 clock, :class:`gradkit.distributed.TorchComm` over torch.distributed) executes the operations,
-so the same program runs in both. ``payload_bytes`` is the size of one message the operation
-sends; drivers count every message sent and received per worker.
+so the same program runs in both. ``payload_bytes`` is the size of the operation's message (for
+``Pull``, of the reply it receives); drivers count every message sent and received per worker.
 
 ==================  =====================================================  =====================
 operation           semantics                                               result
@@ -111,6 +111,13 @@ class Pull:
     @property
     def payload_bytes(self) -> int:
         return self.model_bytes
+
+
+def check_concurrent(operations: tuple) -> None:
+    """A tuple of operations runs concurrently; it may hold at most one ``Gradient`` (a worker
+    computes one gradient at a time)."""
+    if sum(isinstance(op, Gradient) for op in operations) > 1:
+        raise ValueError("a tuple of concurrent operations may hold at most one gradient()")
 
 
 Operation = Gradient | AllReduce | AllGather | Broadcast | Exchange | AverageWithPeer | Push | Pull

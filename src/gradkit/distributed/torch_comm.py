@@ -22,6 +22,7 @@ from torch import Tensor
 
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import SERVER_RANK, Algorithm, resolve
+from gradkit.distributed.ops import check_concurrent
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.service import HEADER, PAYLOAD, REPLY, Request, Service, header
 from gradkit.distributed.trace import Trace
@@ -76,6 +77,7 @@ class TorchComm:
         n = self.world_size
         shards, steps = problem.partition(n, epochs, seed)
         self.engine = problem.engine(seed, self.device)
+        self._judge = problem.engine(seed) if nccl else self.engine  # metrics run on the CPU
         start = self.engine.flat.detach().clone()
         dist.broadcast(start, 0)
         self.shard = problem.shard(shards[self.rank], self.rank, seed, self.device)
@@ -94,7 +96,11 @@ class TorchComm:
         run_id = next(_run_ids)
         self._budget_key = f"gradkit/run{run_id}/claimed"
         self._store = dist.distributed_c10d._get_default_store()
-        self._gossip = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout))
+        # A serving rank may legitimately hear nothing for long (its peers compute, or wait at
+        # the final barrier for a straggler): the group itself never times out; requesters
+        # bound their own waits by ``timeout``.
+        self._gossip = dist.new_group(backend="gloo", timeout=timedelta(days=1))
+        self._timeout = timedelta(seconds=timeout)
         self.server = start.cpu() if self.rank == SERVER_RANK else None
         self._server_lock = threading.Lock()
         self._service: Service | None = None
@@ -173,7 +179,7 @@ class TorchComm:
             "consensus": float(spread) / n,
         }
         if self.problem.evaluate is not None:
-            row.update(self.problem.evaluate(self.engine.load(judged)))
+            row.update(self.problem.evaluate(self._judge.load(judged.cpu())))
         self.trace.evals.append(row)
 
     def _gradients_total(self) -> int:
@@ -193,6 +199,7 @@ class TorchComm:
     # operations --------------------------------------------------------------------------
     def _execute(self, op):
         if isinstance(op, tuple):
+            check_concurrent(op)
             pending = [self._begin(o) for o in op]
             return tuple(finish() for finish in pending)
         return self._begin(op)()
@@ -347,7 +354,7 @@ class TorchComm:
     def _wait(self, works, peer: int) -> None:
         try:
             for work in works:
-                work.wait()
+                work.wait(self._timeout)
         except RuntimeError as error:
             raise PeerFailedError(
                 f"rank {self.rank}: rank {peer} did not answer: {error}"

@@ -123,6 +123,10 @@ class Simulator:
             self.env.run()
         except NonFiniteLossError:
             self.trace.diverged = True
+            self._evaluate()
+            row = self.trace.evals[-1]
+            row.update({k: math.inf for k in row if k.endswith("loss")})
+            row.update({k: math.nan for k in row if k.endswith("accuracy")})
         else:
             if self._finished < len(self.workers):
                 stuck = [
@@ -162,6 +166,7 @@ class Simulator:
             self._after_applies(len(worker.records) - applied)
             self._blocked_on[worker.rank] = _describe(op)
             if isinstance(op, tuple):
+                ops.check_concurrent(op)
                 running = [self.env.process(self._execute(worker, o)) for o in op]
                 yield simpy.AllOf(self.env, running)
                 result = tuple(p.value for p in running)
@@ -354,12 +359,18 @@ def _complete_collective(calls: dict[int, ops.Operation], n: int, cluster: Clust
         total = torch.stack([calls[r].tensor for r in range(n)]).sum(0)
         if first.op == "mean":
             total /= n
-        return dict.fromkeys(range(n), total), network.all_reduce(n, nbytes)
-    if isinstance(first, ops.AllGather):
-        gathered = [calls[r].tensor.clone() for r in range(n)]
-        return dict.fromkeys(range(n), gathered), network.all_gather(n, nbytes)
-    value = calls[first.src].tensor.clone()
-    return dict.fromkeys(range(n), value), network.broadcast(n, nbytes)
+        value, cost = total, network.all_reduce(n, nbytes)
+    elif isinstance(first, ops.AllGather):
+        value = [calls[r].tensor for r in range(n)]
+        cost = network.all_gather(n, nbytes)
+    else:
+        value, cost = calls[first.src].tensor, network.broadcast(n, nbytes)
+    # every worker owns its result, as over a real network
+    copies = {
+        r: [t.clone() for t in value] if isinstance(value, list) else value.clone()
+        for r in range(n)
+    }
+    return copies, cost
 
 
 def _collective_bytes(op, rank: int, n: int) -> tuple[int, int]:
