@@ -172,10 +172,11 @@ class TorchComm:
             dist.broadcast(judged, SERVER_RANK)
         else:
             judged = mean
+        steps = self._gradients_total()
         row = {
             "time": time.perf_counter() - self._started,
-            "epoch": self._gradients_total() * self.problem.batch_size / self.problem.num_samples,
-            "step": self._gradients_total(),
+            "epoch": steps * self.problem.batch_size / self.problem.num_samples,
+            "step": steps,
             "consensus": float(spread) / n,
         }
         if self.problem.evaluate is not None:
