@@ -187,14 +187,17 @@ class Simulator:
                 self._next_eval += self._eval_interval
 
     def _evaluate(self) -> None:
-        models = torch.stack([w.x for w in self.workers])
-        mean = models.mean(0)
+        n = len(self.workers)
+        mean = torch.zeros_like(self.server)
+        for worker in self.workers:
+            mean.add_(worker.x)
+        mean /= n
         judged = self.server if self.algorithm.evaluates == "server" else mean
         row = {
             "time": float(self.env.now),
             "epoch": self._applied * self.problem.batch_size / self.problem.num_samples,
             "step": self._applied,
-            "consensus": float(torch.linalg.vector_norm(models - mean, dim=1).square().mean()),
+            "consensus": sum(float(torch.dist(w.x, mean)) ** 2 for w in self.workers) / n,
         }
         if self.problem.evaluate is not None:
             row.update(self.problem.evaluate(self.engine.load(judged)))
