@@ -56,7 +56,7 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
 def test_list_shows_every_kind(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("msvag-vs-adam", "signum", "mnist1d-rnn"):
+    for name in ("msvag-vs-adam", "signum", "adpsgd", "mnist1d-rnn"):
         assert name in out
 
 

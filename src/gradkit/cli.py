@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-LIST_KINDS = ("claims", "optimizers", "tasks")
+LIST_KINDS = ("claims", "optimizers", "algorithms", "tasks")
 BENCH_KINDS = ("optim", "sim", "distributed")
 
 
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--out", type=_directory, help="output directory (default ./gradkit-sim/ALGO)")
 
-    ls = commands.add_parser("list", help="list claims, optimizers or tasks")
+    ls = commands.add_parser("list", help="list claims, optimizers, algorithms or tasks")
     ls.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list (default: all)")
 
     bench = commands.add_parser("bench", help="performance benchmarks")
@@ -333,6 +333,7 @@ def _simulate(args, console: Console) -> int:
 
 def _list(args, console: Console) -> int:
     from gradkit.claims import CLAIMS
+    from gradkit.distributed import ALGORITHMS
     from gradkit.optim import OPTIMIZERS
     from gradkit.tasks import TASKS
 
@@ -341,6 +342,7 @@ def _list(args, console: Console) -> int:
         "optimizers": [
             (o.name, f"{o.description}; default lr {o.default_lr:g}") for o in OPTIMIZERS.values()
         ],
+        "algorithms": [(a.name, a.description) for a in ALGORITHMS.values()],
         "tasks": [(t.name, t.description) for t in TASKS.values()],
     }
     for kind in [args.kind] if args.kind else LIST_KINDS:
