@@ -1,0 +1,54 @@
+"""Error feedback: a small stateful memory around any compressor (ECQ-SGD's form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradkit.compress.compressors import Compressor
+from gradkit.compress.payload import Payload
+from gradkit.compress.signs import check_finite
+
+
+class ErrorFeedback:
+    r"""Compress the compensated gradient and remember what was not sent (Wu et al., ECQ-SGD):
+
+    .. math::
+        \hat g_t = Q(g_t + \alpha h_t), \qquad h_{t+1} = \beta h_t + (g_t - \hat g_t),
+        \qquad h_0 = 0.
+
+    With alpha = beta = 1 this is classic error feedback, h <- (g + h) - Q(g + h), and
+    sum_t ghat_t + h_T = sum_t g_t exactly. ``h`` is kept in float32 and saved by ``state_dict``.
+    """
+
+    def __init__(self, compressor: Compressor, alpha: float = 1.0, beta: float = 1.0):
+        for name, value in (("alpha", alpha), ("beta", beta)):
+            if not (isinstance(value, int | float) and 0 <= value <= 1):
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        self.compressor, self.alpha, self.beta = compressor, alpha, beta
+        self.memory: Tensor | None = None
+
+    def compress(self, g: Tensor) -> tuple[Payload, Tensor]:
+        """(payload of Q(g + alpha h), its decompressed value ghat); updates h."""
+        check_finite(g, "gradient")
+        if self.memory is None:
+            self.memory = torch.zeros(g.shape, dtype=torch.float32)
+        elif self.memory.shape != g.shape:
+            raise ValueError(
+                f"gradient shape {tuple(g.shape)} differs from the memory's "
+                f"{tuple(self.memory.shape)}"
+            )
+        g32 = g.detach().float()
+        payload = self.compressor.compress(g32 + self.alpha * self.memory)
+        sent = self.compressor.decompress(payload).float()
+        self.memory.mul_(self.beta).add_(g32).sub_(sent)
+        return payload, sent.to(g.dtype)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "beta": self.beta, "memory": self.memory}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.alpha, self.beta = state["alpha"], state["beta"]
+        self.memory = None if state["memory"] is None else state["memory"].clone()

@@ -1,0 +1,66 @@
+"""1-bit sign codes: packing 8 signs per byte, and the majority vote over packed codes.
+
+Convention for codes: a coordinate is coded 1 (sign +1) when it is >= 0, so sign(0) = +1 (a
+1-bit code has no zero), and a tied vote resolves to +1. Bits are packed most significant first,
+as ``numpy.packbits`` does; a code of n signs takes ceil(n/8) bytes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gradkit.optim import NonFiniteGradientError
+
+# Multiplying eight 0/1 bytes (one little-endian int64) by this gathers byte k into bit 63 - k,
+# so the top byte holds them most significant first (no carries reach it).
+_GATHER = 0x8040201008040201 - (1 << 64)
+# Multiplying a byte by this copies it into all eight bytes; the mask keeps bit 7 - k of byte k.
+_SPREAD = 0x0101010101010101
+_SELECT = 0x0102040810204080
+
+
+def check_finite(t: Tensor, what: str = "tensor") -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise NonFiniteGradientError(f"the {what} to compress contains NaN or Inf")
+
+
+def pack_signs(t: Tensor) -> Tensor:
+    """The signs of ``t`` (flattened; t_i >= 0 codes as 1) packed 8 per byte, most significant
+    bit first: a uint8 tensor of ceil(numel/8) bytes. NaN or Inf raise."""
+    check_finite(t)
+    bits = t.reshape(-1).ge(0)
+    pad = -bits.numel() % 8
+    if pad:
+        bits = torch.cat([bits, bits.new_zeros(pad)])
+    words = bits.view(torch.uint8).view(torch.int64)
+    return ((words * _GATHER) >> 56).to(torch.uint8)
+
+
+def unpack_signs(packed: Tensor, numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """The first ``numel`` signs of a packed code as a tensor of +1/-1 (inverse of
+    :func:`pack_signs`)."""
+    if packed.dtype != torch.uint8 or packed.dim() != 1:
+        raise ValueError(
+            f"packed must be a 1-D uint8 tensor, got {packed.dtype} {tuple(packed.shape)}"
+        )
+    if not 0 <= numel <= 8 * packed.numel():
+        raise ValueError(f"numel {numel} does not fit a code of {packed.numel()} bytes")
+    spread = (packed.to(torch.int64) * _SPREAD) & _SELECT
+    bits = spread.view(torch.uint8)[:numel]
+    return bits.clamp_(max=1).to(dtype).mul_(2).sub_(1)
+
+
+def majority_vote(
+    packed_signs: list[Tensor], numel: int, dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """sign(sum_m s_m) over workers' packed sign codes s_m, as +1/-1 with ties going to +1."""
+    if not packed_signs:
+        raise ValueError("majority_vote needs at least one packed code")
+    sizes = {p.numel() for p in packed_signs}
+    if len(sizes) != 1:
+        raise ValueError(f"packed codes differ in length: {sorted(sizes)} bytes")
+    votes = unpack_signs(packed_signs[0], numel, dtype)
+    for packed in packed_signs[1:]:
+        votes.add_(unpack_signs(packed, numel, dtype))
+    return votes.ge_(0).mul_(2).sub_(1)
