@@ -13,6 +13,8 @@ operation           semantics                                               resu
                     next mini-batch (the model is read when it starts)
 ``AllReduce``       sum or mean of ``tensor`` over all workers             reduced tensor
 ``AllGather``       every worker's ``tensor``, in rank order               list of tensors
+``AllToAll``        row j of ``tensor`` (n rows) goes to worker j          (n, ...) tensor: row i
+                                                                           from worker i
 ``Broadcast``       ``tensor`` of worker ``src``                           that tensor
 ``Exchange``        send ``tensor`` to each of ``peers``, receive theirs   {peer: tensor}
 ``AverageWithPeer`` atomic x_i, x_peer <- (x_i + x_peer)/2 of the models;  None
@@ -22,8 +24,9 @@ operation           semantics                                               resu
 ``Pull``            the server state s                                     a copy of s
 ==================  =====================================================  =====================
 
-Collectives (``AllReduce``, ``AllGather``, ``Broadcast``) are called by every worker in the same
-order; ``Exchange`` by both ends of every pair; ``AverageWithPeer`` only by the active side.
+Collectives (``AllReduce``, ``AllGather``, ``AllToAll``, ``Broadcast``) are called by every
+worker in the same order; ``Exchange`` by both ends of every pair; ``AverageWithPeer`` only by
+the active side.
 """
 
 from __future__ import annotations
@@ -57,6 +60,15 @@ class AllReduce:
 
 @dataclass(frozen=True, eq=False)
 class AllGather:
+    tensor: Tensor
+
+    @property
+    def payload_bytes(self) -> int:
+        return tensor_bytes(self.tensor)
+
+
+@dataclass(frozen=True, eq=False)
+class AllToAll:
     tensor: Tensor
 
     @property
@@ -120,5 +132,31 @@ def check_concurrent(operations: tuple) -> None:
         raise ValueError("a tuple of concurrent operations may hold at most one gradient()")
 
 
-Operation = Gradient | AllReduce | AllGather | Broadcast | Exchange | AverageWithPeer | Push | Pull
-COLLECTIVES = (AllReduce, AllGather, Broadcast)
+Operation = (
+    Gradient
+    | AllReduce
+    | AllGather
+    | AllToAll
+    | Broadcast
+    | Exchange
+    | AverageWithPeer
+    | Push
+    | Pull
+)
+COLLECTIVES = (AllReduce, AllGather, AllToAll, Broadcast)
+
+
+def collective_bytes(op, rank: int, n: int) -> tuple[int, int]:
+    """(sent, received) bytes of worker ``rank`` in a collective of n workers, B bytes each:
+    ring all-reduce 2(n-1)B/n each way; ring all-gather (n-1)B each way; all-to-all (n-1)B/n
+    each way; broadcast (n-1)B sent by the root (a tree spreads this), B received by others."""
+    nbytes = op.payload_bytes
+    if isinstance(op, AllReduce):
+        moved = round(2 * (n - 1) * nbytes / n)
+        return moved, moved
+    if isinstance(op, AllGather):
+        return (n - 1) * nbytes, (n - 1) * nbytes
+    if isinstance(op, AllToAll):
+        moved = round((n - 1) * nbytes / n)
+        return moved, moved
+    return ((n - 1) * nbytes, 0) if rank == op.src else (0, nbytes)

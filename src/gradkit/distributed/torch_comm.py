@@ -241,32 +241,27 @@ class TorchComm:
         elif isinstance(op, ops.AllGather):
             out = [torch.empty_like(op.tensor) for _ in range(n)]
             work = dist.all_gather(out, op.tensor, async_op=True)
+        elif isinstance(op, ops.AllToAll):
+            if op.tensor.shape[0] != n:
+                raise ValueError(
+                    f"all_to_all needs {n} rows (one per rank), got {op.tensor.shape[0]}"
+                )
+            out = torch.empty_like(op.tensor)
+            work = dist.all_to_all_single(out, op.tensor.contiguous(), async_op=True)
         else:
             out = op.tensor.clone()
             work = dist.broadcast(out, op.src, async_op=True)
 
         def finish():
             work.wait()
-            self._count_collective(op)
+            sent, received = ops.collective_bytes(op, self.rank, n)
+            self.worker.bytes_sent += sent
+            self.worker.bytes_received += received
             if isinstance(op, ops.AllReduce) and op.op == "mean":
                 out.div_(n)
             return out
 
         return finish
-
-    def _count_collective(self, op) -> None:
-        n, nbytes, worker = self.world_size, op.payload_bytes, self.worker
-        if isinstance(op, ops.AllReduce):
-            moved = round(2 * (n - 1) * nbytes / n)
-            worker.bytes_sent += moved
-            worker.bytes_received += moved
-        elif isinstance(op, ops.AllGather):
-            worker.bytes_sent += (n - 1) * nbytes
-            worker.bytes_received += (n - 1) * nbytes
-        elif self.rank == op.src:
-            worker.bytes_sent += (n - 1) * nbytes
-        else:
-            worker.bytes_received += nbytes
 
     def _exchange(self, op: ops.Exchange):
         self._check_peers(op.peers)
@@ -374,6 +369,7 @@ _BEGIN = {
     ops.Gradient: TorchComm._gradient,
     ops.AllReduce: TorchComm._collective,
     ops.AllGather: TorchComm._collective,
+    ops.AllToAll: TorchComm._collective,
     ops.Broadcast: TorchComm._collective,
     ops.Exchange: TorchComm._exchange,
     ops.AverageWithPeer: TorchComm._average,

@@ -249,6 +249,9 @@ class Worker:
     def all_gather(self, tensor: Tensor) -> ops.AllGather:
         return ops.AllGather(tensor)
 
+    def all_to_all(self, tensor: Tensor) -> ops.AllToAll:
+        return ops.AllToAll(tensor)
+
     def broadcast(self, tensor: Tensor, src: int = 0) -> ops.Broadcast:
         return ops.Broadcast(tensor, src)
 

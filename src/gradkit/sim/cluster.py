@@ -65,6 +65,7 @@ class NetworkModel:
 
     - ring all-reduce: 2 (n-1) (latency + s B / (n bandwidth))  (reduce-scatter + all-gather)
     - ring all-gather: (n-1) (latency + s B / bandwidth)
+    - pairwise all-to-all: (n-1) (latency + s B / (n bandwidth))
     - broadcast (binomial tree): ceil(log2 n) (latency + s B / bandwidth)
 
     Links are full duplex and independent; contention is modelled only at a model (one averaging
@@ -104,6 +105,11 @@ class NetworkModel:
         if n == 1:
             return 0.0
         return (n - 1) * (self.latency + self._ring_slowdown(n) * nbytes / self.bandwidth)
+
+    def all_to_all(self, n: int, nbytes: int) -> float:
+        if n == 1:
+            return 0.0
+        return (n - 1) * (self.latency + self._ring_slowdown(n) * nbytes / (n * self.bandwidth))
 
     def broadcast(self, n: int, nbytes: int) -> float:
         if n == 1:

@@ -264,7 +264,7 @@ class Simulator:
             current.done.succeed(_complete_collective(current.calls, n, self.cluster))
         results, cost = yield current.done
         yield self.env.timeout(cost)
-        sent, received = _collective_bytes(op, worker.rank, n)
+        sent, received = ops.collective_bytes(op, worker.rank, n)
         worker.bytes_sent += sent
         worker.bytes_received += received
         return results[worker.rank]
@@ -366,6 +366,13 @@ def _complete_collective(calls: dict[int, ops.Operation], n: int, cluster: Clust
     elif isinstance(first, ops.AllGather):
         value = [calls[r].tensor for r in range(n)]
         cost = network.all_gather(n, nbytes)
+    elif isinstance(first, ops.AllToAll):
+        if first.tensor.shape[0] != n:
+            raise SimulationError(
+                f"AllToAll needs {n} rows (one per worker), got {first.tensor.shape[0]}"
+            )
+        rows = {r: torch.stack([calls[i].tensor[r] for i in range(n)]) for r in range(n)}
+        return rows, network.all_to_all(n, nbytes)
     else:
         value, cost = calls[first.src].tensor, network.broadcast(n, nbytes)
     # every worker owns its result, as over a real network
@@ -376,21 +383,11 @@ def _complete_collective(calls: dict[int, ops.Operation], n: int, cluster: Clust
     return copies, cost
 
 
-def _collective_bytes(op, rank: int, n: int) -> tuple[int, int]:
-    """(sent, received) bytes of one worker in a ring all-reduce / ring all-gather / broadcast."""
-    nbytes = op.payload_bytes
-    if isinstance(op, ops.AllReduce):
-        moved = round(2 * (n - 1) * nbytes / n)
-        return moved, moved
-    if isinstance(op, ops.AllGather):
-        return (n - 1) * nbytes, (n - 1) * nbytes
-    return ((n - 1) * nbytes, 0) if rank == op.src else (0, nbytes)
-
-
 _HANDLERS = {
     ops.Gradient: Simulator._gradient,
     ops.AllReduce: Simulator._collective,
     ops.AllGather: Simulator._collective,
+    ops.AllToAll: Simulator._collective,
     ops.Broadcast: Simulator._collective,
     ops.Exchange: Simulator._exchange,
     ops.AverageWithPeer: Simulator._average,
