@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from gradkit.compress.payload import FLOAT_BITS, HEADER_BITS, INDEX_BITS, Payload
-from gradkit.compress.signs import check_finite, pack_signs, unpack_signs
+from gradkit.compress.signs import check_finite, pack_bits, pack_signs, unpack_bits, unpack_signs
 
 
 class Compressor(Protocol):
@@ -44,8 +44,9 @@ class QSGD:
         Q(v)_i = c\,\mathrm{sign}(v_i)\,\xi_i / s, \qquad
         \xi_i = l_i + 1 \text{ with probability } r_i - l_i, \text{ else } l_i,
 
-    so E[Q(v)] = v. A bucket with c = 0 sends zeros. Wire size: (1 + ceil(log2(s + 1))) bits
-    per entry (sign and level) plus 32 bits per bucket scale.
+    so E[Q(v)] = v. A bucket with c = 0 sends zeros. On the wire: one packed bit plane of
+    signs and ceil(log2(s + 1)) packed planes of level bits, (1 + ceil(log2(s + 1))) bits per
+    entry, plus a 32-bit scale per bucket.
     """
 
     def __init__(
@@ -80,15 +81,24 @@ class QSGD:
         ratio = buckets.abs().div_(scales.clamp_min(1e-38).unsqueeze(1)).mul_(self.levels)
         floor = ratio.floor()
         noise = torch.rand(ratio.shape, generator=self.generator)
-        level = floor.add_(noise.lt_(ratio.sub_(floor)))
-        signed = level.mul_(torch.sign(buckets)).to(torch.int8)
+        level = floor.add_(noise.lt_(ratio.sub_(floor))).view(-1)[: flat.numel()].to(torch.uint8)
+        planes = [pack_bits(flat.ge(0))] + [
+            pack_bits(level.bitwise_right_shift(b).bitwise_and_(1).bool())
+            for b in range(self.bits_per_entry - 1)
+        ]
         bits = flat.numel() * self.bits_per_entry + FLOAT_BITS * scales.numel()
-        return Payload({"levels": signed.view(-1), "scales": scales}, bits, t.shape, t.dtype)
+        return Payload({"planes": torch.cat(planes), "scales": scales}, bits, t.shape, t.dtype)
 
     def decompress(self, payload: Payload) -> Tensor:
-        levels = payload.tensors["levels"].view(-1, self.bucket_size).float()
-        values = levels.mul_(payload.tensors["scales"].unsqueeze(1) / self.levels)
-        return values.view(-1)[: payload.numel].to(payload.dtype).view(payload.shape)
+        """Sign and level bits travel as bit planes (1 + ceil(log2(s+1)) planes of numel bits)."""
+        n = payload.numel
+        planes = payload.tensors["planes"].view(self.bits_per_entry, -1)
+        level = torch.zeros(n, dtype=torch.float32)
+        for b in range(1, self.bits_per_entry):
+            level.add_(unpack_bits(planes[b], n).float(), alpha=2 ** (b - 1))
+        signs = unpack_bits(planes[0], n).float().mul_(2).sub_(1)
+        scale = payload.tensors["scales"].repeat_interleave(self.bucket_size)[:n] / self.levels
+        return level.mul_(signs).mul_(scale).to(payload.dtype).view(payload.shape)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

@@ -25,11 +25,9 @@ def check_finite(t: Tensor, what: str = "tensor") -> None:
         raise NonFiniteGradientError(f"the {what} to compress contains NaN or Inf")
 
 
-def pack_signs(t: Tensor) -> Tensor:
-    """The signs of ``t`` (flattened; t_i >= 0 codes as 1) packed 8 per byte, most significant
-    bit first: a uint8 tensor of ceil(numel/8) bytes. NaN or Inf raise."""
-    check_finite(t)
-    bits = t.reshape(-1).ge(0)
+def pack_bits(bits: Tensor) -> Tensor:
+    """A boolean tensor (flattened) packed 8 per byte, most significant bit first."""
+    bits = bits.reshape(-1)
     pad = -bits.numel() % 8
     if pad:
         bits = torch.cat([bits, bits.new_zeros(pad)])
@@ -37,9 +35,9 @@ def pack_signs(t: Tensor) -> Tensor:
     return ((words * _GATHER) >> 56).to(torch.uint8)
 
 
-def unpack_signs(packed: Tensor, numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """The first ``numel`` signs of a packed code as a tensor of +1/-1 (inverse of
-    :func:`pack_signs`)."""
+def unpack_bits(packed: Tensor, numel: int) -> Tensor:
+    """The first ``numel`` bits of a packed code as a uint8 tensor of 0/1 (inverse of
+    :func:`pack_bits`)."""
     if packed.dtype != torch.uint8 or packed.dim() != 1:
         raise ValueError(
             f"packed must be a 1-D uint8 tensor, got {packed.dtype} {tuple(packed.shape)}"
@@ -47,8 +45,20 @@ def unpack_signs(packed: Tensor, numel: int, dtype: torch.dtype = torch.float32)
     if not 0 <= numel <= 8 * packed.numel():
         raise ValueError(f"numel {numel} does not fit a code of {packed.numel()} bytes")
     spread = (packed.to(torch.int64) * _SPREAD) & _SELECT
-    bits = spread.view(torch.uint8)[:numel]
-    return bits.clamp_(max=1).to(dtype).mul_(2).sub_(1)
+    return spread.view(torch.uint8)[:numel].clamp_(max=1)
+
+
+def pack_signs(t: Tensor) -> Tensor:
+    """The signs of ``t`` (flattened; t_i >= 0 codes as 1) packed 8 per byte, most significant
+    bit first: a uint8 tensor of ceil(numel/8) bytes. NaN or Inf raise."""
+    check_finite(t)
+    return pack_bits(t.ge(0))
+
+
+def unpack_signs(packed: Tensor, numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """The first ``numel`` signs of a packed code as a tensor of +1/-1 (inverse of
+    :func:`pack_signs`)."""
+    return unpack_bits(packed, numel).to(dtype).mul_(2).sub_(1)
 
 
 def majority_vote(

@@ -11,6 +11,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gradkit.distributed import compressed
+from gradkit.distributed.compressed import corrupt
 from gradkit.distributed.worker import Topology, Worker, check_bipartite, is_active
 
 Program = Callable[..., Generator[Any, Any, None]]
@@ -18,12 +20,20 @@ SERVER_RANK = 0
 """In real runs the server state (EASGD's centre) lives on this rank, served by a thread."""
 
 
-def allreduce_sgd(worker: Worker, *, lr: float, momentum: float = 0.0):
+def allreduce_sgd(
+    worker: Worker,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    byzantine: int = 0,
+    attack: Literal["invert", "random"] = "invert",
+):
     """Synchronous data-parallel SGD: x <- x - lr * (1/n) sum_i g_i(x), all models identical.
-    With one worker this is plain (momentum) SGD."""
+    With one worker this is plain (momentum) SGD. ``byzantine`` workers send corrupted
+    gradients (see :mod:`gradkit.distributed.compressed`)."""
     for _ in range(worker.steps):
         grad = yield worker.gradient()
-        mean = yield worker.all_reduce(grad, "mean")
+        mean = yield worker.all_reduce(corrupt(worker, grad, byzantine, attack), "mean")
         worker.apply(mean, lr, momentum)
 
 
@@ -100,6 +110,16 @@ ALGORITHMS: dict[str, Algorithm] = {
     for a in [
         Algorithm("allreduce", allreduce_sgd, "AllReduce SGD (synchronous data parallel)", True),
         Algorithm("dpsgd", d_psgd, "D-PSGD (synchronous gossip averaging)", True),
+        Algorithm(
+            "signum-vote",
+            compressed.signum_majority_vote,
+            "Signum with majority vote (1-bit signs each way)",
+            True,
+        ),
+        Algorithm("qsgd", compressed.qsgd_sgd, "QSGD-compressed SGD (no error feedback)", True),
+        Algorithm("ecq", compressed.ecq_sgd, "ECQ-SGD (error-compensated quantization)", True),
+        Algorithm("topk", compressed.topk_sgd, "top-k sparsified SGD with error feedback", True),
+        Algorithm("dgc", compressed.dgc_sgd, "Deep Gradient Compression", True),
         Algorithm(
             "adpsgd",
             ad_psgd,
