@@ -259,3 +259,12 @@ def test_non_finite_input_is_a_clear_error(name, bad):
     t[3] = bad
     with pytest.raises(NonFiniteGradientError, match="NaN or Inf"):
         COMPRESSORS[name]().compress(t)
+
+
+def test_compression_benchmarks_report_positive_times_against_their_baselines():
+    from gradkit.bench.compress import bench_signs, bench_threshold
+
+    rows = bench_signs(10_000, repeats=1) + bench_threshold(200_000, repeats=1)
+    assert [r.baseline for r in rows] == ["numpy packbits+unpackbits", "fp32 copy", "torch.topk"]
+    assert all(r.median_ms > 0 and r.baseline_ms > 0 for r in rows)
+    assert rows[-1].note.startswith("count/target")

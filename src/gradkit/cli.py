@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 LIST_KINDS = ("claims", "optimizers", "algorithms", "tasks")
-BENCH_KINDS = ("optim", "sim", "distributed")
+BENCH_KINDS = ("optim", "sim", "distributed", "compress")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -356,9 +356,13 @@ def _list(args, console: Console) -> int:
 
 
 def _bench(args, console: Console) -> int:
-    rows = {"optim": _bench_optim, "sim": _bench_sim, "distributed": _bench_distributed}[args.kind](
-        args, console
-    )
+    benches = {
+        "optim": _bench_optim,
+        "sim": _bench_sim,
+        "distributed": _bench_distributed,
+        "compress": _bench_compress,
+    }
+    rows = benches[args.kind](args, console)
     if args.out:
         args.out.write_text(json.dumps([vars(r) for r in rows], indent=2))
     return 0
@@ -414,6 +418,39 @@ def _bench_sim(args, console: Console) -> list:
             str(r.worker_steps),
             f"{r.steps_per_second:.0f}",
             f"{r.seconds:.2f}",
+        )
+    console.print(table)
+    return rows
+
+
+def _bench_compress(args, console: Console) -> list:
+    from gradkit.bench.compress import GOAL_COPY, GOAL_NUMPY, GOAL_TOPK, bench_compression
+
+    console.print("Timing sign packing, DGC selection and gloo collectives (2 processes)...")
+    rows = bench_compression()
+    table = Table(
+        title=f"compression kernels (goals: signs >= {GOAL_NUMPY:g}x numpy and >= {GOAL_COPY:g}x "
+        f"copy; DGC selection >= {GOAL_TOPK:g}x torch.topk)"
+    )
+    for column in (
+        "measure",
+        "elements",
+        "median ms",
+        "baseline",
+        "baseline ms",
+        "speedup",
+        "note",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.name,
+            f"{r.numel:,}",
+            f"{r.median_ms:.2f}",
+            r.baseline,
+            f"{r.baseline_ms:.2f}",
+            f"{r.speedup:.2f}x",
+            r.note,
         )
     console.print(table)
     return rows

@@ -37,7 +37,7 @@ def sampled_threshold(
     k = max(1, math.ceil(density * sample.numel()))
     threshold = sample.topk(k, sorted=False).values.min()
     mask = magnitude >= threshold
-    count = int(mask.sum())
+    count = int(torch.count_nonzero(mask))
     if count > 1.3 * target:
         threshold = magnitude[mask].topk(target, sorted=False).values.min()
         mask = magnitude >= threshold

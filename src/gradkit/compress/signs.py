@@ -21,7 +21,11 @@ _SELECT = 0x0102040810204080
 
 
 def check_finite(t: Tensor, what: str = "tensor") -> None:
-    if not bool(torch.isfinite(t).all()):
+    """Raise if ``t`` holds NaN or Inf (one min/max pass: NaN propagates through both)."""
+    if t.numel() == 0:
+        return
+    low, high = torch.aminmax(t.detach())
+    if not bool(torch.isfinite(low) & torch.isfinite(high)):
         raise NonFiniteGradientError(f"the {what} to compress contains NaN or Inf")
 
 
@@ -58,7 +62,8 @@ def pack_signs(t: Tensor) -> Tensor:
 def unpack_signs(packed: Tensor, numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """The first ``numel`` signs of a packed code as a tensor of +1/-1 (inverse of
     :func:`pack_signs`)."""
-    return unpack_bits(packed, numel).to(dtype).mul_(2).sub_(1)
+    out = torch.empty(numel, dtype=dtype)
+    return torch.mul(unpack_bits(packed, numel), 2, out=out).sub_(1)
 
 
 def majority_vote(
