@@ -101,3 +101,26 @@ def hang_after(victim: int, steps: int):
     TorchComm(
         "allreduce", regression_problem(), epochs=10_000, lr=0.01, on_progress=on_progress
     ).run()
+
+
+def ddp_signum_vote(epochs: float, lr: float, momentum: float, weight_decay: float):
+    """Train the regression problem with DDP + the majority-vote hook + plain SGD, on the
+    simulator's shards and batch order (seed 3); return the final flat parameters."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from gradkit.distributed.hooks import SignVoteState, signum_vote_hook
+
+    problem = regression_problem()
+    rank = dist.get_rank()
+    shards, steps = problem.partition(dist.get_world_size(), epochs, 3)
+    shard = problem.shard(shards[rank], rank, 3)
+    model = problem.build_model()
+    ddp = DistributedDataParallel(model)
+    ddp.register_comm_hook(SignVoteState(model, momentum), signum_vote_hook)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        inputs, targets = shard.next_batch()
+        optimizer.zero_grad()
+        problem.loss_fn(ddp(inputs), targets).backward()
+        optimizer.step()
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from distributed_helpers import (
+    ddp_signum_vote,
     die_after,
     final_models,
     hang_after,
@@ -77,3 +78,21 @@ def test_a_hung_worker_ends_the_run_with_a_timeout_error():
     with pytest.raises(WorkerFailedError, match="Timed out"):
         launch(hang_after, 3, 2, 20, timeout=50, comm_timeout=5)
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.timeout(120)
+def test_ddp_majority_vote_hook_gives_the_simulators_parameters():
+    results = launch(ddp_signum_vote, 3, 3, 0.01, 0.9, 0.05)
+    simulator = Simulator(
+        "signum-vote",
+        regression_problem(),
+        Cluster(3),
+        epochs=3,
+        seed=3,
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=0.05,
+    )
+    simulator.run()
+    for x in results:
+        torch.testing.assert_close(x, simulator.workers[0].x, rtol=1e-12, atol=1e-12)
