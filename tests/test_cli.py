@@ -114,10 +114,12 @@ def test_bench_optim_runs_and_reports_ratios(tmp_path, capsys):
 def test_simulate_writes_the_trace_and_curves(tmp_path, capsys):
     out = tmp_path / "sim"
     argv = ["simulate", "--algo", "adpsgd", "--workers", "4", "--slow-worker", "10"]
+    argv += ["--param", "momentum=0.5"]
     argv += ["--task", "breast-cancer-logreg", "--epochs", "2", "--out", str(out)]
     assert main(argv) == 0
     trace = json.loads((out / "adpsgd.json").read_text())
     assert trace["workers"] == 4 and trace["evals"][-1]["epoch"] > 1
+    assert trace["settings"]["momentum"] == 0.5
     assert (out / "curves.png").stat().st_size > 0
     assert "adpsgd on 4 workers" in capsys.readouterr().out
 
@@ -129,6 +131,8 @@ def test_simulate_writes_the_trace_and_curves(tmp_path, capsys):
         (["simulate", "--algo", "adpsgd", "--slow-worker", "0.5"], "slowdown factor >= 1"),
         (["simulate", "--algo", "adpsgd", "--workers", "5"], "bipartite"),
         (["simulate"], "--algo is required"),
+        (["simulate", "--algo", "dgc", "--param", "levels=3"], "--param levels: dgc takes density"),
+        (["simulate", "--algo", "ecq", "--param", "alpha"], "expected KEY=VALUE"),
         (["train", "--task", "digits-mlp"], "exactly one of --optimizer"),
         (["train", "--task", "digits-mlp", "--algo", "adpsgd"], "launch with torchrun"),
     ],

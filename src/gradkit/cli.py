@@ -69,6 +69,46 @@ def _add_distributed_options(parser, algorithms) -> None:
         metavar="FACTOR",
         help="make worker 0 FACTOR times slower at computing gradients",
     )
+    parser.add_argument(
+        "--param",
+        type=_hyper_parameter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an algorithm hyper-parameter, e.g. --param momentum=0.9 --param byzantine=2",
+    )
+
+
+def _hyper_parameter(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def _hyper(args) -> dict[str, object]:
+    """The --param values, checked against the algorithm's keyword arguments."""
+    import inspect
+
+    from gradkit.distributed import get_algorithm
+
+    accepted = [
+        k
+        for k in inspect.signature(get_algorithm(args.algo).program).parameters
+        if k not in ("worker", "lr")
+    ]
+    for key, _ in args.param:
+        if key not in accepted:
+            allowed = ", ".join(accepted)
+            raise ValueError(
+                f"--param {key}: {args.algo} takes {allowed or 'no parameters'} (use --lr for lr)"
+            )
+    return dict(args.param)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,6 +305,7 @@ def _train_distributed(args, console: Console) -> int:
                 batch_size=args.batch_size,
                 slowdown=args.slow_worker if rank == 0 else 1.0,
                 timeout=args.timeout,
+                **_hyper(args),
                 on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
             )
             progress.update(bar, completed=1, total=1)  # asynchronous ranks stop at the budget
@@ -323,6 +364,7 @@ def _simulate(args, console: Console) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+            **_hyper(args),
         )
     out = args.out or Path("gradkit-sim") / args.algo
     paths = write_trace_outputs({args.algo: trace}, out, "simulated time")

@@ -143,10 +143,25 @@ def _seed(worker: Worker) -> int:
     return int(torch.randint(2**62, (), generator=worker.rng))
 
 
-def qsgd_sgd(worker: Worker, *, lr: float, levels: int = 3, bucket_size: int = 512, **rest):
+def qsgd_sgd(
+    worker: Worker,
+    *,
+    lr: float,
+    levels: int = 3,
+    bucket_size: int = 512,
+    momentum: float = 0.0,
+    byzantine: int = 0,
+    attack: Attack = "invert",
+):
     """QSGD (l2 bucket norm, ``levels`` levels), no error feedback."""
-    codec = lambda rank: QSGD(levels, bucket_size, "l2", _seed(worker))  # noqa: E731
-    yield from compressed_sgd(worker, lr=lr, make_codec=codec, **rest)
+    yield from compressed_sgd(
+        worker,
+        lr=lr,
+        make_codec=lambda rank: QSGD(levels, bucket_size, "l2", _seed(worker)),
+        momentum=momentum,
+        byzantine=byzantine,
+        attack=attack,
+    )
 
 
 def ecq_sgd(
@@ -157,19 +172,43 @@ def ecq_sgd(
     bucket_size: int = 512,
     alpha: float = 1.0,
     beta: float = 1.0,
-    **rest,
+    momentum: float = 0.0,
+    byzantine: int = 0,
+    attack: Attack = "invert",
 ):
     """ECQ-SGD (Wu et al., ICML 2018): the max-norm quantizer on g + alpha h, with
     h <- beta h + (g - Q(g + alpha h)). ``levels=1`` is ternary: 2 bits per entry."""
-    quantizer = lambda: QSGD(levels, bucket_size, "max", _seed(worker))  # noqa: E731
-    codec = lambda rank: ErrorFeedback(quantizer(), alpha, beta)  # noqa: E731
-    yield from compressed_sgd(worker, lr=lr, make_codec=codec, **rest)
+    yield from compressed_sgd(
+        worker,
+        lr=lr,
+        make_codec=lambda rank: ErrorFeedback(
+            QSGD(levels, bucket_size, "max", _seed(worker)), alpha, beta
+        ),
+        momentum=momentum,
+        byzantine=byzantine,
+        attack=attack,
+    )
 
 
-def topk_sgd(worker: Worker, *, lr: float, density: float = 0.01, **rest):
-    """Top-k sparsification with error feedback (residual accumulation)."""
-    codec = lambda rank: ErrorFeedback(TopK(density))  # noqa: E731
-    yield from compressed_sgd(worker, lr=lr, make_codec=codec, **rest)
+def topk_sgd(
+    worker: Worker,
+    *,
+    lr: float,
+    density: float = 0.01,
+    momentum: float = 0.0,
+    byzantine: int = 0,
+    attack: Attack = "invert",
+):
+    """Top-k sparsification with error feedback (residual accumulation, no momentum
+    correction: "gradient dropping")."""
+    yield from compressed_sgd(
+        worker,
+        lr=lr,
+        make_codec=lambda rank: ErrorFeedback(TopK(density)),
+        momentum=momentum,
+        byzantine=byzantine,
+        attack=attack,
+    )
 
 
 def dgc_sgd(
@@ -178,19 +217,33 @@ def dgc_sgd(
     lr: float,
     density: float = 0.001,
     dgc_momentum: float = 0.9,
+    momentum_correction: bool = True,
+    factor_masking: bool = True,
+    clip_norm: float | None = None,
     warmup_steps: int = 0,
-    **options,
+    sampled: bool = True,
+    sample_ratio: float = 0.01,
+    byzantine: int = 0,
+    attack: Attack = "invert",
 ):
     """Deep Gradient Compression: momentum is applied inside DGC (momentum correction), so the
-    update after aggregation is plain SGD. ``options`` switch DGC's components (see
-    :class:`~gradkit.compress.DGC`) or set ``byzantine``/``attack``."""
-    program = {k: options.pop(k) for k in ("byzantine", "attack") if k in options}
-    codec = lambda rank: DGC(  # noqa: E731
-        density,
-        momentum=dgc_momentum,
-        world_size=worker.world_size,
-        warmup_steps=warmup_steps,
-        seed=_seed(worker),
-        **options,
+    update after aggregation is plain SGD. The switches remove DGC's components one at a time
+    (see :class:`~gradkit.compress.DGC`)."""
+    yield from compressed_sgd(
+        worker,
+        lr=lr,
+        make_codec=lambda rank: DGC(
+            density,
+            momentum=dgc_momentum,
+            momentum_correction=momentum_correction,
+            factor_masking=factor_masking,
+            clip_norm=clip_norm,
+            world_size=worker.world_size,
+            warmup_steps=warmup_steps,
+            sampled=sampled,
+            sample_ratio=sample_ratio,
+            seed=_seed(worker),
+        ),
+        byzantine=byzantine,
+        attack=attack,
     )
-    yield from compressed_sgd(worker, lr=lr, make_codec=codec, **program)
