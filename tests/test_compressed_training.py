@@ -57,6 +57,7 @@ def test_majority_vote_matches_a_plain_reference(attack):
         torch.testing.assert_close(worker.x, x, rtol=1e-12, atol=1e-12)
     chunk = math.ceil(math.ceil(x.numel() / 8) / n)
     assert trace.bytes_sent == [steps * 2 * (n - 1) * chunk] * n
+    assert trace.counter("payload_bits") == n * steps * x.numel()
 
 
 def test_topk_at_full_density_is_allreduce_sgd():

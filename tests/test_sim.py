@@ -287,3 +287,25 @@ def test_a_model_that_does_not_vectorise_falls_back_to_one_at_a_time():
     assert not branchy._vectorise
     torch.testing.assert_close(branchy.workers[0].x, plain.workers[0].x, rtol=1e-12, atol=1e-14)
     assert trace.final("train_loss") < trace.evals[0]["train_loss"]
+
+
+def test_allreduce_adam_matches_a_plain_float64_reference():
+    n, lr, b1, b2, eps = 3, 0.01, 0.9, 0.999, 1e-8
+    problem = regression_problem()
+    simulator, _ = run("allreduce-adam", n, lr=lr)
+    steps = simulator.workers[0].steps
+    batches = reference_batches(problem, n, 3, steps)
+    x = torch.cat(initial_parameters(problem))
+    m, v = torch.zeros_like(x), torch.zeros_like(x)
+    for t in range(1, steps + 1):
+        g = (
+            sum(
+                torch.cat([gw, gb.reshape(1)])
+                for gw, gb in (plain_gradient(x[:-1], x[-1], *batches[r][t - 1]) for r in range(n))
+            )
+            / n
+        )
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        x = x - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+    torch.testing.assert_close(simulator.workers[0].x, x, rtol=1e-10, atol=1e-12)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
+
 from gradkit.distributed import compressed
 from gradkit.distributed.compressed import corrupt
 from gradkit.distributed.worker import Topology, Worker, check_bipartite, is_active
@@ -35,6 +37,27 @@ def allreduce_sgd(
         grad = yield worker.gradient()
         mean = yield worker.all_reduce(corrupt(worker, grad, byzantine, attack), "mean")
         worker.apply(mean, lr, momentum)
+
+
+def allreduce_adam(
+    worker: Worker,
+    *,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+):
+    """Synchronous data-parallel Adam: the mean gradient g = (1/n) sum_i g_i feeds one Adam
+    update on every worker, m <- b1 m + (1-b1) g, v <- b2 v + (1-b2) g^2,
+    x <- x - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)."""
+    m, v = torch.zeros_like(worker.x), torch.zeros_like(worker.x)
+    for t in range(1, worker.steps + 1):
+        grad = yield worker.gradient()
+        mean = yield worker.all_reduce(grad, "mean")
+        m.mul_(beta1).add_(mean, alpha=1 - beta1)
+        v.mul_(beta2).addcmul_(mean, mean, value=1 - beta2)
+        denominator = (v / (1 - beta2**t)).sqrt_().add_(eps)
+        worker.apply(m / (1 - beta1**t) / denominator, lr)
 
 
 def d_psgd(worker: Worker, *, lr: float, momentum: float = 0.0):
@@ -109,6 +132,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
         Algorithm("allreduce", allreduce_sgd, "AllReduce SGD (synchronous data parallel)", True),
+        Algorithm("allreduce-adam", allreduce_adam, "Adam on all-reduced gradients", True),
         Algorithm("dpsgd", d_psgd, "D-PSGD (synchronous gossip averaging)", True),
         Algorithm(
             "signum-vote",

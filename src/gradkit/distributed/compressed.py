@@ -77,6 +77,7 @@ def signum_majority_vote(
         grad = yield worker.gradient()
         m.mul_(momentum).add_(grad, alpha=1 - momentum)
         packed = pack_signs(corrupt(worker, m, byzantine, attack))
+        worker.count("payload_bits", d)  # one sign per coordinate up (and one vote down)
         padded = torch.cat([packed, packed.new_zeros(n * chunk - packed.numel())])
         columns = yield worker.all_to_all(padded.view(n, chunk))
         vote = majority_vote(list(columns), 8 * chunk)
@@ -131,6 +132,7 @@ def compressed_sgd(
         payload = codec.compress(grad)
         if isinstance(codec, ErrorFeedback):
             payload = payload[0]
+        worker.count("payload_bits", payload.bits)
         payloads = yield from gather_payloads(worker, payload)
         mean = decoder.decompress(payloads[0]).clone()
         for other in payloads[1:]:
@@ -149,15 +151,17 @@ def qsgd_sgd(
     lr: float,
     levels: int = 3,
     bucket_size: int = 512,
+    norm: Literal["l2", "max"] = "l2",
     momentum: float = 0.0,
     byzantine: int = 0,
     attack: Attack = "invert",
 ):
-    """QSGD (l2 bucket norm, ``levels`` levels), no error feedback."""
+    """QSGD (``levels`` levels of the bucket's l2 norm, or of its max with ``norm="max"``),
+    no error feedback."""
     yield from compressed_sgd(
         worker,
         lr=lr,
-        make_codec=lambda rank: QSGD(levels, bucket_size, "l2", _seed(worker)),
+        make_codec=lambda rank: QSGD(levels, bucket_size, norm, _seed(worker)),
         momentum=momentum,
         byzantine=byzantine,
         attack=attack,

@@ -189,13 +189,15 @@ class TorchComm:
         return int(count)
 
     def _gather(self) -> None:
-        mine = (self.worker.records, self.worker.bytes_sent, self.worker.bytes_received)
+        w = self.worker
+        mine = (w.records, w.bytes_sent, w.bytes_received, w.counters)
         everyone: list = [None] * self.world_size
         dist.all_gather_object(everyone, mine)
         trace = self.trace
-        trace.steps = sorted((r for rec, _, _ in everyone for r in rec), key=lambda r: r.time)
-        trace.bytes_sent = [sent for _, sent, _ in everyone]
-        trace.bytes_received = [received for _, _, received in everyone]
+        trace.steps = sorted((r for part in everyone for r in part[0]), key=lambda r: r.time)
+        trace.bytes_sent = [part[1] for part in everyone]
+        trace.bytes_received = [part[2] for part in everyone]
+        trace.counters = [part[3] for part in everyone]
 
     # operations --------------------------------------------------------------------------
     def _execute(self, op):

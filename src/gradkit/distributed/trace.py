@@ -26,6 +26,7 @@ class Trace:
     evals: list[dict[str, float]] = field(default_factory=list)
     bytes_sent: list[int] = field(default_factory=list)
     bytes_received: list[int] = field(default_factory=list)
+    counters: list[dict[str, float]] = field(default_factory=list)
     diverged: bool = False
     duration: float = 0.0
     wall_seconds: float = 0.0
@@ -48,6 +49,10 @@ class Trace:
             if value <= target if lower_is_better else value >= target:
                 return e["time"]
         return math.inf
+
+    def counter(self, name: str) -> float:
+        """A worker counter summed over the workers (0 if no worker counted it)."""
+        return sum(c.get(name, 0) for c in self.counters)
 
     def mean_staleness(self) -> float:
         return sum(s.staleness for s in self.steps) / len(self.steps) if self.steps else 0.0

@@ -234,6 +234,7 @@ class Worker:
         self.records: list[StepRecord] = []
         self.bytes_sent = 0
         self.bytes_received = 0
+        self.counters: dict[str, float] = {}
         self._clock, self._budget = clock, budget
         self._momentum: Tensor | None = None
         self._read_version = 0
@@ -274,6 +275,11 @@ class Worker:
         if not others:
             raise ValueError(f"worker {self.rank} has no neighbour on the other side")
         return others[int(torch.randint(len(others), (), generator=self.rng))]
+
+    def count(self, name: str, amount: float) -> None:
+        """Add ``amount`` to a named counter of this worker (e.g. the exact payload bits a
+        compressed program sent), reported in the trace."""
+        self.counters[name] = self.counters.get(name, 0) + amount
 
     def keep_going(self) -> bool:
         """Claim one gradient computation from the global budget; False once it is spent."""

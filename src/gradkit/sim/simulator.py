@@ -143,6 +143,7 @@ class Simulator:
         )
         trace.bytes_sent = [w.bytes_sent for w in self.workers]
         trace.bytes_received = [w.bytes_received for w in self.workers]
+        trace.counters = [dict(w.counters) for w in self.workers]
         trace.duration = float(self.env.now)
         trace.wall_seconds = time.perf_counter() - started
         return trace
