@@ -8,6 +8,9 @@ from gradkit.claims import (
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
     decentralized_accuracy,
+    dgc_compression,
+    ecq_quantization,
+    majority_vote,
     msvag_vs_adam,
     sign_geometry,
     signum_matches_adam,
@@ -25,6 +28,10 @@ CLAIMS: dict[str, Claim] = {
         adpsgd_slow_worker.SLOW_WORKER,
         adpsgd_slow_worker.SLOW_NETWORK,
         decentralized_accuracy.CLAIM,
+        majority_vote.SIGNSGD_MAJORITY_VOTE,
+        majority_vote.BYZANTINE,
+        ecq_quantization.CLAIM,
+        dgc_compression.CLAIM,
     ]
 }
 

@@ -109,7 +109,13 @@ class TorchComm:
             self.algorithm.name,
             n,
             seed,
-            {"epochs": epochs, "batch_size": problem.batch_size, "real": True, **self.hyper},
+            {
+                "epochs": epochs,
+                "batch_size": problem.batch_size,
+                "parameters": start.numel(),
+                "real": True,
+                **self.hyper,
+            },
         )
 
     # running -----------------------------------------------------------------------------

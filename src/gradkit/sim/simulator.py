@@ -110,7 +110,12 @@ class Simulator:
             self.algorithm.name,
             n,
             seed,
-            {"epochs": epochs, "batch_size": problem.batch_size, **self.hyper},
+            {
+                "epochs": epochs,
+                "batch_size": problem.batch_size,
+                "parameters": start.numel(),
+                **self.hyper,
+            },
         )
 
     # running -----------------------------------------------------------------------------
