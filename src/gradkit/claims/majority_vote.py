@@ -3,6 +3,8 @@ each way, and tolerates a minority of workers that invert their signs."""
 
 from __future__ import annotations
 
+from matplotlib.figure import Figure
+
 from gradkit.claims import compression_runs as cr
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.claims.distributed_runs import final_accuracy, median
@@ -95,7 +97,16 @@ def run_byzantine(ctx: RunContext) -> ClaimResult:
         {"f": f, "majority vote": f"{vote[f]:.3f}", "mean aggregation": f"{mean[f]:.3f}"}
         for f in ADVERSARIES
     ]
-    return ClaimResult(verdict, summary, {"accuracy": accuracy, "lr": lrs}, table)
+    figure = Figure(figsize=(6, 4))
+    ax = figure.subplots()
+    for name, values in accuracy.items():
+        ax.plot(ADVERSARIES, [values[f] for f in ADVERSARIES], marker="o", label=name)
+    ax.set_xlabel(f"workers inverting (of {WORKERS})")
+    ax.set_ylabel("median final test accuracy")
+    ax.set_xticks(ADVERSARIES)
+    ax.legend()
+    figure.tight_layout()
+    return ClaimResult(verdict, summary, {"accuracy": accuracy, "lr": lrs}, table, figure)
 
 
 SIGNSGD_MAJORITY_VOTE = Claim(
