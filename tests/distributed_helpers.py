@@ -124,3 +124,27 @@ def ddp_signum_vote(epochs: float, lr: float, momentum: float, weight_decay: flo
         problem.loss_fn(ddp(inputs), targets).backward()
         optimizer.step()
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def ddp_compressed(kind: str, epochs: float, lr: float, options: dict):
+    """Train the regression problem with DDP + ECQ or DGC hook + plain SGD on the simulator's
+    shards (seed 3); return the final flat parameters and the hook state's payload bits."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from gradkit.distributed.hooks import DGCState, ECQState, compressed_hook
+
+    problem = regression_problem()
+    rank = dist.get_rank()
+    shards, steps = problem.partition(dist.get_world_size(), epochs, 3)
+    shard = problem.shard(shards[rank], rank, 3)
+    model = problem.build_model()
+    ddp = DistributedDataParallel(model)
+    state = (ECQState if kind == "ecq" else DGCState)(model, seed=3, **options)
+    ddp.register_comm_hook(state, compressed_hook)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=lr)
+    for _ in range(steps):
+        inputs, targets = shard.next_batch()
+        optimizer.zero_grad()
+        problem.loss_fn(ddp(inputs), targets).backward()
+        optimizer.step()
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]), state.payload_bits

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from distributed_helpers import (
+    ddp_compressed,
     ddp_signum_vote,
     die_after,
     final_models,
@@ -96,3 +97,32 @@ def test_ddp_majority_vote_hook_gives_the_simulators_parameters():
     simulator.run()
     for x in results:
         torch.testing.assert_close(x, simulator.workers[0].x, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("kind", "options", "sim_options"),
+    [
+        ("ecq", {"levels": 1, "bucket_size": 4, "alpha": 1.0, "beta": 0.9}, None),
+        (
+            "dgc",
+            {"density": 0.3, "momentum": 0.5, "clip_norm": 2.0, "warmup_steps": 2},
+            {"density": 0.3, "dgc_momentum": 0.5, "clip_norm": 2.0, "warmup_steps": 2},
+        ),
+    ],
+)
+def test_ddp_compression_hooks_give_the_simulators_parameters(kind, options, sim_options):
+    results = launch(ddp_compressed, 3, kind, 3, 0.05, options)
+    simulator = Simulator(
+        kind,
+        regression_problem(),
+        Cluster(3),
+        epochs=3,
+        seed=3,
+        lr=0.05,
+        **(sim_options or options),
+    )
+    trace = simulator.run()
+    for x, _ in results:
+        torch.testing.assert_close(x, simulator.workers[0].x, rtol=1e-10, atol=1e-12)
+    assert sum(bits for _, bits in results) == trace.counter("payload_bits")

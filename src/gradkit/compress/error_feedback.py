@@ -47,8 +47,14 @@ class ErrorFeedback:
         return payload, sent.to(g.dtype)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "beta": self.beta, "memory": self.memory}
+        """alpha, beta, the memory h, and the wrapped compressor's state if it has one."""
+        state = {"alpha": self.alpha, "beta": self.beta, "memory": self.memory}
+        if hasattr(self.compressor, "state_dict"):
+            state["compressor"] = self.compressor.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.alpha, self.beta = state["alpha"], state["beta"]
         self.memory = None if state["memory"] is None else state["memory"].clone()
+        if "compressor" in state:
+            self.compressor.load_state_dict(state["compressor"])

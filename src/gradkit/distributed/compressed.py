@@ -1,5 +1,10 @@
 """Compressed data-parallel algorithms as worker programs, and Byzantine workers.
 
+Gradients are compressed per parameter tensor (as DGC's authors do, and as the DDP hooks in
+:mod:`gradkit.distributed.hooks` must, since DDP's buckets change), each tensor with its own
+codec seeded from (seed, rank, tensor index), so a simulated run and a DDP run with the same
+seed send the same messages.
+
 A Byzantine worker (the last ``byzantine`` ranks) corrupts what it sends: ``attack="invert"``
 negates its gradient (its signs, for sign methods), ``attack="random"`` sends random values
 (random signs) of the same scale.
@@ -24,7 +29,7 @@ from gradkit.compress import (
     pack_signs,
     unpack_signs,
 )
-from gradkit.distributed.worker import Worker
+from gradkit.distributed.worker import Worker, derived_seed
 
 Attack = Literal["invert", "random"]
 ATTACKS = ("invert", "random")
@@ -88,6 +93,26 @@ def signum_majority_vote(
         worker.apply(direction, lr)
 
 
+def codec_seed(seed: int, rank: int, index: int) -> int:
+    """The seed of the codec of parameter ``index`` on ``rank``."""
+    return derived_seed(seed, rank, 100 + index)
+
+
+def encode(codec, grad: Tensor) -> Payload:
+    """The payload ``codec`` sends for ``grad`` (error feedback updates its memory)."""
+    payload = codec.compress(grad)
+    return payload[0] if isinstance(codec, ErrorFeedback) else payload
+
+
+def decode_mean(codec, payloads: list[Payload]) -> Tensor:
+    """(1/n) sum of the decompressed payloads, summed in rank order."""
+    decoder = codec.compressor if isinstance(codec, ErrorFeedback) else codec
+    total = decoder.decompress(payloads[0]).clone()
+    for other in payloads[1:]:
+        total.add_(decoder.decompress(other))
+    return total.div_(len(payloads))
+
+
 def gather_payloads(worker: Worker, payload: Payload):
     """Every worker's payload (a sub-program: ``payloads = yield from gather_payloads(...)``).
     Variable-size tensors (sparse values and indices) are padded to the largest count after an
@@ -119,30 +144,38 @@ def compressed_sgd(
     byzantine: int = 0,
     attack: Attack = "invert",
 ):
-    r"""Data-parallel SGD on compressed gradients: every worker sends C(g) (``make_codec(rank)``
-    builds its compressor, possibly wrapped in :class:`~gradkit.compress.ErrorFeedback`, or a
-    DGC), all payloads are gathered, and each worker applies
-    x <- x - lr * u, u <- momentum u + (1/n) sum_m decompress(payload_m).
+    r"""Data-parallel SGD on compressed gradients. For every parameter tensor, each worker sends
+    C(g) (``make_codec(seed)`` builds the tensor's compressor, possibly wrapped in
+    :class:`~gradkit.compress.ErrorFeedback`, or a DGC), the payloads are gathered, and each
+    worker applies x <- x - lr * u, u <- momentum u + (1/n) sum_m decompress(payload_m).
     """
-    codec = make_codec(worker.rank)
-    decoder = codec.compressor if isinstance(codec, ErrorFeedback) else codec
+    codecs = [
+        make_codec(codec_seed(worker.seed, worker.rank, i)) for i in range(len(worker.param_sizes))
+    ]
     for _ in range(worker.steps):
-        grad = yield worker.gradient()
-        grad = corrupt(worker, grad, byzantine, attack)
-        payload = codec.compress(grad)
-        if isinstance(codec, ErrorFeedback):
-            payload = payload[0]
-        worker.count("payload_bits", payload.bits)
-        payloads = yield from gather_payloads(worker, payload)
-        mean = decoder.decompress(payloads[0]).clone()
-        for other in payloads[1:]:
-            mean.add_(decoder.decompress(other))
-        worker.apply(mean.div_(worker.world_size), lr, momentum)
+        grad = corrupt(worker, (yield worker.gradient()), byzantine, attack)
+        means = []
+        for codec, part in zip(codecs, torch.split(grad, worker.param_sizes), strict=True):
+            payload = encode(codec, part)
+            worker.count("payload_bits", payload.bits)
+            means.append(decode_mean(codec, (yield from gather_payloads(worker, payload))))
+        worker.apply(torch.cat(means), lr, momentum)
 
 
-def _seed(worker: Worker) -> int:
-    """A seed for a worker's compressor, drawn from the worker's own generator."""
-    return int(torch.randint(2**62, (), generator=worker.rng))
+def qsgd_codec(levels: int, bucket_size: int, norm: Literal["l2", "max"]):
+    return lambda seed: QSGD(levels, bucket_size, norm, seed)
+
+
+def ecq_codec(levels: int, bucket_size: int, alpha: float, beta: float):
+    return lambda seed: ErrorFeedback(QSGD(levels, bucket_size, "max", seed), alpha, beta)
+
+
+def topk_codec(density: float):
+    return lambda seed: ErrorFeedback(TopK(density))
+
+
+def dgc_codec(density: float, world_size: int, **options):
+    return lambda seed: DGC(density, world_size=world_size, seed=seed, **options)
 
 
 def qsgd_sgd(
@@ -158,13 +191,9 @@ def qsgd_sgd(
 ):
     """QSGD (``levels`` levels of the bucket's l2 norm, or of its max with ``norm="max"``),
     no error feedback."""
+    codec = qsgd_codec(levels, bucket_size, norm)
     yield from compressed_sgd(
-        worker,
-        lr=lr,
-        make_codec=lambda rank: QSGD(levels, bucket_size, norm, _seed(worker)),
-        momentum=momentum,
-        byzantine=byzantine,
-        attack=attack,
+        worker, lr=lr, make_codec=codec, momentum=momentum, byzantine=byzantine, attack=attack
     )
 
 
@@ -182,15 +211,9 @@ def ecq_sgd(
 ):
     """ECQ-SGD (Wu et al., ICML 2018): the max-norm quantizer on g + alpha h, with
     h <- beta h + (g - Q(g + alpha h)). ``levels=1`` is ternary: 2 bits per entry."""
+    codec = ecq_codec(levels, bucket_size, alpha, beta)
     yield from compressed_sgd(
-        worker,
-        lr=lr,
-        make_codec=lambda rank: ErrorFeedback(
-            QSGD(levels, bucket_size, "max", _seed(worker)), alpha, beta
-        ),
-        momentum=momentum,
-        byzantine=byzantine,
-        attack=attack,
+        worker, lr=lr, make_codec=codec, momentum=momentum, byzantine=byzantine, attack=attack
     )
 
 
@@ -205,13 +228,9 @@ def topk_sgd(
 ):
     """Top-k sparsification with error feedback (residual accumulation, no momentum
     correction: "gradient dropping")."""
+    codec = topk_codec(density)
     yield from compressed_sgd(
-        worker,
-        lr=lr,
-        make_codec=lambda rank: ErrorFeedback(TopK(density)),
-        momentum=momentum,
-        byzantine=byzantine,
-        attack=attack,
+        worker, lr=lr, make_codec=codec, momentum=momentum, byzantine=byzantine, attack=attack
     )
 
 
@@ -233,21 +252,15 @@ def dgc_sgd(
     """Deep Gradient Compression: momentum is applied inside DGC (momentum correction), so the
     update after aggregation is plain SGD. The switches remove DGC's components one at a time
     (see :class:`~gradkit.compress.DGC`)."""
-    yield from compressed_sgd(
-        worker,
-        lr=lr,
-        make_codec=lambda rank: DGC(
-            density,
-            momentum=dgc_momentum,
-            momentum_correction=momentum_correction,
-            factor_masking=factor_masking,
-            clip_norm=clip_norm,
-            world_size=worker.world_size,
-            warmup_steps=warmup_steps,
-            sampled=sampled,
-            sample_ratio=sample_ratio,
-            seed=_seed(worker),
-        ),
-        byzantine=byzantine,
-        attack=attack,
+    codec = dgc_codec(
+        density,
+        worker.world_size,
+        momentum=dgc_momentum,
+        momentum_correction=momentum_correction,
+        factor_masking=factor_masking,
+        clip_norm=clip_norm,
+        warmup_steps=warmup_steps,
+        sampled=sampled,
+        sample_ratio=sample_ratio,
     )
+    yield from compressed_sgd(worker, lr=lr, make_codec=codec, byzantine=byzantine, attack=attack)

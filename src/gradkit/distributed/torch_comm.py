@@ -92,6 +92,7 @@ class TorchComm:
             topology=topology,
             clock=lambda: time.perf_counter() - self._started,
             budget=self._claim,
+            param_sizes=self.engine.param_sizes,
         )
         run_id = next(_run_ids)
         self._budget_key = f"gradkit/run{run_id}/claimed"

@@ -132,6 +132,11 @@ class GradientEngine:
     def numel(self) -> int:
         return self.flat.numel()
 
+    @property
+    def param_sizes(self) -> tuple[int, ...]:
+        """Sizes of the parameters, in the order of the flat vector."""
+        return tuple(p.numel() for p in self.params)
+
     def gradient(
         self, x: Tensor, inputs: Tensor, targets: Tensor, snapshot: bool = True
     ) -> tuple[Tensor, float]:
@@ -222,9 +227,12 @@ class Worker:
         topology: Topology,
         clock: Callable[[], float],
         budget: Callable[[], bool],
+        param_sizes: tuple[int, ...] | None = None,
     ):
         self.rank, self.world_size = rank, world_size
         self.x = x
+        self.seed = seed
+        self.param_sizes = param_sizes or (x.numel(),)
         self.steps = steps
         self.neighbors = neighbors(rank, world_size, topology)
         self.active = is_active(rank)

@@ -81,6 +81,7 @@ class Simulator:
                 topology=cluster.network.topology,
                 clock=lambda: self.env.now,
                 budget=self._claim,
+                param_sizes=self.engine.param_sizes,
             )
             for rank in range(n)
         ]
