@@ -148,3 +148,50 @@ def ddp_compressed(kind: str, epochs: float, lr: float, options: dict):
         problem.loss_fn(ddp(inputs), targets).backward()
         optimizer.step()
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]), state.payload_bits
+
+
+def hook_state_resumes(kind: str):
+    """Train 3 steps, copy the hook state through state_dict into a fresh state on a copy of
+    the model, train 3 more steps on both: the parameters must agree exactly."""
+    import copy
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    from gradkit.distributed.hooks import (
+        DGCState,
+        ECQState,
+        SignVoteState,
+        compressed_hook,
+        signum_vote_hook,
+    )
+
+    problem = regression_problem()
+    builders = {
+        "sign": (lambda m: SignVoteState(m, momentum=0.9), signum_vote_hook),
+        "ecq": (lambda m: ECQState(m, levels=1, bucket_size=4, beta=0.9, seed=1), compressed_hook),
+        "dgc": (lambda m: DGCState(m, density=0.3, warmup_steps=1, seed=1), compressed_hook),
+    }
+    make_state, hook = builders[kind]
+    batches = [(problem.inputs[i : i + 4], problem.targets[i : i + 4]) for i in range(0, 24, 4)]
+
+    def train(model, state, optimizer, part):
+        ddp = DistributedDataParallel(model)
+        ddp.register_comm_hook(state, hook)
+        for inputs, targets in part:
+            optimizer.zero_grad()
+            problem.loss_fn(ddp(inputs), targets).backward()
+            optimizer.step()
+
+    model = problem.build_model()
+    state = make_state(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    train(model, state, optimizer, batches[:3])
+    twin = copy.deepcopy(model)
+    twin_state = make_state(twin)
+    twin_state.load_state_dict(copy.deepcopy(state.state_dict()))
+    twin_optimizer = torch.optim.SGD(twin.parameters(), lr=0.05)
+    train(model, state, optimizer, batches[3:])
+    train(twin, twin_state, twin_optimizer, batches[3:])
+    return all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True)
+    )

@@ -13,6 +13,7 @@ from distributed_helpers import (
     die_after,
     final_models,
     hang_after,
+    hook_state_resumes,
     raise_value_error,
     regression_problem,
     stress_averaging,
@@ -126,3 +127,9 @@ def test_ddp_compression_hooks_give_the_simulators_parameters(kind, options, sim
     for x, _ in results:
         torch.testing.assert_close(x, simulator.workers[0].x, rtol=1e-10, atol=1e-12)
     assert sum(bits for _, bits in results) == trace.counter("payload_bits")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["sign", "ecq", "dgc"])
+def test_hook_states_resume_exactly_from_their_state_dict(kind):
+    assert launch(hook_state_resumes, 1, kind) == [True]
