@@ -16,7 +16,7 @@ from gradkit.tasks import get_task
 from gradkit.tasks.distributed import task_problem
 
 GRIDS = {
-    "sgd": (0.03, 0.1, 0.3, 1.0),
+    "sgd": (0.03, 0.1, 0.3, 1.0, 3.0),
     "sign": (3e-4, 1e-3, 3e-3, 1e-2),
     "adam": (3e-4, 1e-3, 3e-3, 1e-2),
 }

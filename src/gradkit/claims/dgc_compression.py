@@ -33,7 +33,7 @@ def full_dgc() -> tuple:
 
 
 def run(ctx: RunContext) -> ClaimResult:
-    ctx.plan(3 * 4 + (3 + len(ABLATIONS)) * len(ctx.seeds))
+    ctx.plan(3 * len(cr.GRIDS["sgd"]) + (3 + len(ABLATIONS)) * len(ctx.seeds))
     full_hyper = full_dgc()
     tuned = {
         "dense momentum SGD": ("allreduce", (("momentum", 0.9),)),
@@ -73,6 +73,7 @@ def run(ctx: RunContext) -> ClaimResult:
         + ". Removing a component, from most to least harmful: "
         + ", ".join(name.removeprefix("DGC without ") for name in ablation_order)
         + "."
+        + cr.edge_note({k: lrs[k] for k in tuned}, dict.fromkeys(tuned, "sgd"))
     )
     table = [{"method": k, "lr": lrs[k], "test accuracy": f"{accuracy[k]:.3f}"} for k in methods]
     figure = trace_figure({k: traces[k][0] for k in tuned})

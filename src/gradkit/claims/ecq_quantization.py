@@ -21,7 +21,7 @@ GAP = 1.10
 
 
 def run(ctx: RunContext) -> ClaimResult:
-    ctx.plan(len(TASKS) * len(METHODS) * (4 + len(ctx.seeds)))
+    ctx.plan(len(TASKS) * len(METHODS) * (len(cr.GRIDS["sgd"]) + len(ctx.seeds)))
     ratios, lrs, figures, table = {}, {}, {}, []
     for task in TASKS:
         loss = {}
@@ -62,6 +62,7 @@ def run(ctx: RunContext) -> ClaimResult:
             for task, r in ratios.items()
         )
         + "."
+        + cr.edge_note(lrs, dict.fromkeys(lrs, "sgd"))
     )
     return ClaimResult(
         verdict,

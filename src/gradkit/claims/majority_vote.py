@@ -29,7 +29,7 @@ def _tuned(ctx: RunContext) -> dict[str, float]:
 
 
 def run_vote(ctx: RunContext) -> ClaimResult:
-    ctx.plan(len(METHODS) * (4 + len(ctx.seeds)))
+    ctx.plan(sum(len(cr.GRIDS[grid]) + len(ctx.seeds) for _, grid, _ in METHODS.values()))
     lrs = _tuned(ctx)
     traces = {
         name: cr.runs(ctx, algorithm, TASK, WORKERS, lrs[name], hyper)
@@ -61,7 +61,9 @@ def run_vote(ctx: RunContext) -> ClaimResult:
 
 def run_byzantine(ctx: RunContext) -> ClaimResult:
     compared = {k: METHODS[k] for k in ("majority-vote Signum", "SGD (momentum 0.9)")}
-    ctx.plan(len(compared) * (4 + len(ADVERSARIES) * len(ctx.seeds)))
+    ctx.plan(
+        sum(len(cr.GRIDS[g]) + len(ADVERSARIES) * len(ctx.seeds) for _, g, _ in compared.values())
+    )
     lrs = {
         name: cr.tuned_lr(ctx, algorithm, TASK, WORKERS, grid, hyper)
         for name, (algorithm, grid, hyper) in compared.items()
@@ -92,6 +94,7 @@ def run_byzantine(ctx: RunContext) -> ClaimResult:
         f"gradients for mean-aggregated SGD), f = {', '.join(map(str, ADVERSARIES))}: "
         f"majority vote {', '.join(f'{vote[f]:.3f}' for f in ADVERSARIES)}; mean aggregation "
         f"{', '.join(f'{mean[f]:.3f}' for f in ADVERSARIES)}."
+        + cr.edge_note(lrs, {k: v[1] for k, v in compared.items()})
     )
     table = [
         {"f": f, "majority vote": f"{vote[f]:.3f}", "mean aggregation": f"{mean[f]:.3f}"}

@@ -91,14 +91,21 @@ class QSGD:
 
     def decompress(self, payload: Payload) -> Tensor:
         """Sign and level bits travel as bit planes (1 + ceil(log2(s+1)) planes of numel bits)."""
-        n = payload.numel
-        planes = payload.tensors["planes"].view(self.bits_per_entry, -1)
-        level = torch.zeros(n, dtype=torch.float32)
+        return self.decompress_sum([payload])
+
+    def decompress_sum(self, payloads: list[Payload]) -> Tensor:
+        """The sum of several payloads' decompressions, decoded in one vectorised pass."""
+        first, count, n = payloads[0], len(payloads), payloads[0].numel
+        planes = torch.stack([p.tensors["planes"] for p in payloads])
+        bits = unpack_bits(planes.view(-1), planes.numel() * 8)
+        bits = bits.view(count, self.bits_per_entry, -1)[:, :, :n].float()
+        level = torch.zeros(count, n)
         for b in range(1, self.bits_per_entry):
-            level.add_(unpack_bits(planes[b], n).float(), alpha=2 ** (b - 1))
-        signs = unpack_bits(planes[0], n).float().mul_(2).sub_(1)
-        scale = payload.tensors["scales"].repeat_interleave(self.bucket_size)[:n] / self.levels
-        return level.mul_(signs).mul_(scale).to(payload.dtype).view(payload.shape)
+            level.add_(bits[:, b], alpha=2 ** (b - 1))
+        level.mul_(bits[:, 0].mul_(2).sub_(1))
+        scales = torch.stack([p.tensors["scales"] for p in payloads]) / self.levels
+        level.mul_(scales.repeat_interleave(self.bucket_size, dim=1)[:, :n])
+        return level.sum(0).to(first.dtype).view(first.shape)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
@@ -127,7 +134,10 @@ class TopK:
         return sparse_payload(flat[indices], indices, t)
 
     def decompress(self, payload: Payload) -> Tensor:
-        return sparse_to_dense(payload)
+        return sparse_to_dense([payload])
+
+    def decompress_sum(self, payloads: list[Payload]) -> Tensor:
+        return sparse_to_dense(payloads)
 
 
 def sparse_payload(values: Tensor, indices: Tensor, like: Tensor) -> Payload:
@@ -137,7 +147,10 @@ def sparse_payload(values: Tensor, indices: Tensor, like: Tensor) -> Payload:
     )
 
 
-def sparse_to_dense(payload: Payload) -> Tensor:
-    dense = torch.zeros(payload.numel, dtype=payload.dtype)
-    dense[payload.tensors["indices"].long()] = payload.tensors["values"].to(payload.dtype)
-    return dense.view(payload.shape)
+def sparse_to_dense(payloads: list[Payload]) -> Tensor:
+    """The sum of sparse payloads as a dense tensor (one payload: its decompression)."""
+    first = payloads[0]
+    dense = torch.zeros(first.numel, dtype=first.dtype)
+    indices = torch.cat([p.tensors["indices"] for p in payloads]).long()
+    values = torch.cat([p.tensors["values"] for p in payloads]).to(first.dtype)
+    return dense.index_add_(0, indices, values).view(first.shape)

@@ -146,7 +146,10 @@ class DGC:
         return payload
 
     def decompress(self, payload: Payload) -> Tensor:
-        return sparse_to_dense(payload)
+        return sparse_to_dense([payload])
+
+    def decompress_sum(self, payloads: list[Payload]) -> Tensor:
+        return sparse_to_dense(payloads)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -105,8 +105,10 @@ def encode(codec, grad: Tensor) -> Payload:
 
 
 def decode_mean(codec, payloads: list[Payload]) -> Tensor:
-    """(1/n) sum of the decompressed payloads, summed in rank order."""
+    """(1/n) sum of the decompressed payloads (vectorised ``decompress_sum`` where offered)."""
     decoder = codec.compressor if isinstance(codec, ErrorFeedback) else codec
+    if hasattr(decoder, "decompress_sum"):
+        return decoder.decompress_sum(payloads).div_(len(payloads))
     total = decoder.decompress(payloads[0]).clone()
     for other in payloads[1:]:
         total.add_(decoder.decompress(other))
