@@ -70,7 +70,7 @@ def run(ctx: RunContext) -> ClaimResult:
         f"{ratio:.0f}x at 0.1% density, {overall:.0f}x over the whole run including the "
         f"warm-up. Median test accuracy: "
         + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items())
-        + ". Removing a component, from most to least harmful: "
+        + ". Components ordered by the accuracy left after removing them (lowest first): "
         + ", ".join(name.removeprefix("DGC without ") for name in ablation_order)
         + "."
         + cr.edge_note({k: lrs[k] for k in tuned}, dict.fromkeys(tuned, "sgd"))
@@ -93,7 +93,7 @@ CLAIM = Claim(
         f"{MIN_RATIO}x, DGC's median test accuracy is at least dense momentum SGD's minus "
         f"{ACCURACY_SLACK} and above naive top-k's; does not hold if it loses more than "
         f"{ACCURACY_SLACK} to dense; inconclusive otherwise. Ablations (each component removed, "
-        f"at DGC's tuned lr) are reported in order of harm."
+        f"at DGC's tuned lr) are reported, ordered by the accuracy left."
     ),
     run=run,
 )
