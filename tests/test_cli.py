@@ -85,6 +85,7 @@ def test_train_writes_metrics_and_plot(tmp_path):
     assert (out / "loss.png").stat().st_size > 1000
 
 
+@pytest.mark.timeout(900)  # every claim at quick scale: several minutes on 2 cores
 def test_reproduce_end_to_end_writes_every_file(tmp_path):
     """Every registered claim at quick scale with one seed: results, figures, markdown, HTML."""
     out = tmp_path / "report"
