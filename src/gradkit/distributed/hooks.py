@@ -21,7 +21,15 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gradkit.compress import Payload, majority_vote, pack_signs, unpack_signs
-from gradkit.distributed.compressed import codec_seed, decode_mean, dgc_codec, ecq_codec, encode
+from gradkit.distributed import ops
+from gradkit.distributed.compressed import (
+    codec_seed,
+    decode_mean,
+    dgc_codec,
+    ecq_codec,
+    encode,
+    gather_payloads,
+)
 
 
 def vote(momentum: Tensor, group: dist.ProcessGroup | None = None) -> Tensor:
@@ -207,26 +215,29 @@ class DGCState(CompressionState):
         super().__init__(module, dgc_codec(density, world_size, **options), seed, process_group)
 
 
+class _Group:
+    """Just enough of a Worker for :func:`gather_payloads` (world size and all-gather)."""
+
+    def __init__(self, group: dist.ProcessGroup | None):
+        self.world_size = dist.get_world_size(group)
+
+    def all_gather(self, tensor: Tensor) -> ops.AllGather:
+        return ops.AllGather(tensor)
+
+
 def _gather(payload: Payload, group: dist.ProcessGroup | None) -> list[Payload]:
-    """Every rank's payload; sparse values and indices are padded to the largest count."""
-    n = dist.get_world_size(group)
-    parts: list[dict[str, Tensor]] = [{} for _ in range(n)]
-    sizes = None
-    if "indices" in payload.tensors:
-        count = torch.tensor([payload.tensors["indices"].numel()])
-        counts = [torch.empty_like(count) for _ in range(n)]
-        dist.all_gather(counts, count, group=group)
-        sizes = [int(c) for c in counts]
-    for name, tensor in payload.tensors.items():
-        if sizes is not None and name in ("values", "indices"):
-            tensor = torch.cat([tensor, tensor.new_zeros(max(sizes) - tensor.numel())])
-        received = [torch.empty_like(tensor) for _ in range(n)]
-        dist.all_gather(received, tensor, group=group)
-        for rank, part in enumerate(received):
-            parts[rank][name] = (
-                part if sizes is None or name not in ("values", "indices") else part[: sizes[rank]]
-            )
-    return [Payload(p, 0, payload.shape, payload.dtype) for p in parts]
+    """Every rank's payload: the simulator's :func:`gather_payloads` sub-program, its
+    all-gathers executed directly on ``group``."""
+    view = _Group(group)
+    program = gather_payloads(view, payload)
+    result = None
+    while True:
+        try:
+            op = program.send(result)
+        except StopIteration as done:
+            return done.value
+        result = [torch.empty_like(op.tensor) for _ in range(view.world_size)]
+        dist.all_gather(result, op.tensor, group=group)
 
 
 def compressed_hook(
