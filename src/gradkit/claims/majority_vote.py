@@ -21,16 +21,16 @@ NEAR_CLEAN = 0.05
 ADVERSARIES = (0, 1, 2, 3)
 
 
-def _tuned(ctx: RunContext) -> dict[str, float]:
+def _tuned(ctx: RunContext, methods: dict) -> dict[str, float]:
     return {
         name: cr.tuned_lr(ctx, algorithm, TASK, WORKERS, grid, hyper)
-        for name, (algorithm, grid, hyper) in METHODS.items()
+        for name, (algorithm, grid, hyper) in methods.items()
     }
 
 
 def run_vote(ctx: RunContext) -> ClaimResult:
     ctx.plan(sum(len(cr.GRIDS[grid]) + len(ctx.seeds) for _, grid, _ in METHODS.values()))
-    lrs = _tuned(ctx)
+    lrs = _tuned(ctx, METHODS)
     traces = {
         name: cr.runs(ctx, algorithm, TASK, WORKERS, lrs[name], hyper)
         for name, (algorithm, _, hyper) in METHODS.items()
@@ -64,10 +64,7 @@ def run_byzantine(ctx: RunContext) -> ClaimResult:
     ctx.plan(
         sum(len(cr.GRIDS[g]) + len(ADVERSARIES) * len(ctx.seeds) for _, g, _ in compared.values())
     )
-    lrs = {
-        name: cr.tuned_lr(ctx, algorithm, TASK, WORKERS, grid, hyper)
-        for name, (algorithm, grid, hyper) in compared.items()
-    }
+    lrs = _tuned(ctx, compared)
     accuracy = {
         name: {
             f: median(

@@ -55,6 +55,20 @@ def corrupt(worker: Worker, t: Tensor, byzantine: int, attack: Attack) -> Tensor
     return noise * (torch.linalg.vector_norm(t) / math.sqrt(t.numel()))
 
 
+def vote_exchange(worker: Worker, signs: Tensor):
+    """Sub-program: the majority vote sign(sum over workers of sign(signs)) (ties +1) as +1/-1,
+    1 bit per coordinate each way. The packed code is cut into one chunk per worker; an
+    all-to-all gives worker j every worker's chunk j, which it votes on; an all-gather of the
+    packed votes returns V to all."""
+    n, d = worker.world_size, signs.numel()
+    packed = pack_signs(signs)
+    chunk = math.ceil(packed.numel() / n)
+    padded = torch.cat([packed, packed.new_zeros(n * chunk - packed.numel())]).view(n, chunk)
+    columns = yield worker.all_to_all(padded)
+    votes = yield worker.all_gather(pack_signs(majority_vote(list(columns), 8 * chunk)))
+    return unpack_signs(torch.cat(votes), d, signs.dtype)
+
+
 def signum_majority_vote(
     worker: Worker,
     *,
@@ -75,19 +89,12 @@ def signum_majority_vote(
     Each worker sends about d/8 bytes up and d/8 bytes down per step, 32x less each way than
     32-bit floats (plus padding to a multiple of 8n bits).
     """
-    n, d = worker.world_size, worker.x.numel()
-    chunk = math.ceil(math.ceil(d / 8) / n)
     m = torch.zeros_like(worker.x)
     for _ in range(worker.steps):
         grad = yield worker.gradient()
         m.mul_(momentum).add_(grad, alpha=1 - momentum)
-        packed = pack_signs(corrupt(worker, m, byzantine, attack))
-        worker.count("payload_bits", d)  # one sign per coordinate up (and one vote down)
-        padded = torch.cat([packed, packed.new_zeros(n * chunk - packed.numel())])
-        columns = yield worker.all_to_all(padded.view(n, chunk))
-        vote = majority_vote(list(columns), 8 * chunk)
-        votes = yield worker.all_gather(pack_signs(vote))
-        direction = unpack_signs(torch.cat(votes), d, worker.x.dtype)
+        worker.count("payload_bits", m.numel())  # one sign per coordinate up (one vote down)
+        direction = yield from vote_exchange(worker, corrupt(worker, m, byzantine, attack))
         if weight_decay:
             direction.add_(worker.x, alpha=weight_decay)
         worker.apply(direction, lr)

@@ -12,7 +12,6 @@ State is keyed by parameter (its position in ``module.parameters()``), not by bu
 DDP rebuilds its buckets after the first iteration.
 """
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,6 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gradkit.compress import Payload, majority_vote, pack_signs, unpack_signs
 from gradkit.distributed import ops
 from gradkit.distributed.compressed import (
     codec_seed,
@@ -29,26 +27,51 @@ from gradkit.distributed.compressed import (
     ecq_codec,
     encode,
     gather_payloads,
+    vote_exchange,
 )
 
 
-def vote(momentum: Tensor, group: dist.ProcessGroup | None = None) -> Tensor:
-    """The majority vote sign(sum over ranks of sign(momentum)) (ties +1) as +1/-1, with 1 bit
-    per coordinate each way: the packed code is cut into one chunk per rank, an all-to-all gives
-    each rank every rank's copy of its chunk to vote on, and an all-gather returns the votes."""
-    n, d = dist.get_world_size(group), momentum.numel()
-    packed = pack_signs(momentum)
-    chunk = math.ceil(packed.numel() / n)
-    padded = torch.cat([packed, packed.new_zeros(n * chunk - packed.numel())]).view(n, chunk)
-    columns = torch.empty_like(padded)
-    dist.all_to_all_single(columns, padded, group=group)
-    mine = pack_signs(majority_vote(list(columns), 8 * chunk))
-    votes = [torch.empty_like(mine) for _ in range(n)]
-    dist.all_gather(votes, mine, group=group)
-    return unpack_signs(torch.cat(votes), d, momentum.dtype)
+class _Group:
+    """Just enough of a Worker for the collective sub-programs of
+    :mod:`gradkit.distributed.compressed` (world size, all-gather, all-to-all)."""
+
+    def __init__(self, group: dist.ProcessGroup | None):
+        self.world_size = dist.get_world_size(group)
+
+    def all_gather(self, tensor: Tensor) -> ops.AllGather:
+        return ops.AllGather(tensor)
+
+    def all_to_all(self, tensor: Tensor) -> ops.AllToAll:
+        return ops.AllToAll(tensor)
 
 
-class SignVoteState:
+def run_on_group(program, group: dist.ProcessGroup | None):
+    """Drive a collective sub-program (it yields all-gathers and all-to-alls) directly on a
+    process group and return its result, so hooks and simulated programs share one code path."""
+    result = None
+    while True:
+        try:
+            op = program.send(result)
+        except StopIteration as done:
+            return done.value
+        if isinstance(op, ops.AllToAll):
+            result = torch.empty_like(op.tensor)
+            dist.all_to_all_single(result, op.tensor, group=group)
+        else:
+            result = [torch.empty_like(op.tensor) for _ in range(dist.get_world_size(group))]
+            dist.all_gather(result, op.tensor, group=group)
+
+
+class _ParameterKeyed:
+    """Hook state keyed by a parameter's position in ``module.parameters()`` (DDP rebuilds its
+    buckets after the first iteration, so bucket indices are not stable)."""
+
+    def __init__(self, module: nn.Module, process_group: dist.ProcessGroup | None):
+        self.process_group = process_group
+        self._index = {p: i for i, p in enumerate(module.parameters())}
+
+
+class SignVoteState(_ParameterKeyed):
     """State of :func:`signum_vote_hook`: signSGD with majority vote and local momentum
     (Bernstein et al., ICLR 2019).
 
@@ -74,9 +97,8 @@ class SignVoteState:
     ):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        super().__init__(module, process_group)
         self.momentum = momentum
-        self.process_group = process_group
-        self._index = {p: i for i, p in enumerate(module.parameters())}
         self.momenta: dict[int, Tensor] = {}
 
     def momenta_of(self, bucket: dist.GradBucket) -> list[Tensor]:
@@ -104,7 +126,8 @@ def signum_vote_hook(
 ) -> torch.futures.Future[torch.Tensor]:
     """Replace the bucket's gradients by the majority vote of the workers' momentum signs."""
     momenta = state.momenta_of(bucket)
-    votes = vote(torch.cat([m.reshape(-1) for m in momenta]), state.process_group)
+    flat = torch.cat([m.reshape(-1) for m in momenta])
+    votes = run_on_group(vote_exchange(_Group(state.process_group), flat), state.process_group)
     buffer = bucket.buffer()
     buffer.copy_(votes)
     future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
@@ -112,7 +135,7 @@ def signum_vote_hook(
     return future
 
 
-class CompressionState:
+class CompressionState(_ParameterKeyed):
     """State of :func:`compressed_hook`: one codec per parameter, built on first use by
     ``make_codec(seed)`` with the seed derived from (``seed``, rank, parameter index), exactly
     as the simulator's compressed programs do, so both send the same messages."""
@@ -124,9 +147,8 @@ class CompressionState:
         seed: int = 0,
         process_group: dist.ProcessGroup | None = None,
     ):
+        super().__init__(module, process_group)
         self.make_codec, self.seed = make_codec, seed
-        self.process_group = process_group
-        self._index = {p: i for i, p in enumerate(module.parameters())}
         self.codecs: dict[int, Any] = {}
         self.payload_bits = 0
 
@@ -215,31 +237,6 @@ class DGCState(CompressionState):
         super().__init__(module, dgc_codec(density, world_size, **options), seed, process_group)
 
 
-class _Group:
-    """Just enough of a Worker for :func:`gather_payloads` (world size and all-gather)."""
-
-    def __init__(self, group: dist.ProcessGroup | None):
-        self.world_size = dist.get_world_size(group)
-
-    def all_gather(self, tensor: Tensor) -> ops.AllGather:
-        return ops.AllGather(tensor)
-
-
-def _gather(payload: Payload, group: dist.ProcessGroup | None) -> list[Payload]:
-    """Every rank's payload: the simulator's :func:`gather_payloads` sub-program, its
-    all-gathers executed directly on ``group``."""
-    view = _Group(group)
-    program = gather_payloads(view, payload)
-    result = None
-    while True:
-        try:
-            op = program.send(result)
-        except StopIteration as done:
-            return done.value
-        result = [torch.empty_like(op.tensor) for _ in range(view.world_size)]
-        dist.all_gather(result, op.tensor, group=group)
-
-
 def compressed_hook(
     state: CompressionState, bucket: dist.GradBucket
 ) -> torch.futures.Future[torch.Tensor]:
@@ -248,7 +245,8 @@ def compressed_hook(
         codec = state.codec(param)
         payload = encode(codec, grad.detach().reshape(-1).clone())
         state.payload_bits += payload.bits
-        mean = decode_mean(codec, _gather(payload, state.process_group))
+        group = state.process_group
+        mean = decode_mean(codec, run_on_group(gather_payloads(_Group(group), payload), group))
         grad.copy_(mean.view_as(grad))
     future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
     future.set_result(bucket.buffer())

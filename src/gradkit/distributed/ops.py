@@ -143,7 +143,6 @@ Operation = (
     | Push
     | Pull
 )
-COLLECTIVES = (AllReduce, AllGather, AllToAll, Broadcast)
 
 
 def collective_bytes(op, rank: int, n: int) -> tuple[int, int]:

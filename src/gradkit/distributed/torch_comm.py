@@ -106,17 +106,15 @@ class TorchComm:
         self._server_lock = threading.Lock()
         self._service: Service | None = None
         self._gradients = 0
-        self.trace = Trace(
+        self.trace = Trace.start(
             self.algorithm.name,
             n,
             seed,
-            {
-                "epochs": epochs,
-                "batch_size": problem.batch_size,
-                "parameters": start.numel(),
-                "real": True,
-                **self.hyper,
-            },
+            epochs,
+            problem.batch_size,
+            start.numel(),
+            self.hyper,
+            real=True,
         )
 
     # running -----------------------------------------------------------------------------

@@ -31,6 +31,22 @@ class Trace:
     duration: float = 0.0
     wall_seconds: float = 0.0
 
+    @classmethod
+    def start(
+        cls,
+        algorithm: str,
+        workers: int,
+        seed: int,
+        epochs: float,
+        batch_size: int,
+        parameters: int,
+        hyper: dict[str, Any],
+        **extra: Any,
+    ) -> Trace:
+        """An empty trace whose settings record the run's description."""
+        settings = {"epochs": epochs, "batch_size": batch_size, "parameters": parameters}
+        return cls(algorithm, workers, seed, {**settings, **extra, **hyper})
+
     @property
     def total_bytes(self) -> int:
         return sum(self.bytes_sent)

@@ -107,16 +107,8 @@ class Simulator:
         self._mailboxes: dict[tuple[int, int], simpy.Store] = {}
         self._blocked_on: list[str] = ["not started"] * n
         self._finished = 0
-        self.trace = Trace(
-            self.algorithm.name,
-            n,
-            seed,
-            {
-                "epochs": epochs,
-                "batch_size": problem.batch_size,
-                "parameters": start.numel(),
-                **self.hyper,
-            },
+        self.trace = Trace.start(
+            self.algorithm.name, n, seed, epochs, problem.batch_size, start.numel(), self.hyper
         )
 
     # running -----------------------------------------------------------------------------
