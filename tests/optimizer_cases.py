@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradkit.optim import MSVAG, SVAG, SignSGD, Signum
+from gradkit.optim import GGT, MSVAG, SVAG, FullMatrixAdaGrad, Shampoo, SignSGD, Signum
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class OptimizerCase:
     # a second set of group hyper-parameters that differ from ``kwargs``
     other_group: dict[str, Any] = field(default_factory=dict)
     has_foreach: bool = True
+    # state entries kept in float64 whatever the parameter dtype (small dense linear algebra)
+    float64_state: tuple[str, ...] = ()
 
     def build(self, params, **overrides):
         return self.cls(params, **{**self.kwargs, **overrides})
@@ -62,5 +64,49 @@ CASES = [
         {"lr": 1e-2, "beta": 0.9},
         {"lr": _LR, "beta": _BETA, "weight_decay": _DECAY},
         {"lr": 3e-2, "beta": 0.5, "weight_decay": 0.1},
+    ),
+    OptimizerCase(
+        "Shampoo",
+        Shampoo,
+        {"lr": 1e-2, "momentum": 0.9, "max_dim": 3, "grafting": "adam"},
+        {
+            "lr": _LR,
+            "momentum": _BETA,
+            "epsilon": [0.0, -1.0, float("nan")],
+            "update_interval": [0, 1.5],
+            "start_step": [-1],
+            "grafting": ["adamw"],
+            "max_dim": [0],
+            "exponent": [0.25, -2.0],
+            "weight_decay": _DECAY,
+        },
+        {"lr": 3e-2, "momentum": 0.5, "weight_decay": 0.1, "update_interval": 2},
+        has_foreach=False,
+    ),
+    OptimizerCase(
+        "Shampoo-sgd",
+        Shampoo,
+        {"lr": 1e-2, "momentum": 0.0, "start_step": 2, "update_interval": 3},
+        {"lr": _LR, "grafting": ["SGD"]},
+        {"lr": 3e-2, "grafting": "adagrad"},
+        has_foreach=False,
+    ),
+    OptimizerCase(
+        "GGT",
+        GGT,
+        {"lr": 1e-2, "window": 4},
+        {"lr": _LR, "window": [0, 2.0], "betas": [(1.0, 1.0), (0.9, 0.0), (0.9,)], "eps": [0.0]},
+        {"lr": 3e-2, "betas": (0.5, 0.9), "weight_decay": 0.1},
+        has_foreach=False,
+        float64_state=("gram", "window_exp_avg"),
+    ),
+    OptimizerCase(
+        "FullMatrixAdaGrad",
+        FullMatrixAdaGrad,
+        {"lr": 1e-1},
+        {"lr": _LR, "eps": [0.0, float("nan")], "max_size": [2]},
+        {"lr": 3e-1, "eps": 1e-2},
+        has_foreach=False,
+        float64_state=("sum_outer",),
     ),
 ]

@@ -47,6 +47,17 @@ def check_unit_interval(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
+def check_positive(name: str, value: Any) -> None:
+    if not check_real(name, value) > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def check_count(name: str, value: Any, minimum: int = 0) -> None:
+    """An integer >= ``minimum`` (a step count, an interval, a size)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
 def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
     allowed = tuple(allowed)
     if value not in allowed:
@@ -73,6 +84,8 @@ class GradkitOptimizer(Optimizer):
     """
 
     _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
+    _float64_state: ClassVar[frozenset[str]] = frozenset()
+    """State entries kept in float64 whatever the parameter dtype."""
 
     def __init__(self, params, defaults: dict[str, Any]) -> None:
         defaults = {"maximize": False, "foreach": None, "check_finite": True, **defaults}
@@ -86,6 +99,18 @@ class GradkitOptimizer(Optimizer):
         for p in group["params"]:
             if torch.is_complex(p):
                 raise ValueError(f"{type(self).__name__} does not support complex parameters")
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's ``load_state_dict``, except that float64 entries and integer counters keep
+        their dtype (torch casts every floating entry but ``step`` to the parameter's dtype)."""
+        super().load_state_dict(state_dict)
+        params = [p for group in self.param_groups for p in group["params"]]
+        ids = [i for group in state_dict["param_groups"] for i in group["params"]]
+        for p, index in zip(params, ids, strict=True):
+            for key, value in state_dict["state"].get(index, {}).items():
+                exact = key in self._float64_state or not value.is_floating_point()
+                if isinstance(value, Tensor) and key != "step" and exact:
+                    self.state[p][key] = value.detach().clone().to(p.device)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)

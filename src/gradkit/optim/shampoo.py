@@ -1,0 +1,312 @@
+"""Shampoo: one preconditioner per tensor dimension.
+
+Gupta, Koren, Singer, "Shampoo: Preconditioned Stochastic Tensor Optimization", ICML 2018
+(arXiv 1802.09568).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from gradkit.optim._base import (
+    GradientBatch,
+    GradkitOptimizer,
+    check_choice,
+    check_count,
+    check_nonnegative,
+    check_positive,
+    check_real,
+    check_unit_interval,
+    new_step_tensor,
+)
+from gradkit.optim.roots import matrix_power
+
+GRAFTS = (None, "sgd", "adagrad", "adam")
+
+
+def check_exponent(name: str, value: Any) -> None:
+    if value is not None and not -1 <= check_real(name, value) < 0:
+        raise ValueError(
+            f"{name} must be None (-1/(2k) for an order-k tensor) or in [-1, 0), the power each "
+            f"statistic is raised to (e.g. -0.25), got {value!r}"
+        )
+
+
+def block_slices(shape: torch.Size, max_dim: int) -> list[tuple[slice, ...]]:
+    """Index tuples cutting a tensor into blocks no longer than ``max_dim`` along any dimension
+    (row-major order of the blocks); a tensor within the limit is one block."""
+    ranges = [
+        [slice(start, min(start + max_dim, size)) for start in range(0, size, max_dim)]
+        for size in shape
+    ]
+    return list(itertools.product(*ranges))
+
+
+def dimension_statistic(block: Tensor, dim: int) -> Tensor:
+    r""":math:`\operatorname{mat}_i(G)\operatorname{mat}_i(G)^\top`: the Gram matrix of the
+    dimension-``dim`` slices of ``block`` (contracting every other dimension)."""
+    others = [d for d in range(block.dim()) if d != dim]
+    return torch.tensordot(block, block, dims=(others, others))
+
+
+def precondition(block: Tensor, roots: list[Tensor]) -> Tensor:
+    r""":math:`G \times_1 P_1 \times_2 \cdots \times_k P_k` for symmetric :math:`P_i`.
+
+    Contracting the leading dimension with a root appends the result as the last dimension, so
+    after k contractions the dimensions are back in their original order.
+    """
+    for root in roots:
+        block = torch.tensordot(block, root, dims=([0], [0]))
+    return block
+
+
+class Shampoo(GradkitOptimizer):
+    r"""Shampoo: a preconditioner per tensor dimension, from the gradients' per-dimension Gram
+    matrices.
+
+    For a matrix parameter :math:`W \in \mathbb{R}^{m\times n}` (the paper's Algorithm 1), with
+    :math:`L_0 = \epsilon I_m`, :math:`R_0 = \epsilon I_n`:
+
+    .. math::
+        L_t = L_{t-1} + G_t G_t^\top, \qquad R_t = R_{t-1} + G_t^\top G_t, \qquad
+        W_{t+1} = W_t - \mathrm{lr}\; L_t^{-1/4}\, D_t\, R_t^{-1/4}
+
+    where :math:`D_t = G_t` without momentum and :math:`D_t = \mu D_{t-1} + G_t` (heavy-ball,
+    as TF's ``gbar``) with momentum :math:`\mu`: the statistics accumulate raw gradients, the
+    momentum is what gets preconditioned. For an order-k tensor (Algorithm 2) every dimension i
+    has its statistic :math:`H^i_t = H^i_{t-1} + \operatorname{mat}_i(G_t)
+    \operatorname{mat}_i(G_t)^\top` and the step is :math:`D_t \times_1 (H^1_t)^{-1/(2k)} \cdots
+    \times_k (H^k_t)^{-1/(2k)}`; convolution kernels are treated as order-k tensors (a
+    ``(out, in, kh, kw)`` kernel gets four preconditioners with power -1/8). ``exponent``
+    replaces -1/(2k) for every dimension.
+
+    **Vectors and scalars** get the diagonal version, :math:`d = D_t \odot (\epsilon +
+    \sum_s g_s^2)^{-1/2}` (AdaGrad with :math:`\epsilon` inside the root). **Dimensions longer
+    than** ``max_dim`` are cut into blocks of at most ``max_dim``, each block preconditioned on its
+    own, which bounds a root's cost at :math:`O(\text{max\_dim}^3)`.
+
+    **Roots** :math:`(H + \epsilon I)^{-1/(2k)}` are computed from a symmetrized float64
+    ``torch.linalg.eigh`` with eigenvalues clamped at 0 before :math:`\epsilon` is added (the
+    paper's absolute :math:`\epsilon`; ``relative_epsilon=True`` uses :math:`\epsilon
+    \lambda_{\max}(H)` instead). They are recomputed at the first preconditioned step and then
+    every ``update_interval`` steps, and used in between; the statistics accumulate every step.
+    Statistics of one shape are decomposed in one batched call. If a root cannot be computed
+    (non-finite statistics, a failed decomposition) the previous root is kept and the
+    parameter's ``root_failures`` counter in ``state`` increases; the initial root is
+    :math:`\epsilon^{-1/(2k)} I`, the root of :math:`L_0`.
+
+    **Before** ``start_step`` (steps :math:`t \le` ``start_step``) the statistics accumulate but
+    the step is the graft's (SGD's if there is no graft). **Grafting** keeps Shampoo's direction
+    but gives each parameter the norm of the graft's step: ``"sgd"`` (the momentum :math:`D_t`),
+    ``"adagrad"`` (:math:`D_t / (\sqrt{\sum_s g_s^2} + \epsilon_g)`) or ``"adam"``
+    (:math:`\hat m_t / (\sqrt{\hat v_t} + \epsilon_g)` with :math:`\beta_1 = \mu`,
+    :math:`\hat m_t = (1-\mu) D_t / (1-\mu^t)`, :math:`\beta_2` = ``graft_beta2``), so that with
+    preconditioning never started Shampoo is exactly ``torch.optim.SGD(momentum=mu)``,
+    ``Adagrad(eps=graft_eps)`` (for ``momentum=0``) or ``Adam(betas=(mu, graft_beta2),
+    eps=graft_eps)``.
+
+    **Weight decay** is decoupled: :math:`W \leftarrow W (1 - \mathrm{lr}\,\lambda)` before the step.
+
+    **Cost.** State per :math:`m\times n` block: :math:`m^2 + n^2` statistics and as many root
+    entries (parameter dtype), plus one momentum buffer and one graft buffer per parameter. Per
+    step :math:`O(mn(m+n))` for statistics and preconditioning; per root :math:`O(m^3 + n^3)`.
+
+    Args:
+        params: parameters or param groups.
+        lr: step size.
+        momentum: heavy-ball coefficient :math:`\mu \in [0, 1)` of the preconditioned direction.
+        epsilon: :math:`\epsilon > 0`, the initial statistic :math:`\epsilon I`.
+        update_interval: steps between root recomputations (1: every step, the paper).
+        start_step: steps before preconditioning starts (0: from the first step).
+        grafting: ``None``, ``"sgd"``, ``"adagrad"`` or ``"adam"``.
+        max_dim: longest dimension preconditioned as one block.
+        exponent: power of each statistic; ``None`` for :math:`-1/(2k)`.
+        weight_decay: decoupled decay :math:`\lambda \ge 0`.
+        graft_eps: :math:`\epsilon_g` of the AdaGrad / Adam graft.
+        graft_beta2: second-moment EMA coefficient of the Adam graft.
+        relative_epsilon: use :math:`\epsilon\lambda_{\max}` as the ridge (scalable Shampoo's
+            convention) instead of the paper's absolute :math:`\epsilon`.
+        maximize: ascend instead of descend.
+        check_finite: raise on NaN/Inf gradients before anything changes.
+    """
+
+    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
+        "lr": check_nonnegative,
+        "momentum": check_unit_interval,
+        "epsilon": check_positive,
+        "update_interval": lambda name, value: check_count(name, value, 1),
+        "start_step": check_count,
+        "grafting": lambda name, value: check_choice(name, value, GRAFTS),
+        "max_dim": lambda name, value: check_count(name, value, 1),
+        "exponent": check_exponent,
+        "weight_decay": check_nonnegative,
+        "graft_eps": check_positive,
+        "graft_beta2": check_unit_interval,
+        "relative_epsilon": lambda name, value: check_choice(name, value, (False, True)),
+        "maximize": lambda name, value: check_choice(name, value, (False, True)),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.9,
+        epsilon: float = 1e-4,
+        update_interval: int = 1,
+        start_step: int = 0,
+        grafting: str | None = None,
+        max_dim: int = 1024,
+        exponent: float | None = None,
+        weight_decay: float = 0.0,
+        *,
+        graft_eps: float = 1e-8,
+        graft_beta2: float = 0.999,
+        relative_epsilon: bool = False,
+        maximize: bool = False,
+        check_finite: bool = True,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "epsilon": epsilon,
+            "update_interval": update_interval,
+            "start_step": start_step,
+            "grafting": grafting,
+            "max_dim": max_dim,
+            "exponent": exponent,
+            "weight_decay": weight_decay,
+            "graft_eps": graft_eps,
+            "graft_beta2": graft_beta2,
+            "relative_epsilon": relative_epsilon,
+            "maximize": maximize,
+            "check_finite": check_finite,
+        }
+        super().__init__(params, defaults)
+
+    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        state["step"] = new_step_tensor()
+        state["root_failures"] = torch.zeros((), dtype=torch.int64)
+        if p.dim() <= 1:
+            state["diagonal"] = torch.zeros_like(p)
+            return
+        eps = group["epsilon"]
+        for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+            block = p[index]
+            for i, size in enumerate(block.shape):
+                eye = torch.eye(size, dtype=p.dtype, device=p.device)
+                state[f"statistic_{b}_{i}"] = torch.zeros_like(eye)
+                state[f"root_{b}_{i}"] = eye * eps ** self._exponent(group, block.dim())
+
+    @staticmethod
+    def _exponent(group: dict[str, Any], order: int) -> float:
+        return -1 / (2 * max(order, 1)) if group["exponent"] is None else group["exponent"]
+
+    def _update(self, batch: GradientBatch, foreach: bool) -> None:
+        group = batch.group
+        pending = []  # (state, block index, dimension, order) whose roots are due
+        directions = []
+        for p, g, state in zip(batch.params, batch.grads, batch.states, strict=True):
+            t = int(state["step"])
+            self._accumulate(p, g, state, group)
+            directions.append(self._momentum(p, g, state, group))
+            started = t > group["start_step"]
+            if started and p.dim() > 1 and (t - group["start_step"] - 1) % group["update_interval"] == 0:
+                for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+                    order = p[index].dim()
+                    pending += [(state, b, i, order) for i in range(order)]
+        self._refresh_roots(pending, group)
+        lr, decay = group["lr"], group["weight_decay"]
+        for p, g, state, d in zip(batch.params, batch.grads, batch.states, directions, strict=True):
+            started = int(state["step"]) > group["start_step"]
+            step = self._graft_step(g, d, state, group)
+            if started:
+                step = self._graft(self._preconditioned(p, d, state, group), step, group)
+            if decay != 0:
+                p.mul_(1 - lr * decay)
+            p.add_(step, alpha=-lr)
+
+    def _accumulate(self, p: Tensor, g: Tensor, state: dict[str, Any], group) -> None:
+        """Add this step's gradient to every statistic and to the graft's accumulator."""
+        if p.dim() <= 1:
+            state["diagonal"].addcmul_(g, g)
+        else:
+            for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+                block = g[index]
+                for i in range(block.dim()):
+                    state[f"statistic_{b}_{i}"].add_(dimension_statistic(block, i))
+        if group["grafting"] == "adagrad":
+            state.setdefault("graft_sum_sq", torch.zeros_like(p)).addcmul_(g, g)
+        elif group["grafting"] == "adam":
+            beta2 = group["graft_beta2"]
+            state.setdefault("graft_exp_avg_sq", torch.zeros_like(p))
+            state["graft_exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+
+    @staticmethod
+    def _momentum(p: Tensor, g: Tensor, state: dict[str, Any], group) -> Tensor:
+        """D_t: the gradient, or the heavy-ball buffer mu D_{t-1} + g_t."""
+        if group["momentum"] == 0:
+            return g
+        buffer = state.setdefault("momentum_buffer", torch.zeros_like(p))
+        return buffer.mul_(group["momentum"]).add_(g)
+
+    def _refresh_roots(self, pending, group) -> None:
+        """Recompute the due roots, one batched decomposition per (size, order)."""
+        by_shape: dict[tuple[int, int], list] = {}
+        for state, b, i, order in pending:
+            size = state[f"statistic_{b}_{i}"].shape[0]
+            by_shape.setdefault((size, order), []).append((state, b, i))
+        for (_, order), items in by_shape.items():
+            stats = torch.stack([state[f"statistic_{b}_{i}"] for state, b, i in items])
+            roots, ok = matrix_power(
+                stats,
+                self._exponent(group, order),
+                group["epsilon"],
+                relative=group["relative_epsilon"],
+            )
+            for (state, b, i), root, good in zip(items, roots, ok, strict=True):
+                old = state[f"root_{b}_{i}"]
+                old.copy_(torch.where(good, root.to(old.dtype), old))
+                state["root_failures"].add_((~good).long())
+
+    def _preconditioned(self, p: Tensor, d: Tensor, state: dict[str, Any], group) -> Tensor:
+        if p.dim() <= 1:
+            diagonal = state["diagonal"]
+            eps = group["epsilon"]
+            if group["relative_epsilon"]:
+                top = diagonal.max()
+                eps = torch.where(top > 0, eps * top, torch.full_like(top, eps))
+            return d * (diagonal + eps).pow(self._exponent(group, 1))
+        out = torch.empty_like(d)
+        for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+            block = d[index]
+            roots = [state[f"root_{b}_{i}"] for i in range(block.dim())]
+            out[index] = precondition(block, roots)
+        return out
+
+    @staticmethod
+    def _graft_step(g: Tensor, d: Tensor, state: dict[str, Any], group) -> Tensor:
+        """The step the graft alone would take (SGD's when there is no graft)."""
+        grafting, eps = group["grafting"], group["graft_eps"]
+        if grafting == "adagrad":
+            return d / state["graft_sum_sq"].sqrt().add_(eps)
+        if grafting == "adam":
+            t = int(state["step"])
+            mu, beta2 = group["momentum"], group["graft_beta2"]
+            first = d if mu == 0 else d * ((1 - mu) / (1 - mu**t))
+            denom = (state["graft_exp_avg_sq"] / (1 - beta2**t)).sqrt_().add_(eps)
+            return first / denom
+        return d
+
+    @staticmethod
+    def _graft(direction: Tensor, graft_step: Tensor, group) -> Tensor:
+        """Shampoo's direction with the graft step's norm (layer-wise grafting)."""
+        if group["grafting"] is None:
+            return direction
+        norm = torch.linalg.vector_norm(direction)
+        ratio = torch.linalg.vector_norm(graft_step) / norm
+        return direction * torch.where(norm > 0, ratio, torch.zeros_like(ratio))
