@@ -149,7 +149,7 @@ class GGT(GradkitOptimizer):
             count = vector.step - 1  # gradients pushed before this one
             window, m, wm = state["window"], state["exp_avg"], state["window_exp_avg"]
             slot = count % window.shape[0]
-            # W m_{t-1} with row `slot` already holding g_t, then W m_t = b1 W m_{t-1} + (1-b1) W g_t
+            # W m_{t-1} once row `slot` holds g_t; then W m_t = b1 W m_{t-1} + (1-b1) W g_t
             g_dot_m = torch.dot(g, m).to(torch.float64)
             row = push(window, state["gram"], g, count)
             wm[slot] = g_dot_m

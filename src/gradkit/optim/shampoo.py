@@ -110,7 +110,8 @@ class Shampoo(GradkitOptimizer):
     ``Adagrad(eps=graft_eps)`` (for ``momentum=0``) or ``Adam(betas=(mu, graft_beta2),
     eps=graft_eps)``.
 
-    **Weight decay** is decoupled: :math:`W \leftarrow W (1 - \mathrm{lr}\,\lambda)` before the step.
+    **Weight decay** is decoupled: :math:`W \leftarrow W (1 - \mathrm{lr}\,\lambda)` before the
+    step.
 
     **Cost.** State per :math:`m\times n` block: :math:`m^2 + n^2` statistics and as many root
     entries (parameter dtype), plus one momentum buffer and one graft buffer per parameter. Per
@@ -215,7 +216,11 @@ class Shampoo(GradkitOptimizer):
             self._accumulate(p, g, state, group)
             directions.append(self._momentum(p, g, state, group))
             started = t > group["start_step"]
-            if started and p.dim() > 1 and (t - group["start_step"] - 1) % group["update_interval"] == 0:
+            if (
+                started
+                and p.dim() > 1
+                and (t - group["start_step"] - 1) % group["update_interval"] == 0
+            ):
                 for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
                     order = p[index].dim()
                     pending += [(state, b, i, order) for i in range(order)]
