@@ -10,8 +10,10 @@ from gradkit.claims import (
     decentralized_accuracy,
     dgc_compression,
     ecq_quantization,
+    ggt_conditioning,
     majority_vote,
     msvag_vs_adam,
+    shampoo_convex,
     sign_geometry,
     signum_matches_adam,
 )
@@ -32,6 +34,8 @@ CLAIMS: dict[str, Claim] = {
         majority_vote.BYZANTINE,
         ecq_quantization.CLAIM,
         dgc_compression.CLAIM,
+        shampoo_convex.CLAIM,
+        ggt_conditioning.CLAIM,
     ]
 }
 

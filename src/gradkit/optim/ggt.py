@@ -143,7 +143,7 @@ class GGT(GradkitOptimizer):
         group = batch.group
         beta1, beta2 = group["betas"]
         vectors = gradient_vectors(self, batch)
-        grams, weights = [], []
+        by_size: dict[int, list] = {}  # windows by number of filled rows (filled first)
         for vector in vectors:
             state, g = self._window_state(vector, group), vector.grad
             count = vector.step - 1  # gradients pushed before this one
@@ -155,31 +155,31 @@ class GGT(GradkitOptimizer):
             wm[slot] = g_dot_m
             wm.mul_(beta1).add_(row, alpha=1 - beta1)
             m.mul_(beta1).add_(g, alpha=1 - beta1)
-            weights.append(decay_weights(count + 1, window.shape[0], beta2, g.device))
-            grams.append(weighted_gram(state["gram"], weights[-1]))
-        sizes = {gram.shape for gram in grams}
-        if len(sizes) == 1:
-            values, bases, ok = psd_eigh(torch.stack(grams))
-        else:  # param groups whose window was changed mid-run
-            parts = [psd_eigh(gram) for gram in grams]
-            values, bases, ok = (list(column) for column in zip(*parts, strict=True))
-        for i, vector in enumerate(vectors):
-            state = vector.state
-            if not bool(ok[i]):
-                state["eigh_failures"].add_(1)
-                continue
-            direction = self._direction(state, weights[i], values[i], bases[i], group["eps"])
-            vector.apply(direction, group["lr"], group["weight_decay"])
+            filled = min(count + 1, window.shape[0])
+            weights = decay_weights(count + 1, window.shape[0], beta2, g.device)[:filled]
+            gram = weighted_gram(state["gram"][:filled, :filled], weights)
+            by_size.setdefault(filled, []).append((vector, weights, gram))
+        for members in by_size.values():
+            values, bases, ok = psd_eigh(torch.stack([gram for _, _, gram in members]))
+            for (vector, weights, _), sigma_sq, basis, good in zip(
+                members, values, bases, ok, strict=True
+            ):
+                if not bool(good):
+                    vector.state["eigh_failures"].add_(1)
+                    continue
+                direction = self._direction(vector.state, weights, sigma_sq, basis, group["eps"])
+                vector.apply(direction, group["lr"], group["weight_decay"])
 
     @staticmethod
     def _direction(state, weights: Tensor, sigma_sq: Tensor, basis: Tensor, eps: float) -> Tensor:
         r""":math:`[(GG^\top)^{1/2} + \epsilon I]^{-1} m` through the r x r factorisation."""
-        window, m = state["window"], state["exp_avg"]
-        floor = torch.finfo(window.dtype).eps * window.shape[0] * sigma_sq.max()
+        filled = len(weights)
+        window, m = state["window"][:filled], state["exp_avg"]
+        floor = torch.finfo(window.dtype).eps * filled * sigma_sq.max()
         sigma = sigma_sq.sqrt()
         keep = sigma_sq > floor
         scale = torch.where(keep, 1 / (sigma * (sigma + eps)).clamp(min=1e-300), 0.0)
-        projected = basis.mT @ (weights * state["window_exp_avg"])
+        projected = basis.mT @ (weights * state["window_exp_avg"][:filled])
         coefficients = weights * (basis @ (scale * projected))
         in_span = window.mT @ coefficients.to(window.dtype)
         return (m - in_span) / eps

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch.optim import Optimizer
 
+from gradkit.optim.full_matrix import FullMatrixAdaGrad
+from gradkit.optim.ggt import GGT
+from gradkit.optim.shampoo import Shampoo
 from gradkit.optim.sign import SignSGD, Signum
 from gradkit.optim.svag import MSVAG, SVAG
 
@@ -41,6 +44,27 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
         ),
         OptimizerSpec("svag", "SVAG, beta 0.9 (gradkit.optim.SVAG)", SVAG, 0.05),
         OptimizerSpec("msvag", "M-SVAG, beta 0.9 (gradkit.optim.MSVAG)", MSVAG, 0.05),
+        OptimizerSpec(
+            "adagrad", "diagonal AdaGrad (torch.optim.Adagrad)", torch.optim.Adagrad, 1e-2
+        ),
+        OptimizerSpec(
+            "shampoo",
+            "Shampoo, momentum 0.9, epsilon 1e-4, roots every 10 steps (gradkit.optim.Shampoo)",
+            lambda p, lr: Shampoo(p, lr, momentum=0.9, epsilon=1e-4, update_interval=10),
+            1e-2,
+        ),
+        OptimizerSpec(
+            "ggt",
+            "GGT, window 200 per parameter, betas 0.9/1, eps 1e-4 (gradkit.optim.GGT)",
+            lambda p, lr: GGT(p, lr, window=200, betas=(0.9, 1.0), eps=1e-4),
+            1e-3,
+        ),
+        OptimizerSpec(
+            "full-adagrad",
+            "full-matrix AdaGrad per parameter, eps 1e-4 (gradkit.optim.FullMatrixAdaGrad)",
+            FullMatrixAdaGrad,
+            1e-1,
+        ),
     ]
 }
 
