@@ -11,8 +11,11 @@ from gradkit.claims import (
     dgc_compression,
     ecq_quantization,
     ggt_conditioning,
+    ggt_recurrent,
+    gradient_window,
     majority_vote,
     msvag_vs_adam,
+    shampoo_cnn,
     shampoo_convex,
     sign_geometry,
     signum_matches_adam,
@@ -34,8 +37,11 @@ CLAIMS: dict[str, Claim] = {
         majority_vote.BYZANTINE,
         ecq_quantization.CLAIM,
         dgc_compression.CLAIM,
+        shampoo_cnn.CLAIM,
         shampoo_convex.CLAIM,
         ggt_conditioning.CLAIM,
+        ggt_recurrent.CLAIM,
+        gradient_window.CLAIM,
     ]
 }
 

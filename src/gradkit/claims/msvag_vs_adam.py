@@ -38,7 +38,7 @@ def comparison_plan(ctx: RunContext, problems, methods) -> int:
     return len(problems) * comparison_units(len(methods), len(lr_grid(ctx.scale)), len(ctx.seeds))
 
 
-def bar_figure(outcomes, methods, metrics: dict[str, str]) -> Figure:
+def bar_figure(outcomes, methods, metrics: dict[str, str], labels=LABELS) -> Figure:
     """Median (bar) and min-max (whisker) of each metric, one panel per problem and metric."""
     problems = list(outcomes)
     fig = Figure(figsize=(4 * len(problems), 3.2 * len(metrics)))
@@ -52,7 +52,7 @@ def bar_figure(outcomes, methods, metrics: dict[str, str]) -> Figure:
                 [md - lo for md, (lo, _) in zip(medians, low_high, strict=True)],
                 [hi - md for md, (_, hi) in zip(medians, low_high, strict=True)],
             ]
-            ax.bar([LABELS.get(m, m) for m in methods], medians, yerr=errors, capsize=4)
+            ax.bar([labels.get(m, m) for m in methods], medians, yerr=errors, capsize=4)
             ax.set_title(f"{problem}")
             ax.set_ylabel(label)
     fig.tight_layout()
