@@ -109,7 +109,11 @@ def test_bench_optim_runs_and_reports_ratios(tmp_path, capsys):
     baseline = next(r for r in rows if r["name"].startswith("torch Adam"))
     assert baseline["ratio"] == 1.0
     assert {"SignSGD", "Signum", "SVAG", "MSVAG", "torch SGD"} <= {r["name"] for r in rows}
-    assert "ratio to Adam" in capsys.readouterr().out
+    preconditioned = [r for r in rows if "baseline_ms" in r]
+    assert {"Shampoo, roots every 10 steps", "GGT step"} <= {r["name"] for r in preconditioned}
+    assert all(r["median_ms"] > 0 and r["baseline_ms"] > 0 for r in preconditioned)
+    output = capsys.readouterr().out
+    assert "ratio to Adam" in output and "Shampoo and GGT" in output
 
 
 def test_simulate_writes_the_trace_and_curves(tmp_path, capsys):

@@ -409,25 +409,22 @@ def full_matrix_reference(initial, steps, lr, eps, flatten):
 
 def decayed_window_reference(initial, steps, lr, window, beta1, beta2, eps):
     """GGT with an explicit d x d matrix: [(G G^T)^{1/2} + eps I]^{-1} m, one vector per
-    parameter. G G^T has rank <= min(t, window): its remaining eigenvalues are exactly 0."""
-    trajectory = []
+    parameter, with (G G^T)^{1/2} = U diag(s) U^T from the SVD G = U diag(s) V^T (singular
+    values to full relative accuracy, where eigh of G G^T would square their error)."""
     columns = []
     for x0, grads in zip(initial, zip(*steps, strict=True), strict=True):
         x, m, seen, out = x0.ravel().copy(), np.zeros(x0.size), [], []
         for g in grads:
-            g = g.ravel()
-            seen.append(g)
-            m = beta1 * m + (1 - beta1) * g
+            seen.append(g.ravel())
+            m = beta1 * m + (1 - beta1) * g.ravel()
             recent = seen[::-1][:window]
             big_g = np.stack([beta2**age * v for age, v in enumerate(recent)], axis=1)
-            values, vectors = np.linalg.eigh(big_g @ big_g.T)
-            values[: x.size - min(len(recent), x.size)] = 0.0
-            root = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+            u, s, _ = np.linalg.svd(big_g, full_matrices=False)
+            root = (u * s) @ u.T
             x = x - lr * np.linalg.solve(root + eps * np.eye(x.size), m)
             out.append(x.reshape(x0.shape).copy())
         columns.append(out)
-    trajectory = [list(pair) for pair in zip(*columns, strict=True)]
-    return trajectory
+    return [list(pair) for pair in zip(*columns, strict=True)]
 
 
 VECTOR_SHAPES = [(4, 3), (5,)]
@@ -480,6 +477,24 @@ def test_ggt_evicts_and_decays_its_window():
     )
     reference = decayed_window_reference(initial, steps, 0.05, 4, 0.9, 0.99, 1e-2)
     assert_trajectories_close(ours, reference, rtol=1e-9, atol=1e-11)
+
+
+def test_ggt_keeps_small_but_genuine_singular_values():
+    """Coordinates scaled from 1 down to 1e-6 give window singular values far below the largest
+    one yet far above rounding; they must be inverted, not treated as outside the span.
+
+    GGT takes singular values from an eigh of the r x r Gram matrix, whose eigenvalues carry an
+    absolute error of about 1e-16 * sigma_max^2, so the smallest sigma (~1e-4) is known only to
+    ~1e-7: the library is up to 5e-7 from a 50-digit mpmath reference here (this SVD-based
+    reference: 1e-10), hence rtol 1e-5. Dropping such a sigma moves the step far more."""
+    profile = np.array([1.0, 1e-1, 1e-2, 1e-4, 1e-5, 1e-6])
+    steps = [[g * profile] for (g,) in gradient_steps([(6,)], 10, seed=22)]
+    initial = [np.zeros(6)]
+    ours, _, _ = run(
+        lambda ps: GGT(ps, lr=0.05, window=4, betas=(0.9, 0.99), eps=1e-5), initial, steps
+    )
+    reference = decayed_window_reference(initial, steps, 0.05, 4, 0.9, 0.99, 1e-5)
+    assert_trajectories_close(ours, reference, rtol=1e-5, atol=1e-12)
 
 
 def test_ggt_flattened_matches_reference_on_the_concatenation():

@@ -429,6 +429,41 @@ def _bench_optim(args, console: Console) -> list:
         )
         table.add_row(row.name, f"{row.median_ms:.2f}", f"{row.ratio:.2f}", goal)
     console.print(table)
+    return rows + _bench_preconditioned(args, console)
+
+
+def _bench_preconditioned(args, console: Console) -> list:
+    from gradkit.bench.precond import bench_ggt, bench_shampoo, peer_available
+
+    if not peer_available():
+        console.print(
+            "[yellow]pytorch-optimizer is not installed: the ScalableShampoo comparison is "
+            "skipped (pip install -c constraints.txt -e '.[bench]')[/]"
+        )
+    console.print(f"Timing Shampoo and GGT steps, {args.rounds} rounds...")
+    width = int(min(1024, max(64, (args.params * 1e6 / 1.5) ** 0.5)))
+    rows = bench_shampoo(args.rounds, width) + bench_ggt(
+        dim=max(1 << 12, int(args.params * 1e5)), rounds=max(3, args.rounds // 3)
+    )
+    table = Table(title="Shampoo and GGT: median time against a baseline timed in the same run")
+    for column in ("setting", "candidate", "ms", "baseline", "baseline ms", "ratio", "goal"):
+        table.add_column(column)
+    for r in rows:
+        goal = (
+            ""
+            if r.met is None
+            else f"{r.goal}: " + ("[green]met[/]" if r.met else "[red]missed[/]")
+        )
+        table.add_row(
+            r.setting,
+            r.name,
+            f"{r.median_ms:.2f}",
+            r.baseline,
+            f"{r.baseline_ms:.2f}",
+            f"{r.ratio:.3g}",
+            goal,
+        )
+    console.print(table)
     return rows
 
 

@@ -8,15 +8,13 @@ merit is the median over rounds, reported as a ratio to Adam's median.
 
 from __future__ import annotations
 
-import random
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch.optim import Optimizer
 
+from gradkit.bench.timing import interleaved_medians
 from gradkit.optim import MSVAG, SVAG, SignSGD, Signum
 
 BASELINE = "torch Adam (foreach)"
@@ -64,23 +62,11 @@ def bench_optimizers(
         for p in params:
             p.grad = torch.randn(p.shape, generator=gen)
         optimizers[name] = build(params)
-    for opt in optimizers.values():
-        for _ in range(warmup):
-            opt.step()
-    times: dict[str, list[float]] = {name: [] for name in optimizers}
-    order = list(optimizers)
-    shuffle = random.Random(seed)
-    for _ in range(rounds):
-        shuffle.shuffle(order)
-        for name in order:
-            started = time.perf_counter()
-            optimizers[name].step()
-            times[name].append(time.perf_counter() - started)
-    base = statistics.median(times[BASELINE])
-    return [
-        BenchRow(name, 1e3 * statistics.median(t), statistics.median(t) / base, GOALS.get(name))
-        for name, t in times.items()
-    ]
+    medians = interleaved_medians(
+        {name: opt.step for name, opt in optimizers.items()}, rounds, warmup, seed
+    )
+    base = medians[BASELINE]
+    return [BenchRow(name, 1e3 * t, t / base, GOALS.get(name)) for name, t in medians.items()]
 
 
 def total_parameters(millions: float) -> int:

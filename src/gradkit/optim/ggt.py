@@ -64,7 +64,11 @@ class GGT(GradkitOptimizer):
     dtype, plus an :math:`r\times r` float64 Gram matrix and the momentum. Time per step: the Gram
     matrix gains one row and column (:math:`W g`, one pass over the window), :math:`W m` is
     updated from it in :math:`O(d)`, and the step needs :math:`W^\top a` (a second pass), plus an
-    :math:`O(r^3)` ``eigh``; all windows of a param group are decomposed in one batched call.
+    :math:`O(r^3)` ``eigh``; the windows of a param group with as many filled rows are decomposed
+    in one batched call (until the window is full only its filled rows are decomposed).
+    Singular values come from the Gram matrix's eigenvalues, so in float64 directions with
+    :math:`\sigma` below about :math:`10^{-8}\sigma_{\max}` lose relative accuracy (the Gram
+    matrix squares the conditioning).
 
     **Modes.** By default each parameter has its own window (a block-diagonal preconditioner).
     ``flatten=True`` treats a param group as one vector (one window over all its parameters, the

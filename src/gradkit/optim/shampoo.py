@@ -6,6 +6,7 @@ Gupta, Koren, Singer, "Shampoo: Preconditioned Stochastic Tensor Optimization", 
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -37,14 +38,15 @@ def check_exponent(name: str, value: Any) -> None:
         )
 
 
-def block_slices(shape: torch.Size, max_dim: int) -> list[tuple[slice, ...]]:
+@functools.lru_cache(maxsize=1024)
+def block_slices(shape: tuple[int, ...], max_dim: int) -> tuple[tuple[slice, ...], ...]:
     """Index tuples cutting a tensor into blocks no longer than ``max_dim`` along any dimension
     (row-major order of the blocks); a tensor within the limit is one block."""
     ranges = [
         [slice(start, min(start + max_dim, size)) for start in range(0, size, max_dim)]
         for size in shape
     ]
-    return list(itertools.product(*ranges))
+    return tuple(itertools.product(*ranges))
 
 
 def dimension_statistic(block: Tensor, dim: int) -> Tensor:
@@ -196,7 +198,7 @@ class Shampoo(GradkitOptimizer):
             state["diagonal"] = torch.zeros_like(p)
             return
         eps = group["epsilon"]
-        for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+        for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
             block = p[index]
             for i, size in enumerate(block.shape):
                 eye = torch.eye(size, dtype=p.dtype, device=p.device)
@@ -221,7 +223,7 @@ class Shampoo(GradkitOptimizer):
                 and p.dim() > 1
                 and (t - group["start_step"] - 1) % group["update_interval"] == 0
             ):
-                for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+                for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
                     order = p[index].dim()
                     pending += [(state, b, i, order) for i in range(order)]
         self._refresh_roots(pending, group)
@@ -240,7 +242,7 @@ class Shampoo(GradkitOptimizer):
         if p.dim() <= 1:
             state["diagonal"].addcmul_(g, g)
         else:
-            for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+            for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
                 block = g[index]
                 for i in range(block.dim()):
                     state[f"statistic_{b}_{i}"].add_(dimension_statistic(block, i))
@@ -287,7 +289,7 @@ class Shampoo(GradkitOptimizer):
                 eps = torch.where(top > 0, eps * top, torch.full_like(top, eps))
             return d * (diagonal + eps).pow(self._exponent(group, 1))
         out = torch.empty_like(d)
-        for b, index in enumerate(block_slices(p.shape, group["max_dim"])):
+        for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
             block = d[index]
             roots = [state[f"root_{b}_{i}"] for i in range(block.dim())]
             out[index] = precondition(block, roots)
@@ -312,6 +314,8 @@ class Shampoo(GradkitOptimizer):
         """Shampoo's direction with the graft step's norm (layer-wise grafting)."""
         if group["grafting"] is None:
             return direction
-        norm = torch.linalg.vector_norm(direction)
-        ratio = torch.linalg.vector_norm(graft_step) / norm
-        return direction * torch.where(norm > 0, ratio, torch.zeros_like(ratio))
+        # float64 norms: a float32 norm of a huge but finite step overflows, and inf/inf is NaN
+        norm = torch.linalg.vector_norm(direction, dtype=torch.float64)
+        ratio = torch.linalg.vector_norm(graft_step, dtype=torch.float64) / norm
+        ratio = torch.where(norm > 0, ratio, torch.zeros_like(ratio))
+        return direction * ratio.to(direction.dtype)
