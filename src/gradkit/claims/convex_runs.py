@@ -143,7 +143,7 @@ def losses(instance: Instance, factory: Factory, lr: float, iterations: int) -> 
     for _ in range(iterations):
         opt.zero_grad()
         loss = instance.objective()
-        values.append(float(loss))
+        values.append(float(loss.detach()))
         if not math.isfinite(values[-1]):
             return values + [math.inf] * (iterations + 1 - len(values))
         loss.backward()
