@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradkit.analysis import gradient_noise_to_signal
+from gradkit.analysis import GradientWindow, gradient_noise_to_signal, window_spectrum
+from gradkit.optim import GGT
 
 
 def test_noise_to_signal_recovers_a_known_ratio():
@@ -48,3 +49,40 @@ def test_noise_to_signal_rejects_bad_sampling(batch_size, num_batches):
             batch_size,
             num_batches,
         )
+
+
+def test_window_spectrum_matches_svd_and_reports_mass():
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randn(7, 30, generator=gen, dtype=torch.float64)
+    expected = torch.linalg.svdvals(rows)
+    spectrum = window_spectrum(rows)
+    torch.testing.assert_close(spectrum.singular_values, expected, rtol=1e-10, atol=1e-12)
+    energy = expected.square()
+    assert spectrum.mass_in_top(2) == pytest.approx(float(energy[:2].sum() / energy.sum()))
+    assert spectrum.stable_rank() == pytest.approx(float(energy.sum() / energy[0]))
+    # a recorder holding more gradients than its size keeps the last ones
+    weight = torch.nn.Parameter(torch.zeros(5, 6, dtype=torch.float64))
+    window = GradientWindow([weight], size=4)
+    recorded = torch.randn(9, 5, 6, generator=gen, dtype=torch.float64)
+    for g in recorded:
+        weight.grad = g
+        window.record()
+    last = torch.linalg.svdvals(recorded[-4:].reshape(4, -1))
+    torch.testing.assert_close(window.spectrum().singular_values, last, rtol=1e-10, atol=1e-12)
+
+
+def test_window_spectrum_of_ggt_is_its_decayed_window():
+    gen = torch.Generator().manual_seed(1)
+    weight = torch.nn.Parameter(torch.zeros(8, dtype=torch.float64))
+    opt = GGT([weight], lr=0.01, window=3, betas=(0.9, 0.5))
+    grads = torch.randn(5, 8, generator=gen, dtype=torch.float64)
+    for g in grads:
+        weight.grad = g.clone()
+        opt.step()
+    decayed = torch.stack([grads[4], 0.5 * grads[3], 0.25 * grads[2]])
+    spectrum = window_spectrum(opt, weight)
+    torch.testing.assert_close(
+        spectrum.singular_values, torch.linalg.svdvals(decayed), rtol=1e-10, atol=1e-12
+    )
+    with pytest.raises(ValueError, match="no GGT window"):
+        window_spectrum(GGT([torch.nn.Parameter(torch.zeros(2))], lr=0.1))
