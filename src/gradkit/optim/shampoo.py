@@ -198,12 +198,12 @@ class Shampoo(GradkitOptimizer):
             state["diagonal"] = torch.zeros_like(p)
             return
         eps = group["epsilon"]
+        initial = eps ** self._exponent(group, p.dim())  # the root of the initial statistic
         for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
-            block = p[index]
-            for i, size in enumerate(block.shape):
+            for i, size in enumerate(p[index].shape):
                 eye = torch.eye(size, dtype=p.dtype, device=p.device)
                 state[f"statistic_{b}_{i}"] = torch.zeros_like(eye)
-                state[f"root_{b}_{i}"] = eye * eps ** self._exponent(group, block.dim())
+                state[f"root_{b}_{i}"] = eye * initial
 
     @staticmethod
     def _exponent(group: dict[str, Any], order: int) -> float:
@@ -223,9 +223,8 @@ class Shampoo(GradkitOptimizer):
                 and p.dim() > 1
                 and (t - group["start_step"] - 1) % group["update_interval"] == 0
             ):
-                for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
-                    order = p[index].dim()
-                    pending += [(state, b, i, order) for i in range(order)]
+                blocks = len(block_slices(tuple(p.shape), group["max_dim"]))
+                pending += [(state, b, i, p.dim()) for b in range(blocks) for i in range(p.dim())]
         self._refresh_roots(pending, group)
         lr, decay = group["lr"], group["weight_decay"]
         for p, g, state, d in zip(batch.params, batch.grads, batch.states, directions, strict=True):
