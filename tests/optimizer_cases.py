@@ -98,7 +98,7 @@ CASES = [
         {"lr": _LR, "window": [0, 2.0], "betas": [(1.0, 1.0), (0.9, 0.0), (0.9,)], "eps": [0.0]},
         {"lr": 3e-2, "betas": (0.5, 0.9), "weight_decay": 0.1},
         has_foreach=False,
-        float64_state=("gram", "window_exp_avg"),
+        float64_state=("gram", "exp_avg", "window_exp_avg"),
     ),
     OptimizerCase(
         "FullMatrixAdaGrad",

@@ -21,7 +21,7 @@ def make_params(dtype=torch.float32, seed=0):
 def set_random_grads(params, gen):
     for p in params:
         g = torch.randn(p.shape, generator=gen, dtype=p.dtype)
-        if g.dim() > 0:
+        if g.numel() > 0:
             g.view(-1)[0] = 0.0  # exact zeros exercise sign(0) and empty variance
         p.grad = g
 
@@ -103,6 +103,15 @@ def test_parameters_without_gradients_are_untouched(case):
     assert torch.equal(params[1], frozen)
     assert params[1] not in opt.state
     assert not torch.equal(params[0], make_params()[0])
+
+
+def test_zero_sized_parameters_are_accepted_and_stay_empty(case):
+    """A parameter with a zero-length dimension (an empty layer) trains alongside the others."""
+    params = [*make_params(), *(torch.nn.Parameter(torch.zeros(s)) for s in [(0,), (0, 3), (3, 0)])]
+    opt = case.build(params)
+    run(opt, params, 3)
+    assert all(p.numel() == 0 for p in params[-3:])
+    assert all(torch.isfinite(p).all() for p in params)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -86,6 +86,9 @@ class GradkitOptimizer(Optimizer):
     _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
     _float64_state: ClassVar[frozenset[str]] = frozenset()
     """State entries kept in float64 whatever the parameter dtype."""
+    _saved_dtype_prefixes: ClassVar[tuple[str, ...]] = ()
+    """Prefixes of state entries whose dtype is chosen by the optimizer, not the parameter's
+    (e.g. float32 statistics of a bfloat16 parameter): loaded in their saved dtype."""
 
     def __init__(self, params, defaults: dict[str, Any]) -> None:
         defaults = {"maximize": False, "foreach": None, "check_finite": True, **defaults}
@@ -102,13 +105,18 @@ class GradkitOptimizer(Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``, except that float64 entries and integer counters keep
-        their dtype (torch casts every floating entry but ``step`` to the parameter's dtype)."""
+        their dtype, as do entries named in ``_saved_dtype_prefixes`` (torch casts every
+        floating entry but ``step`` to the parameter's dtype)."""
         super().load_state_dict(state_dict)
         params = [p for group in self.param_groups for p in group["params"]]
         ids = [i for group in state_dict["param_groups"] for i in group["params"]]
         for p, index in zip(params, ids, strict=True):
             for key, value in state_dict["state"].get(index, {}).items():
-                exact = key in self._float64_state or not value.is_floating_point()
+                exact = (
+                    key in self._float64_state
+                    or key.startswith(self._saved_dtype_prefixes)
+                    or not value.is_floating_point()
+                )
                 if isinstance(value, Tensor) and key != "step" and exact:
                     self.state[p][key] = value.detach().clone().to(p.device)
 

@@ -26,7 +26,7 @@ from gradkit.optim._base import (
 )
 from gradkit.optim._vectors import GradientVector, gradient_vectors
 from gradkit.optim.roots import psd_eigh
-from gradkit.optim.window import decay_weights, push, weighted_gram
+from gradkit.optim.window import decay_weights, push, weighted_gram, window_transpose_times
 
 
 def check_betas(name: str, value: Any) -> None:
@@ -55,17 +55,26 @@ class GGT(GradkitOptimizer):
         \operatorname{diag}\bigl(\tfrac{1}{\sigma(\sigma+\epsilon)}\bigr) V^\top G^\top m\bigr),
 
     exact algebra that stays finite as :math:`\sigma \to 0`; eigenvalues :math:`\sigma^2` at
-    the decomposition's rounding level (below ``finfo(dtype).eps * r * max(sigma^2)``) are
-    dropped, the limit of their term being 0. Outside the window's span the step is
+    the float64 decomposition's rounding level (below ``finfo(float64).eps * r * max(sigma^2)``)
+    are dropped, the limit of their term being 0. Outside the window's span the step is
     :math:`m/\epsilon` (the paper's convention); with :math:`r \gg 1/(1-\beta_1)` the momentum
     has almost no mass there.
 
+    **Precision.** The window holds the gradients exactly, in the parameter dtype; everything
+    computed from it (Gram rows, :math:`W m`, the momentum, the in-span term and
+    :math:`m - G c`) is formed in float64 and only the final direction is rounded to the
+    parameter dtype. The operator divides by :math:`\epsilon` outside the window's span, so a
+    cancellation done in float32 would amplify float32 rounding by :math:`\sigma_{\max}/\epsilon`;
+    done in float64, float32 parameters follow the float64 formula to float32 accuracy. A float32
+    window is converted in chunks of :data:`~gradkit.optim.window.CHUNK_ELEMENTS` entries.
+
     **Cost.** Memory: the window, ``window`` x (number of parameters) numbers in the parameter
-    dtype, plus an :math:`r\times r` float64 Gram matrix and the momentum. Time per step: the Gram
-    matrix gains one row and column (:math:`W g`, one pass over the window), :math:`W m` is
-    updated from it in :math:`O(d)`, and the step needs :math:`W^\top a` (a second pass), plus an
-    :math:`O(r^3)` ``eigh``; the windows of a param group with as many filled rows are decomposed
-    in one batched call (until the window is full only its filled rows are decomposed).
+    dtype, plus an :math:`r\times r` float64 Gram matrix and the float64 momentum. Time per
+    step: the Gram matrix gains one row and column (:math:`W g`, one pass over the window),
+    :math:`W m` is updated from it in :math:`O(d)`, and the step needs :math:`W^\top a` (a
+    second pass), plus an :math:`O(r^3)` ``eigh``; the windows of a param group with as many
+    filled rows are decomposed in one batched call (until the window is full only its filled
+    rows are decomposed). A float32 window costs its float64 conversion in both passes.
     Singular values come from the Gram matrix's eigenvalues, so in float64 directions with
     :math:`\sigma` below about :math:`10^{-8}\sigma_{\max}` lose relative accuracy (the Gram
     matrix squares the conditioning).
@@ -92,7 +101,9 @@ class GGT(GradkitOptimizer):
         check_finite: raise on NaN/Inf gradients before anything changes.
     """
 
-    _float64_state: ClassVar[frozenset[str]] = frozenset({"gram", "window_exp_avg", "flat_step"})
+    _float64_state: ClassVar[frozenset[str]] = frozenset(
+        {"gram", "exp_avg", "window_exp_avg", "flat_step"}
+    )
     _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
         "lr": check_nonnegative,
         "window": lambda name, value: check_count(name, value, 1),
@@ -138,7 +149,7 @@ class GGT(GradkitOptimizer):
             r = group["window"]
             state["window"] = g.new_zeros(r, g.numel())
             state["gram"] = torch.zeros(r, r, dtype=torch.float64, device=g.device)
-            state["exp_avg"] = torch.zeros_like(g)
+            state["exp_avg"] = torch.zeros_like(g, dtype=torch.float64)
             state["window_exp_avg"] = torch.zeros(r, dtype=torch.float64, device=g.device)
             state["eigh_failures"] = torch.zeros((), dtype=torch.int64)
         return state
@@ -154,11 +165,12 @@ class GGT(GradkitOptimizer):
             window, m, wm = state["window"], state["exp_avg"], state["window_exp_avg"]
             slot = count % window.shape[0]
             # W m_{t-1} once row `slot` holds g_t; then W m_t = b1 W m_{t-1} + (1-b1) W g_t
-            g_dot_m = torch.dot(g, m).to(torch.float64)
+            g64 = g.to(torch.float64)
+            g_dot_m = torch.dot(g64, m)
             row = push(window, state["gram"], g, count)
             wm[slot] = g_dot_m
             wm.mul_(beta1).add_(row, alpha=1 - beta1)
-            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            m.mul_(beta1).add_(g64, alpha=1 - beta1)
             filled = min(count + 1, window.shape[0])
             weights = decay_weights(count + 1, window.shape[0], beta2, g.device)[:filled]
             gram = weighted_gram(state["gram"][:filled, :filled], weights)
@@ -179,11 +191,10 @@ class GGT(GradkitOptimizer):
         r""":math:`[(GG^\top)^{1/2} + \epsilon I]^{-1} m` through the r x r factorisation."""
         filled = len(weights)
         window, m = state["window"][:filled], state["exp_avg"]
-        floor = torch.finfo(window.dtype).eps * filled * sigma_sq.max()
+        floor = torch.finfo(torch.float64).eps * filled * sigma_sq.max()
         sigma = sigma_sq.sqrt()
         keep = sigma_sq > floor
         scale = torch.where(keep, 1 / (sigma * (sigma + eps)).clamp(min=1e-300), 0.0)
         projected = basis.mT @ (weights * state["window_exp_avg"][:filled])
         coefficients = weights * (basis @ (scale * projected))
-        in_span = window.mT @ coefficients.to(window.dtype)
-        return (m - in_span) / eps
+        return (m - window_transpose_times(window, coefficients)) / eps

@@ -36,6 +36,12 @@ def psd_eigh(matrices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     finite or whose decomposition failed (their eigenpairs are then meaningless placeholders).
     """
     a = matrices.to(torch.float64)
+    if a.shape[-1] == 0:  # 0 x 0 matrices: nothing to decompose
+        return (
+            a.new_zeros(a.shape[:-1]),
+            a,
+            torch.ones(a.shape[:-2], dtype=torch.bool, device=a.device),
+        )
     a = (a + a.mT) / 2
     finite = torch.isfinite(a).all(dim=-1).all(dim=-1)
     scale = a.abs().amax(dim=(-2, -1))

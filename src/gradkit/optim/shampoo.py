@@ -30,6 +30,11 @@ from gradkit.optim.roots import matrix_power
 GRAFTS = (None, "sgd", "adagrad", "adam")
 
 
+def accumulator_dtype(p: Tensor) -> torch.dtype:
+    """The dtype of accumulated statistics: float32 at least, float64 for float64 parameters."""
+    return torch.promote_types(p.dtype, torch.float32)
+
+
 def check_exponent(name: str, value: Any) -> None:
     if value is not None and not -1 <= check_real(name, value) < 0:
         raise ValueError(
@@ -95,8 +100,13 @@ class Shampoo(GradkitOptimizer):
     **Roots** :math:`(H + \epsilon I)^{-1/(2k)}` are computed from a symmetrized float64
     ``torch.linalg.eigh`` with eigenvalues clamped at 0 before :math:`\epsilon` is added (the
     paper's absolute :math:`\epsilon`; ``relative_epsilon=True`` uses :math:`\epsilon
-    \lambda_{\max}(H)` instead). They are recomputed at the first preconditioned step and then
-    every ``update_interval`` steps, and used in between; the statistics accumulate every step.
+    \lambda_{\max}(H)` instead). The statistics accumulate every step. With ``update_interval``
+    k, roots are recomputed at every one of the first k preconditioned steps and then every k
+    steps, and used in between. The warm phase matters: a root reused for k steps is k steps
+    stale, and while a statistic holds fewer than k gradients k more can multiply it many times
+    over (a root built from one gradient and reused for k steps lets the step grow ~k^{1/2}-fold
+    for a matrix). Once a root has seen at least k gradients, the statistic at most doubles
+    before the next refresh, so a reused root overstates the step by at most :math:`2^{1/2}`.
     Statistics of one shape are decomposed in one batched call. If a root cannot be computed
     (non-finite statistics, a failed decomposition) the previous root is kept and the
     parameter's ``root_failures`` counter in ``state`` increases; the initial root is
@@ -116,7 +126,9 @@ class Shampoo(GradkitOptimizer):
     step.
 
     **Cost.** State per :math:`m\times n` block: :math:`m^2 + n^2` statistics and as many root
-    entries (parameter dtype), plus one momentum buffer and one graft buffer per parameter. Per
+    entries (float32 at least: the parameter's dtype when it is float32 or float64, float32 for
+    bfloat16 / float16 parameters, as are the diagonal and graft accumulators), plus one
+    momentum buffer per parameter. Per
     step :math:`O(mn(m+n))` for statistics and preconditioning; per root :math:`O(m^3 + n^3)`.
 
     Args:
@@ -191,17 +203,25 @@ class Shampoo(GradkitOptimizer):
         }
         super().__init__(params, defaults)
 
+    _saved_dtype_prefixes: ClassVar[tuple[str, ...]] = (
+        "statistic_",
+        "root_",
+        "diagonal",
+        "graft_sum_sq",
+        "graft_exp_avg_sq",
+    )
+
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         state["step"] = new_step_tensor()
         state["root_failures"] = torch.zeros((), dtype=torch.int64)
         if p.dim() <= 1:
-            state["diagonal"] = torch.zeros_like(p)
+            state["diagonal"] = torch.zeros_like(p, dtype=accumulator_dtype(p))
             return
         eps = group["epsilon"]
         initial = eps ** self._exponent(group, p.dim())  # the root of the initial statistic
         for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
             for i, size in enumerate(p[index].shape):
-                eye = torch.eye(size, dtype=p.dtype, device=p.device)
+                eye = torch.eye(size, dtype=accumulator_dtype(p), device=p.device)
                 state[f"statistic_{b}_{i}"] = torch.zeros_like(eye)
                 state[f"root_{b}_{i}"] = eye * initial
 
@@ -217,12 +237,7 @@ class Shampoo(GradkitOptimizer):
             t = int(state["step"])
             self._accumulate(p, g, state, group)
             directions.append(self._momentum(p, g, state, group))
-            started = t > group["start_step"]
-            if (
-                started
-                and p.dim() > 1
-                and (t - group["start_step"] - 1) % group["update_interval"] == 0
-            ):
+            if p.dim() > 1 and self._root_due(t, group):
                 blocks = len(block_slices(tuple(p.shape), group["max_dim"]))
                 pending += [(state, b, i, p.dim()) for b in range(blocks) for i in range(p.dim())]
         self._refresh_roots(pending, group)
@@ -236,8 +251,19 @@ class Shampoo(GradkitOptimizer):
                 p.mul_(1 - lr * decay)
             p.add_(step, alpha=-lr)
 
+    @staticmethod
+    def _root_due(t: int, group: dict[str, Any]) -> bool:
+        """Whether step t recomputes the roots: every one of the first ``update_interval``
+        preconditioned steps, then every ``update_interval`` steps."""
+        preconditioned = t - group["start_step"]  # 1 at the first preconditioned step
+        interval = group["update_interval"]
+        return preconditioned >= 1 and (
+            preconditioned <= interval or (preconditioned - 1) % interval == 0
+        )
+
     def _accumulate(self, p: Tensor, g: Tensor, state: dict[str, Any], group) -> None:
         """Add this step's gradient to every statistic and to the graft's accumulator."""
+        g = g.to(accumulator_dtype(p))
         if p.dim() <= 1:
             state["diagonal"].addcmul_(g, g)
         else:
@@ -246,10 +272,10 @@ class Shampoo(GradkitOptimizer):
                 for i in range(block.dim()):
                     state[f"statistic_{b}_{i}"].add_(dimension_statistic(block, i))
         if group["grafting"] == "adagrad":
-            state.setdefault("graft_sum_sq", torch.zeros_like(p)).addcmul_(g, g)
+            state.setdefault("graft_sum_sq", torch.zeros_like(g)).addcmul_(g, g)
         elif group["grafting"] == "adam":
             beta2 = group["graft_beta2"]
-            state.setdefault("graft_exp_avg_sq", torch.zeros_like(p))
+            state.setdefault("graft_exp_avg_sq", torch.zeros_like(g))
             state["graft_exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
 
     @staticmethod
@@ -289,9 +315,8 @@ class Shampoo(GradkitOptimizer):
             return d * (diagonal + eps).pow(self._exponent(group, 1))
         out = torch.empty_like(d)
         for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
-            block = d[index]
-            roots = [state[f"root_{b}_{i}"] for i in range(block.dim())]
-            out[index] = precondition(block, roots)
+            roots = [state[f"root_{b}_{i}"] for i in range(d.dim())]
+            out[index] = precondition(d[index].to(roots[0].dtype), roots)
         return out
 
     @staticmethod

@@ -15,6 +15,40 @@ from torch import Tensor
 
 from gradkit.optim.roots import psd_eigh
 
+CHUNK_ELEMENTS = 1 << 22
+"""Window entries converted to float64 at a time (32 MiB), bounding the temporary memory."""
+
+
+def _column_chunks(window: Tensor):
+    """Column ranges of ``window`` small enough to convert to float64 one at a time."""
+    if window.dtype == torch.float64:
+        yield slice(None)
+        return
+    width = max(1, CHUNK_ELEMENTS // max(1, window.shape[0]))
+    for start in range(0, window.shape[1], width):
+        yield slice(start, start + width)
+
+
+def window_times(window: Tensor, vector: Tensor) -> Tensor:
+    """:math:`W v` accumulated in float64 (``W`` is ``(r, d)``, ``v`` is ``(d,)``).
+
+    The window holds gradients exactly in their own dtype; products and sums are formed in
+    float64, so a float32 window's Gram matrix resolves singular values over as many decades
+    as a float64 one's.
+    """
+    out = torch.zeros(window.shape[0], dtype=torch.float64, device=window.device)
+    for columns in _column_chunks(window):
+        out += window[:, columns].to(torch.float64) @ vector[columns].to(torch.float64)
+    return out
+
+
+def window_transpose_times(window: Tensor, coefficients: Tensor) -> Tensor:
+    """:math:`W^\top c` in float64 (``c`` is ``(r,)``, float64)."""
+    out = torch.empty(window.shape[1], dtype=torch.float64, device=window.device)
+    for columns in _column_chunks(window):
+        out[columns] = window[:, columns].mT.to(torch.float64) @ coefficients
+    return out
+
 
 def push(window: Tensor, gram: Tensor, gradient: Tensor, count: int) -> Tensor:
     """Store ``gradient`` as gradient number ``count`` and refresh its Gram row and column.
@@ -23,7 +57,7 @@ def push(window: Tensor, gram: Tensor, gradient: Tensor, count: int) -> Tensor:
     """
     slot = count % window.shape[0]
     window[slot].copy_(gradient)
-    row = (window @ window[slot]).to(torch.float64)
+    row = window_times(window, window[slot])
     gram[slot] = row
     gram[:, slot] = row
     return row
