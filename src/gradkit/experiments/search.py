@@ -1,0 +1,144 @@
+"""Learning-rate search: a log lattice with several points per decade, successive halving over
+budgets, and widening when the best rate sits at an edge of what was searched.
+
+The lattice is 10^(k / per_decade) for integer k (3 significant digits), so every search on a
+method shares points (and cached runs) with every other. A method's range is given in its own
+units (signSGD's rates are ~1000x smaller than SGD's); the search starts on that range, and at
+each rung, while the best rate is at an edge of the points searched so far and inside the hard
+bounds, it adds one decade on that side. Successive halving runs every point at the first
+(smallest) budget, keeps the best ``1/eta`` for the next budget, and so on up to the full
+budget, where one rate is chosen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from gradkit.experiments.runs import RunRecord, RunSpec
+
+
+def lattice_value(k: int, per_decade: int) -> float:
+    return float(f"{10 ** (k / per_decade):.3g}")
+
+
+def lattice_index(value: float, per_decade: int) -> int:
+    return round(math.log10(value) * per_decade)
+
+
+@dataclass(frozen=True)
+class LrRange:
+    """Where a method's learning rate is searched: ``[low, high]`` to start, never beyond
+    ``[floor, ceiling]``, ``per_decade`` lattice points per decade (at least 3)."""
+
+    low: float
+    high: float
+    floor: float | None = None
+    ceiling: float | None = None
+    per_decade: int = 3
+
+    def __post_init__(self) -> None:
+        floor = self.low / 1e3 if self.floor is None else self.floor
+        ceiling = self.high * 1e3 if self.ceiling is None else self.ceiling
+        object.__setattr__(self, "floor", floor)
+        object.__setattr__(self, "ceiling", ceiling)
+        if not 0 < floor <= self.low <= self.high <= ceiling:
+            raise ValueError(
+                f"learning-rate range must satisfy 0 < floor <= low <= high <= ceiling, got "
+                f"floor={floor}, low={self.low}, high={self.high}, ceiling={ceiling}"
+            )
+        if self.per_decade < 1:
+            raise ValueError(f"per_decade must be >= 1, got {self.per_decade}")
+
+    def indices(self) -> list[int]:
+        d = self.per_decade
+        return list(range(lattice_index(self.low, d), lattice_index(self.high, d) + 1))
+
+    def values(self) -> list[float]:
+        return [lattice_value(k, self.per_decade) for k in self.indices()]
+
+
+def halving_budgets(total: int, rungs: int = 3, eta: int = 3, minimum: int = 1) -> list[int]:
+    """Budgets total/eta^(rungs-1), ..., total/eta, total (each >= ``minimum``, increasing,
+    duplicates removed): the rungs of successive halving."""
+    budgets = [max(minimum, round(total / eta**r)) for r in range(rungs - 1, -1, -1)]
+    return sorted(set(budgets))
+
+
+@dataclass
+class SearchResult:
+    """The chosen rate, the score of every rate at every rung, and how the search ended."""
+
+    best: float
+    scores: list[dict[float, float]]  # per rung: lr -> score (lower is better)
+    budgets: list[int]
+    at_bound: bool  # the best rate is at a hard bound: the optimum may lie beyond
+    widened: list[float] = field(default_factory=list)  # rates added beyond the initial range
+
+    def final_scores(self) -> dict[float, float]:
+        return self.scores[-1]
+
+    def searched(self) -> list[float]:
+        return sorted({lr for rung in self.scores for lr in rung})
+
+    def note(self) -> str:
+        """One sentence for a report, empty when there is nothing to say."""
+        if self.at_bound:
+            return f"best lr {self.best:.3g} is at the hard bound of the search"
+        return ""
+
+
+def search_lr(
+    lr_range: LrRange,
+    budgets: Sequence[int],
+    make_spec: Callable[[float, int], RunSpec],
+    score: Callable[[RunRecord], float],
+    run: Callable[[list[RunSpec]], list[RunRecord]],
+    eta: int = 3,
+) -> SearchResult:
+    """Successive halving over ``budgets`` with widening at the edges.
+
+    ``make_spec(lr, budget)`` describes one tuning run, ``score(record)`` rates it (lower is
+    better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Ties go to the
+    smaller rate.
+    """
+    d = lr_range.per_decade
+    lowest = lattice_index(lr_range.floor, d)
+    highest = lattice_index(lr_range.ceiling, d)
+    searched = set(lr_range.indices())
+    survivors = sorted(searched)
+    widened: list[int] = []
+    all_scores: list[dict[float, float]] = []
+
+    def evaluate(ks, budget) -> dict[int, float]:
+        specs = [make_spec(lattice_value(k, d), budget) for k in ks]
+        return {k: score(r) for k, r in zip(ks, run(specs), strict=True)}
+
+    for rung, budget in enumerate(budgets):
+        scores = evaluate(survivors, budget)
+        while True:
+            best = min(scores, key=lambda k: (scores[k], k))
+            if best == min(searched) and best > lowest:
+                new = list(range(max(lowest, best - d), best))
+            elif best == max(searched) and best < highest:
+                new = list(range(best + 1, min(highest, best + d) + 1))
+            else:
+                break
+            if not math.isfinite(scores[best]):
+                break  # every rate diverged: widening has nothing to follow
+            searched.update(new)
+            widened += new
+            scores.update(evaluate(new, budget))
+        all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
+        ranked = sorted(scores, key=lambda k: (scores[k], k))
+        last = rung == len(budgets) - 1
+        survivors = ranked[:1] if last else ranked[: max(1, math.ceil(len(ranked) / eta))]
+    best = survivors[0]
+    return SearchResult(
+        best=lattice_value(best, d),
+        scores=all_scores,
+        budgets=list(budgets),
+        at_bound=best in (lowest, highest),
+        widened=[lattice_value(k, d) for k in sorted(widened)],
+    )

@@ -1,0 +1,120 @@
+"""Seed-paired comparisons with an interval derived from the spread over seeds.
+
+Two methods run with the same seeds (same initialisation and data order per seed), so the
+comparison is on per-seed differences d_s = a_s - b_s. The interval is the two-sided
+Student-t confidence interval of their mean at ``level`` (90% by default), mean(d) +/-
+t_{n-1} * sd(d) / sqrt(n). A decision is taken only when the whole interval is on one side;
+otherwise it is undecided, and a claim built on it is inconclusive. So a margin of 0.005 is
+never judged against a spread of 0.035, and one seed never decides anything.
+
+Non-finite values (diverged runs scored inf) enter as infinite differences: they pull the
+interval's bound on their side to infinity, and an inf - inf pair makes the interval unbounded.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from scipy import stats as scipy_stats
+
+LEVEL = 0.9
+
+
+class Decision(StrEnum):
+    YES = "yes"
+    NO = "no"
+    UNDECIDED = "undecided"
+
+
+@dataclass(frozen=True)
+class PairedInterval:
+    """Interval for the mean of per-seed differences a - b."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    level: float
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.4g} [{self.low:+.4g}, {self.high:+.4g}] ({self.n} seeds)"
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> PairedInterval:
+    """The ``level`` t-interval of mean(a_s - b_s) over seeds s."""
+    if len(a) != len(b):
+        raise ValueError(
+            f"paired comparison needs as many values on each side, got {len(a)} and {len(b)}"
+        )
+    if not a:
+        raise ValueError("paired comparison needs at least one seed")
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    n = len(diffs)
+    if any(math.isnan(d) for d in diffs):
+        return PairedInterval(math.nan, -math.inf, math.inf, n, level)
+    finite = [d for d in diffs if math.isfinite(d)]
+    if len(finite) >= 2:
+        center = statistics.fmean(finite)
+        half = scipy_stats.t.ppf((1 + level) / 2, len(finite) - 1) * statistics.stdev(finite)
+        low, high = center - half / math.sqrt(len(finite)), center + half / math.sqrt(len(finite))
+    elif finite:  # one finite difference: no spread to judge it by
+        low, high = -math.inf, math.inf
+    else:
+        low, high = min(diffs), max(diffs)
+    if math.inf in diffs:
+        high = math.inf
+    if -math.inf in diffs:
+        low = -math.inf
+    mean = statistics.fmean(diffs) if math.inf not in diffs or -math.inf not in diffs else math.nan
+    return PairedInterval(mean, low, high, n, level)
+
+
+def greater(interval: PairedInterval, margin: float = 0.0) -> Decision:
+    """Is mean(a - b) > margin? YES if the whole interval is above it, NO if the whole interval
+    is at or below it."""
+    if interval.low > margin:
+        return Decision.YES
+    if interval.high <= margin:
+        return Decision.NO
+    return Decision.UNDECIDED
+
+
+def less(interval: PairedInterval, margin: float = 0.0) -> Decision:
+    """Is mean(a - b) < margin?"""
+    if interval.high < margin:
+        return Decision.YES
+    if interval.low >= margin:
+        return Decision.NO
+    return Decision.UNDECIDED
+
+
+def within(interval: PairedInterval, tolerance: float) -> Decision:
+    """Equivalence: is |mean(a - b)| < tolerance? YES if the interval lies inside
+    (-tolerance, tolerance) (two one-sided tests), NO if it lies entirely outside."""
+    if -tolerance < interval.low and interval.high < tolerance:
+        return Decision.YES
+    if interval.low >= tolerance or interval.high <= -tolerance:
+        return Decision.NO
+    return Decision.UNDECIDED
+
+
+def all_of(decisions: Sequence[Decision]) -> Decision:
+    """YES if all are YES, NO if any is NO, else UNDECIDED."""
+    if any(d == Decision.NO for d in decisions):
+        return Decision.NO
+    if all(d == Decision.YES for d in decisions):
+        return Decision.YES
+    return Decision.UNDECIDED
+
+
+def any_of(decisions: Sequence[Decision]) -> Decision:
+    """YES if any is YES, NO if all are NO, else UNDECIDED."""
+    if any(d == Decision.YES for d in decisions):
+        return Decision.YES
+    if all(d == Decision.NO for d in decisions):
+        return Decision.NO
+    return Decision.UNDECIDED

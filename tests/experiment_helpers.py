@@ -1,0 +1,18 @@
+"""Run functions for the experiment-layer tests (importable by spawned worker processes)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from gradkit.experiments import RunRecord
+
+
+def toy_run(lr: float, budget: int, optimum: float = 1e-2, diverge_above: float = math.inf):
+    """A 'training run' whose final loss is (log10 lr - log10 optimum)^2 + 1/budget."""
+    loss = (math.log10(lr) - math.log10(optimum)) ** 2 + 1 / budget
+    return RunRecord({"loss": loss, "pid": float(os.getpid())}, diverged=lr > diverge_above)
+
+
+def failing_run(message: str) -> RunRecord:
+    raise ValueError(message)

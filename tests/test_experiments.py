@@ -1,0 +1,231 @@
+"""The experiment protocol: runs as data, the cache, the executor, the lr search and the
+seed-paired statistics, on made-up outcomes where the right answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from gradkit.experiments import (
+    Decision,
+    Executor,
+    LrRange,
+    RunCache,
+    RunFailedError,
+    RunSpec,
+    halving_budgets,
+    paired_interval,
+    search_lr,
+)
+from gradkit.experiments import stats as st
+from gradkit.experiments.search import lattice_value
+
+TOY = "experiment_helpers:toy_run"
+
+
+# ---- runs as data -------------------------------------------------------------------------
+
+
+def test_run_spec_key_depends_on_every_parameter_and_not_on_their_order():
+    a = RunSpec.of(TOY, lr=0.1, budget=3)
+    assert a == RunSpec.of(TOY, budget=3, lr=0.1)
+    assert a.key() == RunSpec.of(TOY, budget=3, lr=0.1).key()
+    assert a.key() != RunSpec.of(TOY, lr=0.1, budget=4).key()
+    assert a.key() != RunSpec.of("experiment_helpers:other", lr=0.1, budget=3).key()
+    assert RunSpec.of(TOY, shape=[1, 2], opts={"b": 1}).kwargs == {
+        "opts": {"b": 1},
+        "shape": [1, 2],
+    }
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, object()])
+def test_run_spec_refuses_parameters_that_are_not_finite_json(bad):
+    with pytest.raises((ValueError, TypeError), match="run parameters"):
+        RunSpec.of(TOY, lr=bad)
+
+
+def test_cache_round_trips_records_and_keeps_runs_apart(tmp_path):
+    cache = RunCache(tmp_path / "runs")
+    spec, other = RunSpec.of(TOY, lr=0.1, budget=3), RunSpec.of(TOY, lr=0.2, budget=3)
+    assert cache.get(spec) is None
+    record = spec.execute()
+    cache.put(spec, record)
+    assert cache.get(spec) == record
+    assert cache.get(other) is None
+    assert not list((tmp_path / "runs").rglob("*.tmp"))
+
+
+def test_a_corrupt_cache_entry_is_a_miss(tmp_path):
+    cache = RunCache(tmp_path)
+    spec = RunSpec.of(TOY, lr=0.1, budget=3)
+    cache.put(spec, spec.execute())
+    next(tmp_path.rglob("*.json")).write_text("{not json")
+    assert cache.get(spec) is None
+
+
+# ---- the executor ---------------------------------------------------------------------------
+
+
+def test_executor_reuses_cached_runs_and_counts_them(tmp_path):
+    specs = [RunSpec.of(TOY, lr=lr, budget=2) for lr in (0.01, 0.1, 1.0)]
+    done = []
+    first = Executor(RunCache(tmp_path), workers=1, on_done=done.append)
+    records = first.run([*specs, specs[0]])
+    assert (first.executed, first.cached, len(done)) == (3, 0, 3)
+    assert records[0] == records[3]
+    second = Executor(RunCache(tmp_path), workers=1)
+    assert second.run(specs) == records[:3]
+    assert (second.executed, second.cached) == (0, 3)
+
+
+def test_executor_runs_missing_runs_on_two_processes(tmp_path):
+    specs = [RunSpec.of(TOY, lr=lr, budget=2) for lr in (0.01, 0.03, 0.1, 0.3)]
+    with Executor(RunCache(tmp_path), workers=2) as parallel:
+        records = parallel.run(specs)
+    serial = Executor(None, workers=1).run(specs)
+    assert [r.metrics["loss"] for r in records] == [r.metrics["loss"] for r in serial]
+    assert all(r.metrics["pid"] != serial[0].metrics["pid"] for r in records)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_run_raises_naming_it_and_keeps_the_finished_ones(tmp_path, workers):
+    good = RunSpec.of(TOY, lr=0.1, budget=2)
+    bad = RunSpec.of("experiment_helpers:failing_run", message="boom")
+    expected = r"failing_run\(message='boom'\) failed: boom"
+    with (
+        Executor(RunCache(tmp_path), workers=workers) as executor,
+        pytest.raises(RunFailedError, match=expected),
+    ):
+        executor.run([good, bad])
+    assert RunCache(tmp_path).get(good) is not None
+
+
+# ---- the learning-rate search ---------------------------------------------------------------
+
+
+def toy_search(lr_range, budgets=(1, 3, 9), **toy):
+    specs_seen = []
+
+    def make_spec(lr, budget):
+        return RunSpec.of(TOY, lr=lr, budget=budget, **toy)
+
+    def run(specs):
+        specs_seen.extend(specs)
+        return [s.execute() for s in specs]
+
+    def score(record):
+        return math.inf if record.diverged else record.metrics["loss"]
+
+    return search_lr(lr_range, budgets, make_spec, score, run), specs_seen
+
+
+def test_lattice_has_three_points_per_decade_shared_by_every_range():
+    assert LrRange(1e-3, 1e-2).values() == [0.001, 0.00215, 0.00464, 0.01]
+    assert set(LrRange(1e-2, 1.0).values()) & set(LrRange(1e-3, 1e-1).values()) == {
+        0.01, 0.0215, 0.0464, 0.1
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(low=1e-2, high=1e-3), dict(low=0.0, high=1.0), dict(low=1e-3, high=1e-2, floor=1e-2)],
+)
+def test_lr_range_refuses_inconsistent_bounds(bad):
+    with pytest.raises(ValueError, match="learning-rate range"):
+        LrRange(**bad)
+
+
+def test_search_finds_an_optimum_inside_the_range_with_halving():
+    result, seen = toy_search(LrRange(1e-4, 1.0), optimum=0.0215)
+    assert result.best == 0.0215 and not result.at_bound and not result.widened
+    full_budget = [s for s in seen if s.kwargs["budget"] == 9]
+    assert len(full_budget) == 2  # 13 points -> 5 -> 2 at the full budget
+    assert len(seen) == 13 + 5 + 2
+
+
+def test_search_widens_past_an_edge_until_the_optimum_is_inside():
+    result, _ = toy_search(LrRange(1e-4, 1e-2), optimum=0.3)
+    assert result.best == lattice_value(round(3 * math.log10(0.3)), 3)
+    assert max(result.searched()) > result.best  # the optimum is inside what was searched
+    assert result.widened and not result.at_bound
+
+
+def test_search_stops_at_the_hard_bound_and_says_so():
+    result, _ = toy_search(LrRange(1e-3, 1e-2, ceiling=0.1), optimum=10.0)
+    assert result.best == 0.1 and result.at_bound
+    assert "hard bound" in result.note()
+
+
+def test_search_does_not_widen_towards_diverging_rates():
+    result, _ = toy_search(LrRange(1e-3, 1e-1), optimum=10.0, diverge_above=0.05)
+    assert result.best == 0.0464
+    assert not result.at_bound
+
+
+def test_halving_budgets():
+    assert halving_budgets(27) == [3, 9, 27]
+    assert halving_budgets(4) == [1, 4]
+    assert halving_budgets(1) == [1]
+
+
+# ---- seed-paired statistics -----------------------------------------------------------------
+
+
+def test_paired_interval_is_the_student_t_interval_of_the_differences():
+    a, b = [0.50, 0.52, 0.47, 0.55], [0.40, 0.45, 0.41, 0.42]
+    d = np.subtract(a, b)
+    half = scipy_stats.t.ppf(0.95, 3) * d.std(ddof=1) / 2
+    interval = paired_interval(a, b)
+    assert interval.mean == pytest.approx(d.mean())
+    assert (interval.low, interval.high) == pytest.approx((d.mean() - half, d.mean() + half))
+
+
+def test_a_margin_smaller_than_the_seed_spread_decides_nothing():
+    """A 0.005 mean gap with a 0.035 spread: neither better nor worse."""
+    a, b = [0.90, 0.93, 0.87], [0.90, 0.90, 0.885]
+    assert st.greater(paired_interval(a, b)) == Decision.UNDECIDED
+    assert st.less(paired_interval(a, b)) == Decision.UNDECIDED
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ([0.9, 0.91, 0.92], [0.8, 0.82, 0.81], Decision.YES),
+        ([0.8, 0.82, 0.81], [0.9, 0.91, 0.92], Decision.NO),
+        ([0.9], [0.1], Decision.UNDECIDED),  # one seed never decides
+        ([math.inf] * 3, [1.0] * 3, Decision.YES),  # a diverged on every seed
+        ([math.inf, 1.0, 1.1], [math.inf, 1.0, 1.0], Decision.UNDECIDED),
+    ],
+)
+def test_greater(a, b, expected):
+    assert st.greater(paired_interval(a, b)) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "tolerance", "expected"),
+    [
+        ([0.900, 0.910, 0.905], [0.901, 0.909, 0.906], 0.01, Decision.YES),
+        ([0.80, 0.81, 0.82], [0.90, 0.91, 0.92], 0.01, Decision.NO),
+        ([0.90, 0.95, 0.85], [0.90, 0.90, 0.90], 0.01, Decision.UNDECIDED),
+    ],
+)
+def test_within(a, b, tolerance, expected):
+    assert st.within(paired_interval(a, b), tolerance) == expected
+
+
+def test_combining_decisions():
+    yes, no, und = Decision.YES, Decision.NO, Decision.UNDECIDED
+    assert st.all_of([yes, yes]) == yes and st.all_of([yes, no, und]) == no
+    assert st.all_of([yes, und]) == und
+    assert st.any_of([no, yes]) == yes and st.any_of([no, no]) == no
+    assert st.any_of([no, und]) == und
+
+
+def test_paired_interval_refuses_unpaired_inputs():
+    with pytest.raises(ValueError, match="as many values"):
+        paired_interval([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="at least one seed"):
+        paired_interval([], [])
