@@ -85,11 +85,16 @@ def test_train_writes_metrics_and_plot(tmp_path):
     assert (out / "loss.png").stat().st_size > 1000
 
 
-@pytest.mark.timeout(900)  # every claim at quick scale: several minutes on 2 cores
+@pytest.mark.timeout(900)  # every claim end to end; claims not yet on the protocol run quick
 def test_reproduce_end_to_end_writes_every_file(tmp_path):
-    """Every registered claim at quick scale with one seed: results, figures, markdown, HTML."""
-    out = tmp_path / "report"
-    assert main(["reproduce", "--seeds", "1", "--out", str(out)]) == 0
+    """Every registered claim at smoke scale with one seed: results, figures, markdown, HTML;
+    a stale figure from an earlier run is removed."""
+    out, cache = tmp_path / "report", tmp_path / "cache"
+    out.mkdir()
+    (out / "old-claim.png").write_bytes(b"stale")
+    argv = ["reproduce", "--scale", "smoke", "--seeds", "1", "--out", str(out)]
+    assert main([*argv, "--cache", str(cache)]) == 0
+    assert not (out / "old-claim.png").exists()
     results = json.loads((out / "results.json").read_text())
     assert [c["id"] for c in results["claims"]] == list(CLAIMS)
     for claim in results["claims"]:
@@ -100,6 +105,20 @@ def test_reproduce_end_to_end_writes_every_file(tmp_path):
     assert html.count("data:image/png;base64,") == len(CLAIMS)
     markdown = (out / "report.md").read_text()
     assert all(f"## {claim_id}" in markdown for claim_id in CLAIMS)
+
+
+def test_reproduce_runs_a_repeated_claim_once_and_resumes_from_the_cache(tmp_path):
+    argv = ["reproduce", "--scale", "smoke", "--seeds", "2", "--cache", str(tmp_path / "c")]
+    argv += ["--claims", "signum-matches-adam", "signum-matches-adam", "--workers", "1"]
+    assert main([*argv, "--out", str(tmp_path / "first")]) == 0
+    first = json.loads((tmp_path / "first" / "results.json").read_text())
+    assert [c["id"] for c in first["claims"]] == ["signum-matches-adam"]
+    assert first["runs_executed"] > 0 and first["runs_from_cache"] == 0
+    assert main([*argv, "--out", str(tmp_path / "second")]) == 0
+    second = json.loads((tmp_path / "second" / "results.json").read_text())
+    assert second["runs_executed"] == 0 and second["runs_from_cache"] == first["runs_executed"]
+    assert second["claims"][0]["numbers"] == first["claims"][0]["numbers"]
+    assert "Smoke scale" in (tmp_path / "second" / "report.md").read_text()
 
 
 def test_bench_optim_runs_and_reports_ratios(tmp_path, capsys):

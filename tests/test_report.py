@@ -59,3 +59,28 @@ def test_a_failing_claim_becomes_an_error_entry(monkeypatch):
     monkeypatch.setitem(claims.CLAIMS, claim.id, type(claim)(claim.id, "s", "src", "c", boom))
     entry = run_claim(claim.id, RunContext("quick", [0]))
     assert entry.verdict == "error" and "exploded" in entry.summary
+
+
+def test_an_interrupted_reproduce_writes_the_claims_finished_so_far(monkeypatch, tmp_path):
+    import pytest
+
+    from gradkit import claims
+    from gradkit.claims import ClaimResult, Verdict
+    from gradkit.claims import reproduce as reproduce_module
+
+    def done(ctx):
+        return ClaimResult(Verdict.HOLDS, "fine", {"x": 1})
+
+    def interrupted(ctx):
+        raise KeyboardInterrupt
+
+    first, second = list(claims.CLAIMS)[:2]
+    for claim_id, run in ((first, done), (second, interrupted)):
+        claim = claims.CLAIMS[claim_id]
+        monkeypatch.setitem(claims.CLAIMS, claim_id, type(claim)(claim_id, "s", "src", "c", run))
+    with pytest.raises(KeyboardInterrupt):
+        reproduce_module.reproduce([first, second], "smoke", 1, tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [c["id"] for c in data["claims"]] == [first]
+    assert data["interrupted"] == "after 1 of 2 claims"
+    assert "Interrupted after 1 of 2 claims" in (tmp_path / "report.md").read_text()

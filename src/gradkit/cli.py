@@ -129,7 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help=f"claims to run (default: all): {', '.join(CLAIMS)}",
     )
-    rep.add_argument("--scale", choices=SCALES, default="quick", help="quick (minutes) or full")
+    rep.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="quick",
+        help="smoke (seconds, verdicts meaningless), quick (minutes, default) or full (hours)",
+    )
+    rep.add_argument(
+        "--cache",
+        type=_directory,
+        default=None,
+        help="directory of finished runs, reused on the next reproduce (default "
+        "$GRADKIT_CACHE or ~/.cache/gradkit/runs)",
+    )
+    rep.add_argument("--no-cache", action="store_true", help="run everything afresh, store nothing")
+    rep.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=None,
+        help="processes for independent runs (default: one per core)",
+    )
     rep.add_argument(
         "--seeds", type=_positive(int), default=3, help="seeds per configuration (default 3)"
     )
@@ -233,9 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _reproduce(args, console: Console) -> int:
     from gradkit.claims import CLAIMS
     from gradkit.claims.reproduce import reproduce
+    from gradkit.experiments import default_cache_dir
+    from gradkit.experiments.executor import default_workers
 
     claim_ids = args.claims or list(CLAIMS)
-    entries = reproduce(claim_ids, args.scale, args.seeds, args.out, console)
+    cache = None if args.no_cache else (args.cache or default_cache_dir())
+    workers = args.workers or default_workers()
+    entries = reproduce(claim_ids, args.scale, args.seeds, args.out, console, cache, workers)
     return 1 if any(e.verdict == "error" for e in entries) else 0
 
 

@@ -9,7 +9,11 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-SCALES = ("quick", "full")
+from gradkit.experiments import Executor
+
+SCALES = ("smoke", "quick", "full")
+"""smoke: every claim end to end in seconds, verdicts not meaningful (for tests); quick: the
+default, budgets that let the effects show in minutes; full: the papers'-like budgets."""
 
 
 class Verdict(StrEnum):
@@ -31,16 +35,18 @@ class ClaimResult:
 
 @dataclass
 class RunContext:
-    """Scale, seeds and a progress sink for a claim's run.
+    """Scale, seeds, the executor of runs and a progress sink for a claim's run.
 
     ``plan(units)`` announces how many units of work (training runs, usually) the claim will do;
-    ``advance()`` reports one done.
+    ``advance()`` reports one done. Claims on :mod:`gradkit.experiments` submit their runs to
+    ``executor`` (cached, parallel), which reports progress itself.
     """
 
     scale: str
     seeds: list[int]
     on_plan: Callable[[int], None] = lambda units: None
     on_advance: Callable[[int], None] = lambda units: None
+    executor: Executor = field(default_factory=Executor)
 
     def plan(self, units: int) -> None:
         self.on_plan(units)
@@ -48,9 +54,11 @@ class RunContext:
     def advance(self, units: int = 1) -> None:
         self.on_advance(units)
 
-    def pick(self, quick, full):
-        """The value for this run's scale."""
-        return quick if self.scale == "quick" else full
+    def pick(self, quick, full, smoke=None):
+        """The value for this run's scale (``quick``'s at smoke scale when ``smoke`` is None)."""
+        if self.scale == "smoke" and smoke is not None:
+            return smoke
+        return quick if self.scale in ("quick", "smoke") else full
 
 
 @dataclass(frozen=True)

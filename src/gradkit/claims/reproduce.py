@@ -15,6 +15,7 @@ import gradkit
 from gradkit.claims import CLAIMS
 from gradkit.claims.base import RunContext
 from gradkit.claims.tuning import cached_run
+from gradkit.experiments import Executor, RunCache
 from gradkit.report import ReportEntry, write_report
 
 VERDICT_STYLES = {
@@ -62,45 +63,65 @@ def reproduce(
     seeds: int,
     out: Path,
     console: Console | None = None,
+    cache: Path | None = None,
+    workers: int = 1,
 ) -> list[ReportEntry]:
-    """Run ``claim_ids`` at ``scale`` with seeds 0..seeds-1, show progress, write the report to
-    ``out`` and print the verdict table. Runs on one thread (the models are small)."""
+    """Run ``claim_ids`` (each once, in order) at ``scale`` with seeds 0..seeds-1, show
+    progress, write the report to ``out`` and print the verdict table.
+
+    Runs of the experiment protocol are read from / stored in ``cache`` (None: no cache) and
+    executed on ``workers`` processes. If interrupted, the claims finished so far are written
+    as a partial report before the interruption propagates.
+    """
     console = console or Console()
+    claim_ids = list(dict.fromkeys(claim_ids))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    entries = []
+    entries: list[ReportEntry] = []
     columns = (
         TextColumn("{task.description:<36}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    executor = Executor(RunCache(cache) if cache is not None else None, workers=workers)
+    interrupted = False
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             overall = progress.add_task("all claims", total=len(claim_ids))
             for claim_id in claim_ids:
                 task = progress.add_task(claim_id, total=None)
+                executor.on_done = lambda units, task=task: progress.advance(task, units)
                 ctx = RunContext(
                     scale,
                     list(range(seeds)),
                     on_plan=lambda units, task=task: progress.update(task, total=units),
                     on_advance=lambda units, task=task: progress.advance(task, units),
+                    executor=executor,
                 )
                 entries.append(run_claim(claim_id, ctx))
                 progress.update(task, description=f"{claim_id}: {entries[-1].verdict}")
                 progress.advance(overall)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
+        executor.close()
         torch.set_num_threads(threads)
         cached_run.cache_clear()
-    meta = {
-        "version": gradkit.__version__,
-        "torch": torch.__version__,
-        "scale": scale,
-        "seeds": list(range(seeds)),
-        "elapsed_seconds": time.perf_counter() - started,
-    }
-    paths = write_report(entries, out, meta)
+        meta = {
+            "version": gradkit.__version__,
+            "torch": torch.__version__,
+            "scale": scale,
+            "seeds": list(range(seeds)),
+            "elapsed_seconds": time.perf_counter() - started,
+            "runs_executed": executor.executed,
+            "runs_from_cache": executor.cached,
+        }
+        if interrupted:
+            meta["interrupted"] = f"after {len(entries)} of {len(claim_ids)} claims"
+        paths = write_report(entries, out, meta)
     table = Table(title=f"gradkit reproduce ({scale} scale, {seeds} seeds)")
     for column in ("claim", "verdict", "time", "result"):
         table.add_column(column, overflow="fold")
@@ -113,5 +134,8 @@ def reproduce(
             entry.summary.splitlines()[0],
         )
     console.print(table)
-    console.print(f"Report: {paths['html']}  (also {paths['markdown'].name}, {paths['json'].name})")
+    console.print(
+        f"Runs: {executor.executed} executed, {executor.cached} from the cache. "
+        f"Report: {paths['html']}  (also {paths['markdown'].name}, {paths['json'].name})"
+    )
     return entries

@@ -3,69 +3,104 @@
 from __future__ import annotations
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.claims.msvag_vs_adam import LABELS, bar_figure, compare, comparison_plan, epochs_for
-from gradkit.claims.tuning import grid_edge_note, lr_grid, tuned_lrs
+from gradkit.experiments import Budget, LrRange, Method, Metric, paired
+from gradkit.experiments import stats as st
+from gradkit.experiments.compare import compare_on_problems, per_seed, search_notes
+from gradkit.report.figures import seeds_figure
 
 PROBLEMS = ("mnist1d-mlp", "digits-cnn")
-METHODS = ("signum", "adam", "msgd")
-MATCH = 0.02  # accuracy gap (absolute) within which Signum matches Adam
-MISS = 0.05  # gap beyond which it clearly does not
+METHODS = (
+    Method("signum", "Signum", LrRange(1e-4, 1e-2)),
+    Method("adam", "Adam", LrRange(1e-4, 1e-2)),
+    Method("msgd", "SGD+momentum", LrRange(1e-3, 1.0)),
+)
+LABELS = {m.name: m.label for m in METHODS}
+MATCH = 0.02
+"""Signum matches Adam when |mean per-seed accuracy gap| < 2 points with 90% confidence: the
+paper's CIFAR-10 ResNet-20 gap was 0.39 points (91.16% vs 91.55%), so 2 points is generous, and
+a tolerance below mnist1d's seed spread (~1-3 points) could never be confirmed."""
+BUDGET = Budget(
+    smoke=1,
+    quick=20,
+    full=60,
+    paper="CIFAR-10 ResNet-20 and ImageNet ResNet-50, full training schedules",
+    why="20 epochs is each task's default length, where test accuracy has stopped rising.",
+)
+TUNE_ON = Metric("test_accuracy", higher_is_better=True)  # validation accuracy on tuning runs
 
 
-def steps_to(result, target: float) -> float:
-    """First evaluation step at which train accuracy reaches ``target`` (inf if never)."""
-    for e in result.evals:
-        if e.get("train_accuracy", 0.0) >= target:
-            return e["step"]
-    return float("inf")
+def decide(accuracy: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, str]]:
+    """Per problem, Signum - Adam per seed is tested for equivalence within :data:`MATCH`.
+    Holds if it is equivalent on every problem, does not hold if it is decidedly not on some
+    problem, inconclusive otherwise."""
+    decisions = {
+        p: st.within(st.paired_interval(per["signum"], per["adam"]), MATCH)
+        for p, per in accuracy.items()
+    }
+    overall = st.all_of(list(decisions.values()))
+    verdict = {
+        st.Decision.YES: Verdict.HOLDS,
+        st.Decision.NO: Verdict.DOES_NOT_HOLD,
+        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
+    }[overall]
+    return verdict, {p: d.value for p, d in decisions.items()}
+
+
+def first_epoch_reaching(run, target: float) -> float:
+    epochs, values = run.curve("train_accuracy")
+    return next((e for e, v in zip(epochs, values, strict=True) if v >= target), float("inf"))
 
 
 def run(ctx: RunContext) -> ClaimResult:
-    ctx.plan(comparison_plan(ctx, PROBLEMS, METHODS))
-    outcomes = compare(ctx, PROBLEMS, METHODS)
-    accuracy = {p: {m: outcomes[p][m].median("test_accuracy") for m in METHODS} for p in PROBLEMS}
-    gaps = {p: accuracy[p]["signum"] - accuracy[p]["adam"] for p in PROBLEMS}
-    if all(abs(g) <= MATCH for g in gaps.values()):
-        verdict = Verdict.HOLDS
-    elif any(abs(g) > MISS for g in gaps.values()):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
-    # speed: steps to 90% of the lowest final train accuracy among the methods (seed 0 runs)
-    speed = {}
-    for p in PROBLEMS:
-        target = 0.9 * min(outcomes[p][m].runs[0].final("train_accuracy") for m in METHODS)
-        speed[p] = {m: steps_to(outcomes[p][m].runs[0], target) for m in METHODS}
+    epochs = BUDGET.at(ctx.scale)
+    outcomes = compare_on_problems(
+        ctx.executor, PROBLEMS, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
+    )
+    accuracy = per_seed(outcomes, "test_accuracy")
+    verdict, decisions = decide(accuracy)
+    gaps = {
+        p: paired(outcomes[p]["signum"], outcomes[p]["adam"], "test_accuracy") for p in PROBLEMS
+    }
+    speed = {}  # median epoch where train accuracy first reaches 90% of the lowest final one
+    for p, per in outcomes.items():
+        target = 0.9 * min(min(o.values("train_accuracy")) for o in per.values())
+        speed[p] = {m: sorted(first_epoch_reaching(r, target) for r in o.runs)[len(o.runs) // 2]
+                    for m, o in per.items()}  # fmt: skip
     summary = (
-        f"Median test accuracy after {epochs_for(ctx)} epochs at tuned lr "
-        f"({len(ctx.seeds)} seeds): "
+        f"Test accuracy after {epochs} epochs at each method's tuned lr, Signum - Adam per seed "
+        f"(mean [90% interval]): "
         + "; ".join(
-            f"{p}: Signum {accuracy[p]['signum']:.3f}, Adam {accuracy[p]['adam']:.3f}, "
-            f"M-SGD {accuracy[p]['msgd']:.3f} (gap Signum-Adam {100 * gaps[p]:+.1f} points)"
+            f"{p}: {100 * gaps[p].mean:+.1f} points [{100 * gaps[p].low:+.1f}, "
+            f"{100 * gaps[p].high:+.1f}] -> within {100 * MATCH:.0f}: {decisions[p]}"
             for p in PROBLEMS
         )
         + "."
-        + grid_edge_note(outcomes, lr_grid(ctx.scale))
+        + search_notes(outcomes)
     )
     table = [
         {
             "problem": p,
             "method": LABELS[m],
-            "tuned lr": f"{outcomes[p][m].lr:.0e}",
-            "test accuracy": f"{accuracy[p][m]:.3f}",
-            "steps to common target": speed[p][m],
+            "tuned lr": f"{o.lr:.3g}",
+            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
+            "seeds": ", ".join(f"{v:.3f}" for v in o.values("test_accuracy")),
+            "epochs to common train target": speed[p][m],
         }
-        for p in PROBLEMS
-        for m in METHODS
+        for p, per in outcomes.items()
+        for m, o in per.items()
     ]
     numbers = {
-        "epochs": epochs_for(ctx),
+        "epochs": epochs,
+        "setting": BUDGET.describe(ctx.scale),
         "test_accuracy": accuracy,
-        "gap_signum_minus_adam": gaps,
-        "steps_to_common_train_accuracy": speed,
-        "tuned_lr": tuned_lrs(outcomes),
+        "gap_signum_minus_adam": {p: vars(g) for p, g in gaps.items()},
+        "equivalent_within_match": decisions,
+        "epochs_to_common_train_accuracy": speed,
+        "tuned_lr": {p: {m: o.lr for m, o in per.items()} for p, per in outcomes.items()},
     }
-    fig = bar_figure(outcomes, METHODS, {"test_accuracy": "test accuracy"})
+    fig = seeds_figure(
+        {"test_accuracy": accuracy}, {"test_accuracy": "test accuracy"}, LABELS, list(LABELS)
+    )
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 
@@ -77,10 +112,13 @@ CLAIM = Claim(
     ),
     source="Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018",
     criterion=(
-        "Signum, Adam and momentum SGD on the mnist1d MLP and the digits CNN, lr tuned per method "
-        "on one shared log grid (validation split), >= 3 seeds, equal epochs. Holds if the median "
-        f"test-accuracy gap |Signum - Adam| <= {100 * MATCH:.0f} points on both tasks; does not "
-        f"hold if it exceeds {100 * MISS:.0f} points on either; inconclusive otherwise."
+        "Signum, Adam and momentum SGD on the mnist1d MLP and the digits CNN; each method's lr "
+        "searched in its own range (3 points per decade, widened at the edges, successive "
+        "halving) on a validation split by validation accuracy; then >= 3 seeds, equal epochs. "
+        "Per problem, the per-seed test-accuracy gap Signum - Adam is tested for equivalence: "
+        f"its 90% t-interval must lie inside +/-{100 * MATCH:.0f} points. Holds if equivalent on "
+        "both problems; does not hold if the interval lies entirely outside on either; "
+        "inconclusive otherwise. Epochs to a common train-accuracy target are reported."
     ),
     run=run,
 )

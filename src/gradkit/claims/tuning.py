@@ -20,7 +20,7 @@ TUNING_SEED = 1000
 
 def lr_grid(scale: str, low: float = 1e-4, high: float = 1.0) -> list[float]:
     """Log grid over [low, high]: one point per decade (quick) or per half decade (full)."""
-    per_decade = 1 if scale == "quick" else 2
+    per_decade = 2 if scale == "full" else 1
     count = round(math.log10(high / low) * per_decade) + 1
     return [float(x) for x in np.logspace(math.log10(low), math.log10(high), count)]
 

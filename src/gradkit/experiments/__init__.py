@@ -12,6 +12,7 @@
 from gradkit.experiments.cache import RunCache, default_cache_dir
 from gradkit.experiments.compare import (
     TUNING_SEED,
+    Budget,
     Method,
     MethodOutcome,
     Metric,
@@ -25,6 +26,7 @@ from gradkit.experiments.stats import Decision, PairedInterval, paired_interval
 
 __all__ = [
     "TUNING_SEED",
+    "Budget",
     "Decision",
     "Executor",
     "LrRange",

@@ -2,15 +2,16 @@
 
 Each missing run executes in a worker process (spawned, one torch thread each), several at a
 time; results are stored in the cache as they finish, so an interrupted batch keeps what was
-done. With one worker the runs execute in this process.
+done. With one worker the runs execute in this process, one after the other.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from gradkit.experiments.cache import RunCache
@@ -37,8 +38,10 @@ def default_workers() -> int:
 class Executor:
     """Executes :class:`RunSpec` batches with a cache and ``workers`` processes.
 
-    ``on_done(n)`` is called as runs finish (cached ones included). ``executed`` and
-    ``cached`` count runs computed and runs read from the cache.
+    ``run`` may be called from several threads at once (searches of several methods proceed
+    together and keep every worker busy); a run requested twice while in flight executes once.
+    ``on_done(n)`` is called as runs finish (cached ones included). ``executed`` and ``cached``
+    count runs computed and runs read from the cache.
     """
 
     cache: RunCache | None = None
@@ -47,27 +50,51 @@ class Executor:
     executed: int = 0
     cached: int = 0
     _memory: dict[RunSpec, RunRecord] = field(default_factory=dict, repr=False)
+    _in_flight: dict[RunSpec, Future] = field(default_factory=dict, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
 
     def run(self, specs: Sequence[RunSpec]) -> list[RunRecord]:
         """The records of ``specs``, in order (duplicates run once)."""
-        missing = []
-        for spec in dict.fromkeys(specs):
+        futures = {spec: self._submit(spec) for spec in dict.fromkeys(specs)}
+        records = {spec: self._call(future.result, spec) for spec, future in futures.items()}
+        return [records[spec] for spec in specs]
+
+    def _submit(self, spec: RunSpec) -> Future:
+        with self._lock:
             if spec in self._memory:
-                continue
+                return _done(self._memory[spec])
+            if spec in self._in_flight:
+                return self._in_flight[spec]
             record = self.cache.get(spec) if self.cache is not None else None
             if record is not None:
                 self._memory[spec] = record
                 self.cached += 1
                 self.on_done(1)
-            else:
-                missing.append(spec)
-        if self.workers <= 1 or len(missing) <= 1:
-            for spec in missing:
-                self._store(spec, self._call(spec.execute, spec))
-        else:
-            self._run_parallel(missing)
-        return [self._memory[spec] for spec in specs]
+                return _done(record)
+            if self.workers <= 1:
+                future: Future = Future()
+                try:
+                    record = spec.execute()
+                except Exception as error:
+                    future.set_exception(error)
+                    return future
+                self._store(spec, record)
+                future.set_result(record)
+                return future
+            if self._pool is None:
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            future = self._pool.submit(_execute_in_worker, spec)
+            self._in_flight[spec] = future
+        future.add_done_callback(lambda f, spec=spec: self._finished(spec, f))
+        return future
+
+    def _finished(self, spec: RunSpec, future: Future) -> None:
+        with self._lock:
+            self._in_flight.pop(spec, None)
+            if not future.cancelled() and future.exception() is None:
+                self._store(spec, future.result())
 
     def _call(self, function, spec: RunSpec) -> RunRecord:
         try:
@@ -82,23 +109,6 @@ class Executor:
         self.executed += 1
         self.on_done(1)
 
-    def _run_parallel(self, specs: list[RunSpec]) -> None:
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-        pending: dict[Future, RunSpec] = {
-            self._pool.submit(_execute_in_worker, spec): spec for spec in specs
-        }
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    spec = pending.pop(future)
-                    self._store(spec, self._call(future.result, spec))
-        finally:
-            for future in pending:
-                future.cancel()
-
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
@@ -109,3 +119,9 @@ class Executor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _done(record: RunRecord) -> Future:
+    future: Future = Future()
+    future.set_result(record)
+    return future

@@ -58,6 +58,12 @@ class LrRange:
     def values(self) -> list[float]:
         return [lattice_value(k, self.per_decade) for k in self.indices()]
 
+    def centre(self) -> LrRange:
+        """The lattice point at the middle of the range, alone and not widened."""
+        indices = self.indices()
+        value = lattice_value(indices[len(indices) // 2], self.per_decade)
+        return LrRange(value, value, value, value, self.per_decade)
+
 
 def halving_budgets(total: int, rungs: int = 3, eta: int = 3, minimum: int = 1) -> list[int]:
     """Budgets total/eta^(rungs-1), ..., total/eta, total (each >= ``minimum``, increasing,
@@ -139,6 +145,6 @@ def search_lr(
         best=lattice_value(best, d),
         scores=all_scores,
         budgets=list(budgets),
-        at_bound=best in (lowest, highest),
+        at_bound=best in (lowest, highest) and lowest != highest,
         widened=[lattice_value(k, d) for k in sorted(widened)],
     )

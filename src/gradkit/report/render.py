@@ -49,6 +49,8 @@ def json_safe(value: Any) -> Any:
 def write_report(records: list[ReportEntry], out: Path, meta: dict[str, Any]) -> dict[str, Path]:
     """Write every file into ``out`` (created if needed); return their paths by kind."""
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.png"):  # figures of an earlier run in the same directory
+        stale.unlink()
     figures = {}
     for record in records:
         if record.figure is not None:
@@ -84,6 +86,20 @@ def write_report(records: list[ReportEntry], out: Path, meta: dict[str, Any]) ->
     return paths
 
 
+def run_notes(meta: dict[str, Any]) -> str:
+    """Sentences on how the run went: smoke scale, interruption, cached runs."""
+    notes = []
+    if meta.get("scale") == "smoke":
+        notes.append("Smoke scale: every claim runs end to end, the verdicts mean nothing.")
+    if meta.get("interrupted"):
+        notes.append(f"Interrupted {meta['interrupted']}: a partial report.")
+    if "runs_executed" in meta:
+        notes.append(
+            f"Runs: {meta['runs_executed']} executed, {meta['runs_from_cache']} from the cache."
+        )
+    return "".join(" " + n for n in notes)
+
+
 def _table_md(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
@@ -97,7 +113,7 @@ def markdown(records: list[ReportEntry], meta: dict[str, Any], figures: dict[str
     parts = [
         "# gradkit reproduction report\n",
         f"Scale `{meta['scale']}`, seeds {meta['seeds']}, gradkit {meta['version']}, "
-        f"torch {meta['torch']}, {meta['elapsed_seconds']:.0f} s.\n",
+        f"torch {meta['torch']}, {meta['elapsed_seconds']:.0f} s.{run_notes(meta)}\n",
         _table_md(
             [{"claim": r.id, "verdict": r.verdict, "seconds": f"{r.seconds:.0f}"} for r in records]
         ),
@@ -164,7 +180,7 @@ def html_page(records: list[ReportEntry], meta: dict[str, Any], figures: dict[st
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>gradkit report</title>"
         f"<style>{style}</style></head><body><h1>gradkit reproduction report</h1>"
         f"<p>Scale <code>{meta['scale']}</code>, seeds {meta['seeds']}, gradkit {meta['version']}, "
-        f"torch {meta['torch']}, {meta['elapsed_seconds']:.0f} s.</p>"
+        f"torch {meta['torch']}, {meta['elapsed_seconds']:.0f} s.{html.escape(run_notes(meta))}</p>"
         f"<table><thead><tr><th>claim</th><th>verdict</th><th>time</th></tr></thead>"
         f"<tbody>{overview}</tbody></table>{''.join(sections)}</body></html>"
     )
