@@ -7,7 +7,22 @@ import math
 
 import pytest
 
-from gradkit.claims import Verdict, ggt_recurrent, msvag_vs_adam, shampoo_cnn, signum_matches_adam
+from gradkit.claims import (
+    Verdict,
+    adpsgd_matches_allreduce,
+    adpsgd_slow_worker,
+    decentralized_accuracy,
+    dgc_compression,
+    ecq_quantization,
+    ggt_conditioning,
+    ggt_recurrent,
+    majority_vote,
+    msvag_vs_adam,
+    shampoo_cnn,
+    shampoo_convex,
+    sign_geometry,
+    signum_matches_adam,
+)
 
 HOLDS, FAILS, UNSURE = Verdict.HOLDS, Verdict.DOES_NOT_HOLD, Verdict.INCONCLUSIVE
 
@@ -143,3 +158,177 @@ def ggt_case(rnn_gain, cnn_gain, spread=0.01):
 )
 def test_ggt_recurrent_decision(rnn_gain, cnn_gain, spread, expected):
     assert ggt_recurrent.decide(ggt_case(rnn_gain, cnn_gain, spread))[0] == expected
+
+
+# ---- shampoo-beats-diagonal-on-convex ----------------------------------------------------------
+
+
+def convex_problem(shampoo, adagrad, adam, spread=0.02):
+    values = {"shampoo-eps0.01": shampoo, "adagrad": adagrad, "adam": adam}
+    return {m: seeds(v, spread * v, pattern=i) for i, (m, v) in enumerate(values.items())}
+
+
+@pytest.mark.parametrize(
+    ("shampoo", "expected"),
+    [(50, HOLDS), (200, FAILS), (98, UNSURE)],
+)
+def test_shampoo_convex_decision(shampoo, expected):
+    iterations = {p: convex_problem(shampoo, 100, 120) for p in ("a", "b")}
+    chosen = {p: "shampoo-eps0.01" for p in iterations}
+    assert shampoo_convex.decide(iterations, chosen, budget=300)[0] == expected
+
+
+def test_shampoo_convex_is_inconclusive_when_no_method_reaches_the_target():
+    iterations = {"a": convex_problem(50, 100, 120), "b": convex_problem(301, 301, 301, 0.0)}
+    chosen = {p: "shampoo-eps0.01" for p in iterations}
+    assert shampoo_convex.decide(iterations, chosen, budget=300)[0] == UNSURE
+
+
+# ---- ggt-helps-when-ill-conditioned ------------------------------------------------------------
+
+
+def conditioning_case(ggt_rotated, ggt_aligned, spread=0.02):
+    def problem(ggt):
+        values = {"ggt": ggt, "adagrad": 200, "adam": 150, "full-adagrad": 40}
+        return {m: seeds(v, spread * v, pattern=i) for i, (m, v) in enumerate(values.items())}
+
+    return {"rotated": problem(ggt_rotated), "axis-aligned": problem(ggt_aligned)}
+
+
+@pytest.mark.parametrize(
+    ("rotated", "aligned", "spread", "expected"),
+    [
+        (50, 140, 0.02, HOLDS),  # 3x faster when rotated, about even when axis-aligned
+        (50, 50, 0.02, FAILS),  # the advantage does not come from the rotation
+        (160, 140, 0.02, FAILS),  # slower than Adam when rotated
+        (140, 145, 0.3, UNSURE),
+    ],
+)
+def test_ggt_conditioning_decision(rotated, aligned, spread, expected):
+    case = conditioning_case(rotated, aligned, spread)
+    assert ggt_conditioning.decide(case, budget=300)[0] == expected
+
+
+def test_ggt_conditioning_is_inconclusive_when_no_method_reaches_the_target():
+    case = conditioning_case(50, 140)
+    case["axis-aligned"] = {m: [301.0] * 3 for m in case["axis-aligned"]}
+    assert ggt_conditioning.decide(case, budget=300)[0] == UNSURE
+
+
+# ---- distributed claims ------------------------------------------------------------------------
+
+
+def methods(values: dict[str, float], spread=0.01):
+    return {m: seeds(v, spread * abs(v), pattern=i) for i, (m, v) in enumerate(values.items())}
+
+
+@pytest.mark.parametrize(
+    ("adpsgd_loss", "adpsgd_acc", "easgd_acc", "expected"),
+    [
+        (0.51, 0.70, 0.65, HOLDS),
+        (0.80, 0.70, 0.65, FAILS),  # 60% higher loss
+        (0.51, 0.60, 0.55, FAILS),  # 10 points less accurate than AllReduce
+        (0.51, 0.70, 0.70, UNSURE),  # matches AllReduce, ties EASGD
+    ],
+)
+def test_adpsgd_matches_allreduce_decision(adpsgd_loss, adpsgd_acc, easgd_acc, expected):
+    loss = methods({"allreduce": 0.5, "adpsgd": adpsgd_loss, "easgd": 0.55})
+    accuracy = methods({"allreduce": 0.70, "adpsgd": adpsgd_acc, "easgd": easgd_acc})
+    assert adpsgd_matches_allreduce.decide(loss, accuracy)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("adpsgd", "spread", "expected"),
+    [(0.75, 0.01, HOLDS), (0.65, 0.01, FAILS), (0.705, 0.1, UNSURE)],
+)
+def test_decentralized_accuracy_decision(adpsgd, spread, expected):
+    accuracy = methods({"allreduce": 0.7, "dpsgd": 0.7, "adpsgd": adpsgd}, spread)
+    assert decentralized_accuracy.decide(accuracy)[0] == expected
+
+
+@pytest.mark.parametrize(("adpsgd_time", "expected"), [(100.0, HOLDS), (400.0, FAILS)])
+def test_slow_worker_decision(adpsgd_time, expected):
+    times = methods({"allreduce": 500.0, "dpsgd": 600.0, "adpsgd": adpsgd_time})
+    assert adpsgd_slow_worker.decide(times)[0] == expected
+
+
+def test_slow_worker_fails_when_only_adpsgd_never_reaches_the_target():
+    times = methods({"allreduce": 500.0, "dpsgd": 600.0}) | {"adpsgd": [math.inf] * 3}
+    assert adpsgd_slow_worker.decide(times)[0] == FAILS
+
+
+def test_slow_worker_is_inconclusive_when_nobody_reaches_the_target():
+    times = {m: [math.inf] * 3 for m in ("allreduce", "dpsgd", "adpsgd")}
+    assert adpsgd_slow_worker.decide(times)[0] == UNSURE
+
+
+@pytest.mark.parametrize(("vote", "expected"), [(0.695, HOLDS), (0.60, FAILS)])
+def test_majority_vote_decision(vote, expected):
+    accuracy = methods({"vote": vote, "sgd": 0.70, "adam": 0.69}, spread=0.002)
+    assert majority_vote.decide_vote(accuracy)[0] == expected
+
+
+@pytest.mark.parametrize(("attacked", "expected"), [(0.68, HOLDS), (0.40, FAILS)])
+def test_byzantine_decision(attacked, expected):
+    assert (
+        majority_vote.decide_byzantine(seeds(0.7, 0.01), seeds(attacked, 0.01, pattern=1))[0]
+        == expected
+    )
+
+
+# ---- compression claims ------------------------------------------------------------------------
+
+
+def ecq_problem(ecq, plain):
+    return methods({"sgd": 0.30, "ecq-a1-b0.9": ecq, "plain": plain})
+
+
+@pytest.mark.parametrize(
+    ("ecq", "plain", "expected"),
+    [(0.31, 0.45, HOLDS), (0.31, 0.30, FAILS), (0.50, 0.60, FAILS), (0.31, 0.335, UNSURE)],
+)
+def test_ecq_decision(ecq, plain, expected):
+    loss = {p: ecq_problem(ecq, plain) for p in ("a", "b")}
+    chosen = dict.fromkeys(loss, "ecq-a1-b0.9")
+    assert ecq_quantization.decide(loss, chosen)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("dgc", "topk", "ratio", "expected"),
+    [
+        (0.698, 0.60, 457, HOLDS),
+        (0.650, 0.60, 457, FAILS),  # 5 points below dense
+        (0.698, 0.60, 100, FAILS),  # compresses too little
+        (0.698, 0.698, 457, UNSURE),  # no better than naive top-k
+    ],
+)
+def test_dgc_decision(dgc, topk, ratio, expected):
+    accuracy = methods({"dense": 0.70, "dgc": dgc, "topk": topk}, spread=0.002)
+    assert dgc_compression.decide(accuracy, ratio)[0] == expected
+
+
+# ---- sign-depends-on-geometry ------------------------------------------------------------------
+
+
+def geometry_case(axis_sign, rotated_sign, plain=1000):
+    steps = {}
+    for noise in sign_geometry.NOISES:
+        for geometry, sign in (("axis-aligned", axis_sign), ("rotated", rotated_sign)):
+            steps[f"{geometry}, noise {noise:g}"] = methods(
+                {"signsgd": sign, "sgd": plain, "signum": sign, "msgd": plain}, 0.02
+            )
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("axis", "rotated", "expected"),
+    [(300, 1200, HOLDS), (300, 300, FAILS)],
+)
+def test_sign_geometry_decision(axis, rotated, expected):
+    assert sign_geometry.decide(geometry_case(axis, rotated), budget=2000)[0] == expected
+
+
+def test_sign_geometry_decides_nothing_where_no_method_reaches_the_target():
+    never = geometry_case(2001, 2001, plain=2001)
+    never = {p: {m: [2001.0] * 3 for m in per} for p, per in never.items()}
+    assert sign_geometry.decide(never, budget=2000)[0] == UNSURE

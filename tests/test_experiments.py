@@ -229,3 +229,71 @@ def test_paired_interval_refuses_unpaired_inputs():
         paired_interval([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="at least one seed"):
         paired_interval([], [])
+
+
+# ---- the protocol on real runs ----------------------------------------------------------------
+
+
+def test_tuned_runs_search_on_a_validation_split_then_run_every_seed(tmp_path):
+    from gradkit.experiments import TUNING_SEED, Method, Metric, training, tuned_runs
+
+    executor = Executor(RunCache(tmp_path), workers=1)
+    method = Method("sgd", "SGD", LrRange(1e-2, 1.0))
+    outcome = tuned_runs(executor, training("digits-mlp"), method, 3, Metric("test_loss"), [0, 1])
+    searched = outcome.search.searched()
+    assert len(searched) >= 7 and outcome.lr in searched
+    final = outcome.search.final_scores()
+    assert final[outcome.lr] == min(final.values())
+    assert len(outcome.runs) == 2 and outcome.runs[0] != outcome.runs[1]
+    tuning = RunSpec.of(
+        "gradkit.experiments.kinds:train_task", task="digits-mlp", optimizer="sgd",
+        lr=outcome.lr, seed=TUNING_SEED, epochs=3, validation=True, evals_per_epoch=1,
+    )  # fmt: skip
+    assert RunCache(tmp_path).get(tuning) is not None  # the chosen rate's full-budget tuning run
+
+
+def test_train_task_tunes_on_a_held_out_part_of_the_training_set():
+    from gradkit.experiments.kinds import train_task
+    from gradkit.tasks import get_task
+
+    tuning = train_task("digits-mlp", "sgd", 0.1, seed=3, epochs=1, validation=True)
+    real = train_task("digits-mlp", "sgd", 0.1, seed=3, epochs=1)
+    data = get_task("digits-mlp").load(3)
+    assert tuning.metrics != real.metrics
+    assert {"train_loss", "test_loss", "test_accuracy"} <= set(real.metrics)
+    assert len(data.validation_split(0.2, 3).x_test) == round(0.2 * len(data.x_train))
+
+
+def test_convex_run_counts_iterations_to_the_target():
+    from gradkit.experiments.kinds import convex_run
+
+    record = convex_run("linear-regression", 0, "adam", 0.05, 200, 1e-3, options={"rotated": False})
+    curve = record.curves["suboptimality"]
+    gap0 = curve[0][1]
+    reached = record.metrics["iterations_to_target"]
+    assert reached <= 200 and all(v > 1e-3 * gap0 for t, v in curve if t < reached)
+    assert record.metrics["final_gap"] < 1e-3
+
+
+def test_simulate_run_records_time_curves_and_counters():
+    from gradkit.experiments.kinds import simulate_run
+
+    slow = simulate_run("allreduce", "digits-mlp", 4, 0, 0.1, 1, slowdown={"0": 5.0})
+    fast = simulate_run("allreduce", "digits-mlp", 4, 0, 0.1, 1)
+    assert slow.metrics["train_loss"] == fast.metrics["train_loss"]  # same iterates
+    assert slow.metrics["duration"] > 3 * fast.metrics["duration"]  # compute 5x, links not
+    times, losses = slow.curve("train_loss@time")
+    assert times[0] == 0 and len(losses) == len(slow.curve("train_loss")[1])
+    whole = simulate_run("signum-vote", "digits-mlp", 4, 0, 1e-3, 1, sampling="whole")
+    assert (
+        whole.metrics["counter:payload_bits"]
+        == whole.metrics["worker_steps"] * whole.metrics["parameters"]
+    )  # one bit per coordinate per worker-step
+
+
+def test_quadratic_run_reaches_its_target_with_a_good_rate():
+    from gradkit.experiments.kinds import quadratic_run
+
+    good = quadratic_run(False, 0.2, 0, "sgd", 0.1, 500, 0.01)
+    tiny = quadratic_run(False, 0.2, 0, "sgd", 1e-5, 500, 0.01)
+    assert good.metrics["steps_to_target"] <= 500 < tiny.metrics["steps_to_target"]

@@ -125,3 +125,13 @@ def test_fit_rejects_bad_settings():
         train("nope", "adam")
     with pytest.raises(ValueError, match="unknown optimizer"):
         train("digits-mlp", "nope")
+
+
+def test_lp_loss_by_name():
+    from gradkit.tasks import make_loss
+
+    out, y = torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0])
+    assert make_loss("l4")(out, y).item() == pytest.approx((1 + 16) / 2 / 4)
+    assert make_loss("l3")(out, y).item() == pytest.approx((1 + 8) / 2 / 3)
+    with pytest.raises(ValueError, match="unknown loss"):
+        make_loss("l0")

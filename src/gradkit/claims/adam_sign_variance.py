@@ -51,7 +51,7 @@ def _adam_identity(ctx: RunContext, seed: int):
 
     opt.register_step_pre_hook(snapshot)
     opt.register_step_post_hook(compare)
-    epochs = ctx.pick(2, 10)
+    epochs = ctx.pick(2, 10, smoke=1)
     result = fit(
         model, data, opt, loss=task.loss, epochs=epochs, batch_size=task.batch_size, seed=seed
     )

@@ -9,7 +9,13 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.claims.spectra import window_spectra
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import compare_on_problems, per_seed, search_notes
+from gradkit.experiments.compare import (
+    compare_on_problems,
+    per_seed,
+    search_notes,
+    training,
+    tuned_lrs,
+)
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = {"mnist1d-rnn": "recurrent (GRU)", "mnist1d-cnn": "convolutional"}
@@ -57,7 +63,13 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = compare_on_problems(
-        ctx.executor, list(PROBLEMS), METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
+        ctx.executor,
+        {p: training(p) for p in PROBLEMS},
+        METHODS,
+        epochs,
+        TUNE_ON,
+        ctx.seeds,
+        ctx.scale != "smoke",
     )
     loss = per_seed(outcomes, "train_loss")
     verdict, details = decide(loss)
@@ -100,7 +112,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "setting": BUDGET.describe(ctx.scale),
         "train_loss": loss,
         "log_gain_per_seed": gain,
-        "tuned_lr": {p: {m: o.lr for m, o in per.items()} for p, per in outcomes.items()},
+        "tuned_lr": tuned_lrs(outcomes),
         "window_top_mass": top,
         "window_stable_rank": stable,
         **details,

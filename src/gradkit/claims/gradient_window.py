@@ -18,7 +18,7 @@ MASS = 0.5  # share of ||G||_F^2 the top ones must carry
 
 
 def run(ctx: RunContext) -> ClaimResult:
-    windows = ctx.pick(3, 10)
+    windows = ctx.pick(3, 10, smoke=1)
     ctx.plan(len(ctx.seeds))
     per_seed = []
     for seed in ctx.seeds:

@@ -8,7 +8,13 @@ import statistics
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import compare_on_problems, per_seed, search_notes
+from gradkit.experiments.compare import (
+    compare_on_problems,
+    per_seed,
+    search_notes,
+    training,
+    tuned_lrs,
+)
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = ("mnist1d-mlp", "digits-cnn", "mnist1d-rnn")
@@ -82,7 +88,13 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = compare_on_problems(
-        ctx.executor, PROBLEMS, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
+        ctx.executor,
+        {p: training(p) for p in PROBLEMS},
+        METHODS,
+        epochs,
+        TUNE_ON,
+        ctx.seeds,
+        ctx.scale != "smoke",
     )
     loss, accuracy = per_seed(outcomes, "train_loss"), per_seed(outcomes, "test_accuracy")
     verdict, details = decide(loss)
@@ -117,7 +129,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "setting": BUDGET.describe(ctx.scale),
         "train_loss": loss,
         "test_accuracy": accuracy,
-        "tuned_lr": {p: {m: o.lr for m, o in per.items()} for p, per in outcomes.items()},
+        "tuned_lr": tuned_lrs(outcomes),
         "rankings": rankings,
         **details,
     }

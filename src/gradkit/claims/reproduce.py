@@ -14,7 +14,6 @@ from rich.table import Table
 import gradkit
 from gradkit.claims import CLAIMS
 from gradkit.claims.base import RunContext
-from gradkit.claims.tuning import cached_run
 from gradkit.experiments import Executor, RunCache
 from gradkit.report import ReportEntry, write_report
 
@@ -109,7 +108,6 @@ def reproduce(
     finally:
         executor.close()
         torch.set_num_threads(threads)
-        cached_run.cache_clear()
         meta = {
             "version": gradkit.__version__,
             "torch": torch.__version__,

@@ -9,7 +9,13 @@ import statistics
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import compare_on_problems, per_seed, search_notes
+from gradkit.experiments.compare import (
+    compare_on_problems,
+    per_seed,
+    search_notes,
+    training,
+    tuned_lrs,
+)
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = ("mnist1d-cnn", "digits-cnn")
@@ -67,7 +73,13 @@ def decide(
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = compare_on_problems(
-        ctx.executor, PROBLEMS, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
+        ctx.executor,
+        {p: training(p) for p in PROBLEMS},
+        METHODS,
+        epochs,
+        TUNE_ON,
+        ctx.seeds,
+        ctx.scale != "smoke",
     )
     loss, accuracy = per_seed(outcomes, "train_loss"), per_seed(outcomes, "test_accuracy")
     verdict, wins = decide(loss, accuracy)
@@ -108,7 +120,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "train_loss": loss,
         "test_accuracy": accuracy,
         "seconds_per_run": seconds,
-        "tuned_lr": {p: {m: o.lr for m, o in per.items()} for p, per in outcomes.items()},
+        "tuned_lr": tuned_lrs(outcomes),
         "shampoo_wins": wins,
     }
     fig = seeds_figure(

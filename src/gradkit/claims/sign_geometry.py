@@ -2,97 +2,128 @@
 
 from __future__ import annotations
 
-from matplotlib.figure import Figure
+import math
+import statistics
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.claims.tuning import (
-    comparison_units,
-    grid_edge_note,
-    lr_grid,
-    tuned_comparison,
-    tuned_lrs,
-)
+from gradkit.experiments import Budget, LrRange, Method, Metric
+from gradkit.experiments import stats as st
+from gradkit.experiments.compare import compare_on_problems, noisy_quadratic, per_seed, tuned_lrs
+from gradkit.report.figures import Panel, curves_figure
 
+NOISES = (0.2, 1.0, 5.0)  # gradient noise scale: low, moderate, high
+TARGET = 0.01
+"""The target is f(x) <= 1% of f(x_0): reached by every method at its tuned rate at every noise
+level, so the comparison is of speed, not of noise floors."""
+PROBLEMS = {
+    f"{geometry}, noise {noise:g}": noisy_quadratic(geometry == "rotated", noise, TARGET)
+    for noise in NOISES
+    for geometry in ("axis-aligned", "rotated")
+}
 PAIRS = (("signsgd", "sgd"), ("signum", "msgd"))  # (sign method, its non-sign twin)
-TASKS = {"axis-aligned": "quadratic-axis", "rotated": "quadratic-rotated"}
-EVAL_EVERY = 100  # steps
-LAST = 5  # evaluations averaged for the final objective
+METHODS = (
+    Method("signsgd", "signSGD", LrRange(1e-3, 1e-1)),
+    Method("sgd", "SGD", LrRange(1e-3, 1e-1)),
+    Method("signum", "Signum", LrRange(1e-3, 1e-1)),
+    Method("msgd", "SGD+momentum", LrRange(1e-3, 1e-1)),
+)
+LABELS = {m.name: m.label for m in METHODS}
+BUDGET = Budget(
+    smoke=20,
+    quick=2000,
+    full=10000,
+    paper="the theory's noisy quadratics (Balles & Hennig, Sec. 4); no step budget",
+    why="2000 batch-1 steps let every method reach 1% of f(x_0) at its tuned rate.",
+    unit="steps",
+)
+TUNE_ON = Metric("steps_to_target", tie_break="final_fraction")
 
 
-def run(ctx: RunContext) -> ClaimResult:
-    steps = ctx.pick(1000, 5000)
-    grid = lr_grid(ctx.scale, 1e-4, 1.0)
-    methods = [m for pair in PAIRS for m in pair]
-    ctx.plan(len(TASKS) * comparison_units(len(methods), len(grid), len(ctx.seeds)))
-    evals_per_epoch = 50_000 // EVAL_EVERY  # the noise set has 50 000 samples, batch size 1
-    outcomes = {
-        geometry: tuned_comparison(
-            ctx,
-            task,
-            methods,
-            epochs=1,
-            grid=grid,
-            evals_per_epoch=evals_per_epoch,
-            max_steps=steps,
-            last=LAST,
-            validation=False,
-        )
-        for geometry, task in TASKS.items()
-    }
-    final = {
-        geometry: {m: o.median("test_loss", LAST) for m, o in per_method.items()}
-        for geometry, per_method in outcomes.items()
-    }
-    ratios = {
-        f"{sign}/{plain}": {g: final[g][sign] / final[g][plain] for g in TASKS}
-        for sign, plain in PAIRS
-    }
-    primary = ratios["signsgd/sgd"]
-    axis, rotated = primary["axis-aligned"], primary["rotated"]
-    if axis < 1 <= rotated:
+def log_ratios(steps: dict[str, dict[str, list[float]]], sign: str, plain: str, budget: int):
+    """Per problem, per seed, log(sign method's steps to target / its twin's); NaN where neither
+    reached the target within ``budget`` (the ratio is unknown)."""
+    out = {}
+    for p, per in steps.items():
+        a, b = st.log_pair(per[sign], per[plain], budget + 1)
+        out[p] = [x - y for x, y in zip(a, b, strict=True)]
+    return out
+
+
+def decide(
+    steps: dict[str, dict[str, list[float]]], budget: int
+) -> tuple[Verdict, dict[str, dict]]:
+    """signSGD against SGD, at each noise level, with per-seed log step ratios r (< 0: the sign
+    is faster). (i) the sign gains when axis-aligned: the 90% t-interval of r_axis lies below 0;
+    (ii) it loses that gain when rotated: the interval of r_rotated - r_axis (same seed: same
+    eigenvalues, the rotation differs) lies above 0. Holds if (ii) is YES at every noise level
+    and (i) at some; does not hold if (ii) is NO at some noise level; inconclusive otherwise.
+    Seeds where neither method reached the target decide nothing. Signum against momentum SGD
+    is reported alongside."""
+    r = log_ratios(steps, "signsgd", "sgd", budget)
+    decisions = {}
+    for noise in NOISES:
+        axis, rotated = r[f"axis-aligned, noise {noise:g}"], r[f"rotated, noise {noise:g}"]
+        decisions[f"noise {noise:g}"] = {
+            "sign_gains_axis_aligned": st.less(st.paired_interval(axis, [0.0] * len(axis))),
+            "gain_shrinks_when_rotated": st.greater(st.paired_interval(rotated, axis)),
+        }
+    shrinks = [d["gain_shrinks_when_rotated"] for d in decisions.values()]
+    gains = [d["sign_gains_axis_aligned"] for d in decisions.values()]
+    if all(d == st.Decision.YES for d in shrinks) and st.Decision.YES in gains:
         verdict = Verdict.HOLDS
-    elif axis >= 1 or rotated <= axis:
+    elif st.Decision.NO in shrinks:
         verdict = Verdict.DOES_NOT_HOLD
     else:
         verdict = Verdict.INCONCLUSIVE
-    momentum = ratios["signum/msgd"]
+    return verdict, {n: {k: v.value for k, v in d.items()} for n, d in decisions.items()}
+
+
+def run(ctx: RunContext) -> ClaimResult:
+    budget = BUDGET.at(ctx.scale)
+    outcomes = compare_on_problems(
+        ctx.executor, PROBLEMS, METHODS, budget, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
+    )
+    steps = per_seed(outcomes, "steps_to_target")
+    verdict, decisions = decide(steps, budget)
+    ratios = {
+        f"{sign}/{plain}": {
+            p: math.exp(statistics.fmean(v))
+            for p, v in log_ratios(steps, sign, plain, budget).items()
+        }
+        for sign, plain in PAIRS
+    }
     summary = (
-        f"Final objective f(x) = x'Hx/2 after {steps} steps (median of {len(ctx.seeds)} seeds, "
-        f"mean of the last {LAST} evaluations), each method at its best lr on a shared grid. "
-        f"signSGD/SGD: {axis:.3f} axis-aligned, {rotated:.3f} rotated. "
-        f"Signum/momentum SGD: {momentum['axis-aligned']:.3f} axis-aligned, "
-        f"{momentum['rotated']:.3f} rotated." + grid_edge_note(outcomes, grid)
+        f"Noisy quadratic, d=100, from a random x0; batch-1 steps to f <= {TARGET:g} f(x0) "
+        f"(budget {budget}; budget + 1 = not reached), each method at its tuned lr, "
+        f"{len(ctx.seeds)} seeds. signSGD / SGD steps (geometric mean): "
+        + "; ".join(f"{p} {v:.2f}" for p, v in ratios["signsgd/sgd"].items())
+        + ". Signum / momentum SGD: "
+        + "; ".join(f"{p} {v:.2f}" for p, v in ratios["signum/msgd"].items())
+        + ". Decisions: "
+        + "; ".join(
+            f"{n}: " + ", ".join(f"{k} {v}" for k, v in d.items()) for n, d in decisions.items()
+        )
+        + "."
     )
     table = [
         {
-            "geometry": g,
-            "method": m,
-            "tuned lr": f"{outcomes[g][m].lr:.0e}",
-            "final f (median)": f"{final[g][m]:.4g}",
+            "problem": p,
+            "method": LABELS[m],
+            "tuned lr": f"{o.lr:.3g}",
+            "steps to target per seed": ", ".join(f"{v:g}" for v in o.values("steps_to_target")),
         }
-        for g in TASKS
-        for m in methods
+        for p, per in outcomes.items()
+        for m, o in per.items()
     ]
-    fig = Figure(figsize=(11, 4))
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, geometry in zip(axes, TASKS, strict=True):
-        for method in methods:
-            run0 = outcomes[geometry][method].runs[0]
-            x = [e["step"] for e in run0.evals]
-            y = [e["test_loss"] for e in run0.evals]
-            ax.plot(x, y, label=f"{method} (lr {outcomes[geometry][method].lr:.0e})")
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_title(f"noisy quadratic, {geometry}")
-        ax.legend()
-    axes[0].set_ylabel("f(x) (seed 0)")
-    fig.tight_layout()
     numbers = {
-        "steps": steps,
-        "final_objective": final,
-        "ratios": ratios,
+        "setting": BUDGET.describe(ctx.scale),
+        "steps_to_target": steps,
+        "step_ratios": ratios,
         "tuned_lr": tuned_lrs(outcomes),
+        "decisions": decisions,
     }
+    panels = [Panel(p, "objective", "step", "f(x)") for p in PROBLEMS]
+    fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 
@@ -104,11 +135,14 @@ CLAIM = Claim(
     ),
     source="Balles & Hennig, Dissecting Adam, ICML 2018; Bernstein et al., signSGD, ICML 2018",
     criterion=(
-        "Noisy quadratic, d=100, Hessian eigenvalues log-spaced over [0.1, 10], gradient noise "
-        "N(0, 25 I), batch 1; lr of each method tuned on a shared log grid (1e-4..1). With "
-        "r = f(signSGD)/f(SGD) at the end (median over seeds): holds if r_axis < 1 <= r_rotated; "
-        "does not hold if r_axis >= 1 or r_rotated <= r_axis; inconclusive otherwise (the gain "
-        "shrinks but persists). Signum vs momentum SGD is reported alongside."
+        "Noisy quadratic, d=100, Hessian eigenvalues log-spaced over [0.1, 10], axis-aligned or "
+        "randomly rotated, x0 ~ N(0, I), batch-1 gradients with noise scale 0.2, 1 and 5; "
+        "signSGD, SGD, Signum and momentum SGD, each lr searched (3 points per decade, widened "
+        f"at the edges, successive halving) by steps to f <= {TARGET:g} f(x0) on a tuning "
+        "instance; then >= 3 seeds. Per seed r = log(signSGD steps / SGD steps). Holds if at "
+        "every noise level the 90% t-interval of r_rotated - r_axis lies above 0 and at some "
+        "level that of r_axis lies below 0; does not hold if at some level the first lies at "
+        "or below 0; inconclusive otherwise. Signum vs momentum SGD is reported alongside."
     ),
     run=run,
 )

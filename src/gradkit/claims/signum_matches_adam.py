@@ -5,7 +5,13 @@ from __future__ import annotations
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, paired
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import compare_on_problems, per_seed, search_notes
+from gradkit.experiments.compare import (
+    compare_on_problems,
+    per_seed,
+    search_notes,
+    training,
+    tuned_lrs,
+)
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = ("mnist1d-mlp", "digits-cnn")
@@ -54,7 +60,13 @@ def first_epoch_reaching(run, target: float) -> float:
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = compare_on_problems(
-        ctx.executor, PROBLEMS, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
+        ctx.executor,
+        {p: training(p) for p in PROBLEMS},
+        METHODS,
+        epochs,
+        TUNE_ON,
+        ctx.seeds,
+        ctx.scale != "smoke",
     )
     accuracy = per_seed(outcomes, "test_accuracy")
     verdict, decisions = decide(accuracy)
@@ -96,7 +108,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "gap_signum_minus_adam": {p: vars(g) for p, g in gaps.items()},
         "equivalent_within_match": decisions,
         "epochs_to_common_train_accuracy": speed,
-        "tuned_lr": {p: {m: o.lr for m, o in per.items()} for p, per in outcomes.items()},
+        "tuned_lr": tuned_lrs(outcomes),
     }
     fig = seeds_figure(
         {"test_accuracy": accuracy}, {"test_accuracy": "test accuracy"}, LABELS, list(LABELS)

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from gradkit.distributed.worker import GradientEngine, Shard, derived_seed, shard_indices
 
+SAMPLING = ("shards", "whole")
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -19,6 +21,10 @@ class Problem:
     ``build_model()`` must return the same initial model on every call (every worker starts from
     it). ``batch_size`` is per worker. ``evaluate(model)`` returns named metrics such as
     ``train_loss`` and ``test_accuracy``; it is called on the averaged (or server) model.
+    ``sampling`` is ``"shards"`` (each worker draws from its own i.i.d. shard, the default) or
+    ``"whole"`` (each worker draws from the whole training set with its own shuffling, so every
+    worker's gradient is an unbiased estimate of the full gradient, the assumption of the
+    majority-vote analysis).
     """
 
     build_model: Callable[[], nn.Module]
@@ -27,8 +33,13 @@ class Problem:
     loss_fn: Callable[[Tensor, Tensor], Tensor]
     batch_size: int
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None
+    sampling: str = "shards"
 
     def __post_init__(self):
+        if self.sampling not in SAMPLING:
+            raise ValueError(
+                f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}"
+            )
         if len(self.inputs) != len(self.targets):
             raise ValueError(
                 f"inputs and targets differ in length: {len(self.inputs)} vs {len(self.targets)}"
@@ -50,12 +61,18 @@ class Problem:
 
     def partition(self, world_size: int, epochs: float, seed: int) -> tuple[list[Tensor], int]:
         """(sample indices of each worker's shard, local steps per worker). The steps make all
-        workers together see about ``epochs`` passes: ``epochs * smallest shard / batch_size``,
+        workers together see about ``epochs`` passes: ``epochs * smallest shard / batch_size``
+        (``epochs * samples / world_size / batch_size`` when sampling from the whole set),
         rounded, at least 1."""
         if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
             raise ValueError(f"epochs must be a positive number, got {epochs!r}")
-        shards = shard_indices(self.num_samples, world_size, seed)
-        steps = max(1, round(epochs * min(len(s) for s in shards) / self.batch_size))
+        if self.sampling == "whole":
+            shards = [torch.arange(self.num_samples)] * world_size
+            share = self.num_samples / world_size
+        else:
+            shards = shard_indices(self.num_samples, world_size, seed)
+            share = min(len(s) for s in shards)
+        steps = max(1, round(epochs * share / self.batch_size))
         return shards, steps
 
     def shard(

@@ -16,8 +16,13 @@ from gradkit.experiments.compare import (
     Method,
     MethodOutcome,
     Metric,
+    compare_on_problems,
+    full_batch,
     paired,
-    tuned_comparison,
+    runs_at,
+    simulated,
+    training,
+    tuned_runs,
 )
 from gradkit.experiments.executor import Executor, RunFailedError
 from gradkit.experiments.runs import RunRecord, RunSpec
@@ -39,10 +44,15 @@ __all__ = [
     "RunRecord",
     "RunSpec",
     "SearchResult",
+    "compare_on_problems",
     "default_cache_dir",
+    "full_batch",
     "halving_budgets",
     "paired",
     "paired_interval",
+    "runs_at",
     "search_lr",
-    "tuned_comparison",
+    "simulated",
+    "training",
+    "tuned_runs",
 ]

@@ -1,17 +1,19 @@
-"""The protocol of a tuned comparison of optimizers on a training task.
+"""The protocol of a tuned comparison of methods on a problem.
 
 For every method: search its learning rate (its own range, >= 3 points per decade, widened at
-the edges, successive halving over epochs) on a validation split with the tuning seed, scored
-on the metric the claim is about; then train at the chosen rate with every evaluation seed on
-the real split. Every run goes through the executor (cache, parallel workers).
+the edges, successive halving over the budget) on tuning runs (tuning seed; a validation split
+for training tasks), scored on the metric the claim is about; then run it at the chosen rate
+with every evaluation seed. Every run goes through the executor (cache, parallel workers); the
+searches of all (problem, method) pairs proceed concurrently.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from gradkit.experiments.executor import Executor
 from gradkit.experiments.runs import RunRecord, RunSpec
@@ -23,46 +25,63 @@ TUNING_SEED = 1000
 0, 1, 2, ..."""
 
 TRAIN = "gradkit.experiments.kinds:train_task"
+CONVEX = "gradkit.experiments.kinds:convex_run"
+SIMULATE = "gradkit.experiments.kinds:simulate_run"
+QUADRATIC = "gradkit.experiments.kinds:quadratic_run"
 
 
 @dataclass(frozen=True)
 class Budget:
-    """A claim's training length per scale, and how it relates to the paper's."""
+    """A claim's run length per scale, and how it relates to the paper's."""
 
     smoke: int
     quick: int
     full: int
     paper: str  # the paper's budget, in its words
     why: str  # why ours is long enough for the effect
+    unit: str = "epochs"
 
     def at(self, scale: str) -> int:
         return {"smoke": self.smoke, "quick": self.quick, "full": self.full}[scale]
 
-    def describe(self, scale: str, unit: str = "epochs") -> str:
-        return f"ours: {self.at(scale)} {unit} ({scale} scale); the paper: {self.paper}. {self.why}"
+    def describe(self, scale: str) -> str:
+        ours = f"ours: {self.at(scale)} {self.unit} ({scale} scale)"
+        return f"{ours}; the paper: {self.paper}. {self.why}"
 
 
 @dataclass(frozen=True)
 class Method:
-    """An optimizer of the registry, how to label it, and where to search its rate."""
+    """A method: its name in results, its label, where to search its rate, and what it runs
+    (``optimizer``, the name the run kind knows, default ``name``; ``hyper``, extra keyword
+    arguments, as (key, value) pairs)."""
 
     name: str
     label: str
     lr_range: LrRange
+    optimizer: str = ""
+    hyper: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def runs(self) -> str:
+        return self.optimizer or self.name
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric of a run's final evaluation and its direction. On a tuning run the held-out
-    validation split is what the record calls ``test_*``."""
+    """A metric of a run's final evaluation and its direction. On a tuning run of a training
+    task the held-out validation split is what the record calls ``test_*``."""
 
     name: str
     higher_is_better: bool = False
+    tie_break: str = ""  # a metric in [0, 1), lower is better, that breaks ties (e.g. counts)
 
     def score(self, record: RunRecord) -> float:
         """Lower is better (accuracies negated; a diverged run's loss is inf)."""
         value = record.metric(self.name)
-        return -value if self.higher_is_better else value
+        value = -value if self.higher_is_better else value
+        if self.tie_break:
+            value += min(max(record.metric(self.tie_break), 0.0), 0.999)
+        return value
 
 
 @dataclass
@@ -84,75 +103,139 @@ class MethodOutcome:
         return statistics.median(self.values(metric))
 
 
-def train_spec(
-    task: str, optimizer: str, lr: float, seed: int, epochs: int, validation: bool, evals: int
-) -> RunSpec:
-    """One training run of ``task`` (see :func:`gradkit.experiments.kinds.train_task`)."""
-    return RunSpec.of(
-        TRAIN,
-        task=task,
-        optimizer=optimizer,
-        lr=lr,
-        seed=seed,
-        epochs=epochs,
-        validation=validation,
-        evals_per_epoch=evals,
+SpecFactory = Callable[[Method, float, int, int, bool], RunSpec]
+"""(method, lr, budget, seed, tuning) -> the run."""
+
+
+def training(task: str, evals_per_epoch: int = 1) -> SpecFactory:
+    """Runs of a registered training task; tuning runs use a validation split."""
+
+    def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            TRAIN,
+            task=task,
+            optimizer=method.runs,
+            lr=lr,
+            seed=seed,
+            epochs=epochs,
+            validation=tuning,
+            evals_per_epoch=evals_per_epoch,
+        )
+
+    return make
+
+
+def full_batch(problem: str, target_gap: float, **options: Any) -> SpecFactory:
+    """Full-batch runs on a convex problem of :mod:`gradkit.tasks.convex` (instance drawn from
+    the seed, so tuning runs use a different instance)."""
+
+    def make(method: Method, lr: float, iterations: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            CONVEX,
+            problem=problem,
+            seed=seed,
+            optimizer=method.runs,
+            lr=lr,
+            iterations=iterations,
+            target_gap=target_gap,
+            options=options,
+            hyper=dict(method.hyper),
+        )
+
+    return make
+
+
+def simulated(task: str, workers: int, evals_per_epoch: int = 2, **cluster: Any) -> SpecFactory:
+    """Simulated data-parallel runs of a method's algorithm (``Method.optimizer``) on
+    ``workers`` workers training ``task``; ``cluster`` adds the kind's cluster options
+    (``slowdown``, ``jitter``, ``transfer_cost``, ``batch_size``). Tuning runs hold out a
+    validation split."""
+
+    def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            SIMULATE,
+            algorithm=method.runs,
+            task=task,
+            workers=workers,
+            seed=seed,
+            lr=lr,
+            epochs=epochs,
+            validation=tuning,
+            evals_per_epoch=evals_per_epoch,
+            hyper=dict(method.hyper),
+            **cluster,
+        )
+
+    return make
+
+
+def noisy_quadratic(rotated: bool, noise: float, target_fraction: float) -> SpecFactory:
+    """Runs on the noisy quadratic of :func:`gradkit.experiments.kinds.quadratic_run` (instance
+    and start drawn from the seed, so tuning runs use a different instance)."""
+
+    def make(method: Method, lr: float, steps: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            QUADRATIC,
+            rotated=rotated,
+            noise=noise,
+            seed=seed,
+            optimizer=method.runs,
+            lr=lr,
+            steps=steps,
+            target_fraction=target_fraction,
+        )
+
+    return make
+
+
+def tuned_runs(
+    executor: Executor,
+    make_spec: SpecFactory,
+    method: Method,
+    budget: int,
+    tune_on: Metric,
+    seeds: Sequence[int],
+    search: bool = True,
+) -> MethodOutcome:
+    """Search ``method``'s rate (successive halving up to ``budget``), then run every seed.
+
+    ``search=False`` (the smoke scale) runs one rate, the centre of the method's range.
+    """
+    lr_range = method.lr_range if search else method.lr_range.centre()
+    result = search_lr(
+        lr_range,
+        halving_budgets(budget),
+        lambda lr, rung: make_spec(method, lr, rung, TUNING_SEED, True),
+        tune_on.score,
+        executor.run,
+    )
+    return MethodOutcome(
+        method, result, runs_at(executor, make_spec, method, result.best, budget, seeds)
     )
 
 
-def tuned_comparison(
+def runs_at(
     executor: Executor,
-    task: str,
-    methods: Sequence[Method],
-    epochs: int,
-    tune_on: Metric,
+    make_spec: SpecFactory,
+    method: Method,
+    lr: float,
+    budget: int,
     seeds: Sequence[int],
-    evals_per_epoch: int = 1,
-    search: bool = True,
-) -> dict[str, MethodOutcome]:
-    """Search each method's rate, then run it with every seed. Returns outcomes by name.
-
-    ``search=False`` (the smoke scale) runs one rate per method, the centre of its range.
-    """
-    budgets = halving_budgets(epochs)
-    outcomes = {}
-    for method in methods:
-        lr_range = method.lr_range if search else method.lr_range.centre()
-
-        def tuning_spec(lr: float, budget: int, name=method.name) -> RunSpec:
-            return train_spec(task, name, lr, TUNING_SEED, budget, True, evals_per_epoch)
-
-        result = search_lr(lr_range, budgets, tuning_spec, tune_on.score, executor.run)
-        specs = [
-            train_spec(task, method.name, result.best, seed, epochs, False, evals_per_epoch)
-            for seed in seeds
-        ]
-        outcomes[method.name] = MethodOutcome(method, result, executor.run(specs))
-    return outcomes
-
-
-def paired(a: MethodOutcome, b: MethodOutcome, metric: str) -> PairedInterval:
-    """Interval of mean(a - b) of ``metric`` over the shared seeds."""
-    return paired_interval(a.values(metric), b.values(metric))
-
-
-def planned_runs(methods: int, lr_points: int, seeds: int, epochs: int) -> int:
-    """Progress units of :func:`tuned_comparison` without widening."""
-    rungs = len(halving_budgets(epochs))
-    tuning = sum(max(1, -(-lr_points // 3**r)) for r in range(rungs))
-    return methods * (tuning + seeds)
+) -> list[RunRecord]:
+    """``method`` at ``lr`` with every evaluation seed (e.g. a rate tuned elsewhere)."""
+    return executor.run([make_spec(method, lr, budget, seed, False) for seed in seeds])
 
 
 def compare_on_problems(
     executor: Executor,
-    problems: Sequence[str],
+    problems: dict[str, SpecFactory],
     methods: Sequence[Method],
-    epochs: int,
+    budget: int,
     tune_on: Metric,
     seeds: Sequence[int],
     search: bool = True,
 ) -> dict[str, dict[str, MethodOutcome]]:
-    """:func:`tuned_comparison` on every problem: ``outcomes[problem][method]``.
+    """:func:`tuned_runs` of every method on every problem: ``outcomes[problem][method]``.
 
     The (problem, method) searches proceed concurrently (threads that only wait on the
     executor), so every worker process has runs to do even when one search has a single run
@@ -162,16 +245,25 @@ def compare_on_problems(
     with ThreadPoolExecutor(max_workers=len(pairs)) as threads:
         futures = {
             (p, m.name): threads.submit(
-                tuned_comparison, executor, p, [m], epochs, tune_on, seeds, search=search
+                tuned_runs, executor, problems[p], m, budget, tune_on, seeds, search
             )
             for p, m in pairs
         }
-        return {p: {m.name: futures[p, m.name].result()[m.name] for m in methods} for p in problems}
+        return {p: {m.name: futures[p, m.name].result() for m in methods} for p in problems}
+
+
+def paired(a: MethodOutcome, b: MethodOutcome, metric: str) -> PairedInterval:
+    """Interval of mean(a - b) of ``metric`` over the shared seeds."""
+    return paired_interval(a.values(metric), b.values(metric))
 
 
 def per_seed(outcomes: dict[str, dict[str, MethodOutcome]], metric: str):
     """``values[problem][method]``: the metric of every seed's run."""
     return {p: {m: o.values(metric) for m, o in per.items()} for p, per in outcomes.items()}
+
+
+def tuned_lrs(outcomes: dict[str, dict[str, MethodOutcome]]) -> dict[str, dict[str, float]]:
+    return {p: {m: o.lr for m, o in per.items()} for p, per in outcomes.items()}
 
 
 def search_notes(outcomes: dict[str, dict[str, MethodOutcome]]) -> str:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import time
+
+import torch
+
 from gradkit.experiments.runs import RunRecord
-from gradkit.tasks import get_task, train
+from gradkit.optim import GGT, FullMatrixAdaGrad, Shampoo
+from gradkit.tasks import convex, get_task, train
 
 VALIDATION_FRACTION = 0.2
 
@@ -40,3 +46,178 @@ def train_task(
     metrics = {k: float(v) for k, v in final.items() if k not in ("epoch", "step")}
     curves = {name: [[float(e["epoch"]), float(e[name])] for e in result.evals] for name in metrics}
     return RunRecord(metrics, curves, result.diverged, result.seconds)
+
+
+CONVEX_OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adagrad": torch.optim.Adagrad,
+    "shampoo": Shampoo,
+    "ggt": GGT,
+    "full-adagrad": FullMatrixAdaGrad,
+}
+CURVE_POINTS = 200
+
+
+def convex_run(
+    problem: str,
+    seed: int,
+    optimizer: str,
+    lr: float,
+    iterations: int,
+    target_gap: float,
+    options: dict | None = None,
+    hyper: dict | None = None,
+) -> RunRecord:
+    """Minimise a convex problem of :data:`gradkit.tasks.convex.PROBLEMS` (built from ``seed``
+    and ``options``) with ``iterations`` full-batch steps of ``optimizer`` (keyword arguments
+    ``hyper``).
+
+    Metrics: ``iterations_to_target`` (first t with f(x_t) <= f* + target_gap (f(x_0) - f*);
+    iterations + 1 if never) and ``final_gap`` = (f(x_T) - f*) / (f(x_0) - f*). Curve:
+    ``suboptimality`` f(x_t) - f* at up to 200 iterations.
+    """
+    instance = convex.PROBLEMS[problem](seed, **(options or {}))
+    opt = CONVEX_OPTIMIZERS[optimizer](instance.params, lr=lr, **(hyper or {}))
+    started = time.perf_counter()
+    values = convex.full_batch_losses(instance, opt, iterations)
+    seconds = time.perf_counter() - started
+    initial_gap = values[0] - instance.optimum
+    stride = max(1, len(values) // CURVE_POINTS)
+    points = [*range(0, len(values), stride), len(values) - 1]
+    curve = [[t, max(values[t] - instance.optimum, 0.0)] for t in sorted(set(points))]
+    final = values[-1]
+    return RunRecord(
+        metrics={
+            "iterations_to_target": float(
+                convex.iterations_to_target(values, instance.optimum, target_gap)
+            ),
+            "final_gap": (final - instance.optimum) / initial_gap,
+        },
+        curves={"suboptimality": [c for c in curve if math.isfinite(c[1])]},
+        diverged=not math.isfinite(final),
+        seconds=seconds,
+    )
+
+
+def simulate_run(
+    algorithm: str,
+    task: str,
+    workers: int,
+    seed: int,
+    lr: float,
+    epochs: float,
+    validation: bool = False,
+    batch_size: int | None = None,
+    evals_per_epoch: int = 2,
+    slowdown: dict | None = None,
+    jitter: float = 0.0,
+    transfer_cost: float | None = None,
+    sampling: str = "shards",
+    hyper: dict | None = None,
+) -> RunRecord:
+    """Simulate ``algorithm`` on ``workers`` workers training ``task`` (see
+    :func:`gradkit.sim.simulate`).
+
+    ``slowdown`` maps a worker (as a string or int) to its compute slowdown; ``transfer_cost``
+    makes moving one model over a link cost that many gradient computations (the bandwidth is
+    set from the model's size); ``sampling="whole"`` lets every worker draw from the whole
+    training set. Metrics: the final evaluation's (``train_loss``,
+    ``test_accuracy``, ``consensus``, ...), ``duration`` (simulated time), ``total_bytes``,
+    ``mean_staleness``, ``worker_steps``, ``parameters`` and the summed worker counters
+    (``counter:NAME``). Curves: each metric against epochs, and ``NAME@time`` against
+    simulated time.
+    """
+    from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
+    from gradkit.tasks.distributed import task_problem
+
+    held_out = VALIDATION_FRACTION if validation else None
+    problem = task_problem(task, seed, batch_size, held_out, sampling)
+    compute = ComputeModel(
+        jitter=jitter, slowdown={int(k): float(v) for k, v in (slowdown or {}).items()}
+    )
+    network = NetworkModel()
+    if transfer_cost is not None:
+        flat = problem.engine(0).flat
+        network = NetworkModel(bandwidth=flat.numel() * flat.element_size() / transfer_cost)
+    trace = simulate(
+        algorithm,
+        problem,
+        Cluster(workers, compute, network),
+        epochs=epochs,
+        seed=seed,
+        evals_per_epoch=evals_per_epoch,
+        lr=lr,
+        **(hyper or {}),
+    )
+    final = trace.evals[-1]
+    names = [k for k in final if k not in ("time", "epoch")]
+    metrics = {k: float(final[k]) for k in names}
+    metrics.update(
+        duration=float(trace.duration),
+        total_bytes=float(trace.total_bytes),
+        mean_staleness=float(trace.mean_staleness()),
+        worker_steps=float(len(trace.steps)),
+        parameters=float(trace.settings["parameters"]),
+    )
+    for counter in {name for c in trace.counters for name in c}:
+        metrics[f"counter:{counter}"] = float(trace.counter(counter))
+    curves = {k: [[float(e["epoch"]), float(e[k])] for e in trace.evals] for k in names}
+    curves |= {f"{k}@time": [[float(e["time"]), float(e[k])] for e in trace.evals] for k in names}
+    return RunRecord(metrics, curves, trace.diverged, trace.wall_seconds)
+
+
+def quadratic_run(
+    rotated: bool,
+    noise: float,
+    seed: int,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    target_fraction: float,
+    dim: int = 100,
+    evals: int = 100,
+) -> RunRecord:
+    """Minimise the noisy quadratic f(x) = x'Hx/2 (Hessian eigenvalues log-spaced over
+    [0.1, 10], axis-aligned or rotated, from ``seed``) with batch-1 stochastic gradients
+    Hx + noise * xi, from x_0 ~ N(0, I) (drawn with ``seed``), for ``steps`` steps of a registered
+    optimizer.
+
+    Metrics: ``steps_to_target`` (first evaluated step with f(x) <= target_fraction * f(x_0);
+    steps + 1 if never) and ``final_fraction`` = f(x_T) / f(x_0). Curve: ``objective`` f(x) at
+    ``evals`` evenly spaced steps.
+    """
+    from gradkit.optim import build_optimizer
+    from gradkit.tasks.synthetic import NoisyQuadratic, quadratic_hessian
+
+    generator = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(dim, generator=generator)
+    model = NoisyQuadratic(quadratic_hessian(dim, (0.1, 10.0), rotated, seed), noise, x0)
+    opt = build_optimizer(optimizer, model.parameters(), lr)
+    exact = torch.zeros(1, dim)
+
+    def objective() -> float:
+        with torch.no_grad():
+            return float(model(exact))
+
+    started = time.perf_counter()
+    f0 = objective()
+    curve, reached, every = [[0.0, f0]], steps + 1, max(1, steps // evals)
+    for step in range(1, steps + 1):
+        opt.zero_grad(set_to_none=True)
+        model(torch.randn(1, dim, generator=generator)).sum().backward()
+        opt.step()
+        if step % every == 0 or step == steps:
+            value = objective()
+            curve.append([float(step), value])
+            if not math.isfinite(value):
+                break
+            if value <= target_fraction * f0 and reached > steps:
+                reached = step
+    final = curve[-1][1]
+    return RunRecord(
+        metrics={"steps_to_target": float(reached), "final_fraction": final / f0},
+        curves={"objective": [c for c in curve if math.isfinite(c[1])]},
+        diverged=not math.isfinite(final),
+        seconds=time.perf_counter() - started,
+    )

@@ -73,6 +73,28 @@ def paired_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL
     return PairedInterval(mean, low, high, n, level)
 
 
+def drop_censored(
+    a: Sequence[float], b: Sequence[float], censored_at: float
+) -> tuple[list[float], list[float]]:
+    """Mark seeds where both values are censored (>= ``censored_at``, e.g. a budget + 1 standing
+    for "target not reached") as NaN: their difference is unknown, so an interval over them is
+    unbounded and decides nothing."""
+    a2, b2 = list(a), list(b)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if min(x, y) >= censored_at:
+            a2[i] = b2[i] = math.nan
+    return a2, b2
+
+
+def log_pair(
+    a: Sequence[float], b: Sequence[float], censored_at: float
+) -> tuple[list[float], list[float]]:
+    """Logs of two positive counts per seed (iterations, steps), NaN where both are censored
+    (see :func:`drop_censored`); counts below 1 are taken as 1."""
+    a, b = drop_censored(a, b, censored_at)
+    return [math.log(max(v, 1.0)) for v in a], [math.log(max(v, 1.0)) for v in b]
+
+
 def greater(interval: PairedInterval, margin: float = 0.0) -> Decision:
     """Is mean(a - b) > margin? YES if the whole interval is above it, NO if the whole interval
     is at or below it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -36,5 +37,51 @@ def seeds_figure(
             ax.set_xticks(range(len(methods)), [labels.get(m, m) for m in methods], fontsize=8)
             ax.set_title(problem, fontsize=9)
             ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One axes of :func:`curves_figure`: a curve of the runs of one problem."""
+
+    problem: str
+    curve: str
+    xlabel: str
+    ylabel: str
+    log_y: bool = True
+    title: str = ""
+    methods: tuple[str, ...] = ()  # drawn here instead of the figure's methods
+
+
+def curves_figure(outcomes, methods: Sequence[str], panels: Sequence[Panel], labels) -> Figure:
+    """Each panel: each method's median curve over seeds, with a band from the smallest to the
+    largest seed. ``outcomes[problem][method]`` has ``runs`` (RunRecords) and ``lr``; methods
+    missing from a problem are skipped."""
+    fig = Figure(figsize=(4.4 * min(len(panels), 3), 3.4 * -(-len(panels) // 3)))
+    axes = fig.subplots(-(-len(panels) // 3), min(len(panels), 3), squeeze=False).ravel()
+    for ax, panel in zip(axes, panels, strict=False):
+        for name in panel.methods or methods:
+            outcome = outcomes[panel.problem].get(name)
+            if outcome is None:
+                continue
+            series = [run.curve(panel.curve) for run in outcome.runs]
+            length = min(len(ys) for _, ys in series)
+            if length == 0:
+                continue
+            x = np.asarray(series[0][0][:length])
+            ys = np.array([s[1][:length] for s in series], dtype=float)
+            if panel.log_y:
+                ys = np.maximum(ys, 1e-16)
+            line = ax.plot(x, np.median(ys, axis=0), label=f"{labels[name]} (lr {outcome.lr:.3g})")
+            ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), alpha=0.2, color=line[0].get_color())
+        if panel.log_y:
+            ax.set_yscale("log")
+        ax.set_title(panel.title or panel.problem, fontsize=9)
+        ax.set_xlabel(panel.xlabel)
+        ax.set_ylabel(panel.ylabel)
+        ax.legend(fontsize=7)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig

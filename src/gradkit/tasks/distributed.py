@@ -16,11 +16,21 @@ DISTRIBUTED_BATCH_SIZE = 32
 DEFAULT_LR = 0.1
 
 
-def task_problem(task: Task | str, seed: int = 0, batch_size: int | None = None) -> Problem:
+def task_problem(
+    task: Task | str,
+    seed: int = 0,
+    batch_size: int | None = None,
+    validation: float | None = None,
+    sampling: str = "shards",
+) -> Problem:
     """``task``'s data, model (initialised from ``seed``) and metrics as a distributed problem.
-    ``batch_size`` is per worker (default ``DISTRIBUTED_BATCH_SIZE``)."""
+    ``batch_size`` is per worker (default ``DISTRIBUTED_BATCH_SIZE``). With ``validation`` that
+    fraction of the training set is held out (split drawn from ``seed``) and evaluated as the
+    ``test_*`` metrics, for tuning. ``sampling``: see :class:`~gradkit.distributed.Problem`."""
     task = get_task(task) if isinstance(task, str) else task
     data = task.load(seed)
+    if validation is not None:
+        data = data.validation_split(validation, seed)
     loss_fn = make_loss(task.loss)
     return Problem(
         build_model=lambda: seeded_model(lambda: task.build_model(data, seed), seed),
@@ -29,6 +39,7 @@ def task_problem(task: Task | str, seed: int = 0, batch_size: int | None = None)
         loss_fn=loss_fn,
         batch_size=DISTRIBUTED_BATCH_SIZE if batch_size is None else batch_size,
         evaluate=lambda model: evaluation_metrics(model, data, loss_fn),
+        sampling=sampling,
     )
 
 

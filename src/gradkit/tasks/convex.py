@@ -1,34 +1,25 @@
-"""Full-batch runs on convex problems with a known optimum: iterations to a target loss.
+"""Convex problems with a known optimum, minimised with full-batch steps.
 
-Each problem is built from a seed (the instance or the initial point), knows its optimal value
-f*, and is minimised by an optimizer for a fixed number of full-batch iterations. The target is
-f* + TARGET_GAP * (f(x_0) - f*), the same for every method. A method's lr is tuned once on a grid
-with the tuning seed, by (iterations to target, final loss), then run with every seed.
+Each problem is built from a seed (the instance or the initial point) and knows its optimal
+value f*: multinomial logistic regression on digits, an ill-conditioned matrix least-squares
+problem and linear regression with a rotated or axis-aligned feature covariance.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from gradkit.claims.base import RunContext
-from gradkit.claims.tuning import TUNING_SEED
 from gradkit.tasks import datasets, synthetic
 
-TARGET_GAP = 1e-3
-"""The target is f* + TARGET_GAP * (f(x_0) - f*)."""
-
 Objective = Callable[[], Tensor]
-Factory = Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
 
 
 @dataclass
@@ -136,9 +127,12 @@ def linear_regression(seed: int, rotated: bool, rows: int = 1000, dim: int = 100
     return Instance([w], objective, optimum)
 
 
-def losses(instance: Instance, factory: Factory, lr: float, iterations: int) -> list[float]:
-    """f(x_t) for t = 0..iterations under full-batch steps (inf from a non-finite value on)."""
-    opt = factory(instance.params, lr)
+def full_batch_losses(
+    instance: Instance, optimizer: torch.optim.Optimizer, iterations: int
+) -> list[float]:
+    """f(x_t) for t = 0..iterations under full-batch steps of ``optimizer`` (built on
+    ``instance.params``); inf from the first non-finite value on."""
+    opt = optimizer
     values = []
     for _ in range(iterations):
         opt.zero_grad()
@@ -153,72 +147,16 @@ def losses(instance: Instance, factory: Factory, lr: float, iterations: int) -> 
     return [v if math.isfinite(v) else math.inf for v in values]
 
 
-def iterations_to_target(values: list[float], optimum: float) -> int:
-    """First t with f(x_t) <= the target; len(values) (one more than the budget) if never."""
-    target = optimum + TARGET_GAP * (values[0] - optimum)
+def iterations_to_target(values: list[float], optimum: float, gap: float) -> int:
+    """First t with f(x_t) <= f* + gap (f(x_0) - f*); len(values) (one more than the budget)
+    if never."""
+    target = optimum + gap * (values[0] - optimum)
     return next((t for t, v in enumerate(values) if v <= target), len(values))
 
 
-@dataclass
-class ConvexOutcome:
-    method: str
-    lr: float
-    iterations: list[int]  # per seed
-    curves: list[list[float]]  # suboptimality f - f* per seed
-    budget: int
-
-    @property
-    def median_iterations(self) -> float:
-        return statistics.median(self.iterations)
-
-    @property
-    def reached(self) -> bool:
-        """Whether the median run reached the target within the budget."""
-        return self.median_iterations <= self.budget
-
-
-def tuned_convex(
-    ctx: RunContext,
-    build: Callable[[int], Instance],
-    methods: dict[str, Factory],
-    grid: list[float],
-    iterations: int,
-) -> dict[str, ConvexOutcome]:
-    """Tune each method's lr on ``grid`` with the tuning seed, then run every seed of ``ctx``."""
-    outcomes = {}
-    for name, factory in methods.items():
-
-        def key(lr: float, factory=factory) -> tuple[int, float]:
-            instance = build(TUNING_SEED)
-            values = losses(instance, factory, lr, iterations)
-            return iterations_to_target(values, instance.optimum), values[-1]
-
-        best = min(grid, key=key)
-        ctx.advance(len(grid))
-        runs, curves = [], []
-        for seed in ctx.seeds:
-            instance = build(seed)
-            values = losses(instance, factory, best, iterations)
-            runs.append(iterations_to_target(values, instance.optimum))
-            curves.append([max(v - instance.optimum, 0.0) for v in values])
-            ctx.advance()
-        outcomes[name] = ConvexOutcome(name, best, runs, curves, iterations)
-    return outcomes
-
-
-def suboptimality_figure(
-    outcomes: dict[str, dict[str, ConvexOutcome]], labels: dict[str, str]
-) -> Figure:
-    """Median f(x_t) - f* over seeds against t, one panel per problem, log scale."""
-    fig = Figure(figsize=(4.2 * len(outcomes), 3.4))
-    axes = fig.subplots(1, len(outcomes), squeeze=False)[0]
-    for ax, (problem, per_method) in zip(axes, outcomes.items(), strict=True):
-        for method, outcome in per_method.items():
-            median = np.median(np.array(outcome.curves), axis=0)
-            ax.semilogy(np.maximum(median, 1e-16), label=f"{labels[method]} (lr {outcome.lr:.0e})")
-        ax.set_title(problem)
-        ax.set_xlabel("iteration (full batch)")
-        ax.set_ylabel("f - f*")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+PROBLEMS: dict[str, Callable[..., Instance]] = {
+    "digits-logreg": digits_logreg,
+    "matrix-least-squares": matrix_least_squares,
+    "linear-regression": linear_regression,
+}
+"""Convex problems by name; each builder takes the seed and its own keyword options."""
