@@ -124,6 +124,11 @@ def markdown(records: list[ReportEntry], meta: dict[str, Any], figures: dict[str
             f"> {r.statement}\n",
             f"*Source:* {r.source}\n",
             f"*Criterion (fixed before running):* {r.criterion}\n",
+            *(
+                [f"*Setting (ours vs the paper's):* {r.numbers['setting']}\n"]
+                if "setting" in r.numbers
+                else []
+            ),
             f"*Result:* {r.summary}\n",
         ]
         parts.append(_table_md(r.table))
@@ -166,7 +171,12 @@ def html_page(records: list[ReportEntry], meta: dict[str, Any], figures: dict[st
             f"<blockquote>{html.escape(r.statement)}</blockquote>"
             f"<p><b>Source:</b> {html.escape(r.source)}</p>"
             f"<p><b>Criterion (fixed before running):</b> {html.escape(r.criterion)}</p>"
-            f"<p><b>Result:</b> {html.escape(r.summary)}</p>"
+            + (
+                f"<p><b>Setting (ours vs the paper's):</b> {html.escape(r.numbers['setting'])}</p>"
+                if "setting" in r.numbers
+                else ""
+            )
+            + f"<p><b>Result:</b> {html.escape(r.summary)}</p>"
             f"{_table_html(r.table)}{image}</section>"
         )
     style = (
