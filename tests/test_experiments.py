@@ -15,6 +15,7 @@ from gradkit.experiments import (
     LrRange,
     RunCache,
     RunFailedError,
+    RunRecord,
     RunSpec,
     halving_budgets,
     paired_interval,
@@ -297,3 +298,58 @@ def test_quadratic_run_reaches_its_target_with_a_good_rate():
     good = quadratic_run(False, 0.2, 0, "sgd", 0.1, 500, 0.01)
     tiny = quadratic_run(False, 0.2, 0, "sgd", 1e-5, 500, 0.01)
     assert good.metrics["steps_to_target"] <= 500 < tiny.metrics["steps_to_target"]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "signum", "msvag"])
+def test_batched_seeds_follow_the_separate_runs(optimizer):
+    """Seeds trained as one vmapped model equal separate runs up to float rounding."""
+    from gradkit.experiments.batched import train_task_seeds
+    from gradkit.experiments.kinds import train_task
+
+    lr = {"sgd": 0.1, "adam": 1e-3, "signum": 1e-3, "msvag": 0.3}[optimizer]
+    batched = train_task_seeds("digits-mlp", optimizer, lr, [0, 5], 2, evals_per_epoch=2)
+    for seed, run in zip([0, 5], batched.extra["runs"], strict=True):
+        alone = train_task("digits-mlp", optimizer, lr, seed, 2, evals_per_epoch=2)
+        for name, curve in alone.curves.items():
+            np.testing.assert_allclose(run["curves"][name], curve, rtol=2e-4, atol=1e-5)
+
+
+def test_batched_seeds_refuse_optimizers_that_couple_entries():
+    from gradkit.experiments.batched import train_task_seeds
+
+    with pytest.raises(ValueError, match="elementwise optimizer"):
+        train_task_seeds("digits-mlp", "shampoo", 0.1, [0, 1], 1)
+
+
+def test_one_diverging_seed_does_not_stop_the_others():
+    from gradkit.experiments.batched import train_task_seeds
+    from gradkit.experiments.kinds import train_task
+
+    batched = train_task_seeds("digits-mlp", "sgd", 1e3, [0, 1], 1)  # lr far too large
+    runs = [RunRecord.from_json(r) for r in batched.extra["runs"]]
+    alone = [train_task("digits-mlp", "sgd", 1e3, seed, 1) for seed in (0, 1)]
+    assert [r.diverged for r in runs] == [r.diverged for r in alone]
+    assert all(math.isinf(r.metric("train_loss")) for r in runs if r.diverged)
+
+
+def test_batched_seeds_fall_back_to_separate_runs_for_a_gru():
+    from gradkit.experiments.batched import train_task_seeds
+    from gradkit.experiments.kinds import train_task
+
+    batched = train_task_seeds("mnist1d-rnn", "adam", 1e-3, [0, 1], 1)
+    assert batched.extra["runs"][1] == train_task("mnist1d-rnn", "adam", 1e-3, 1, 1).to_json() | {
+        "seconds": batched.extra["runs"][1]["seconds"]
+    }
+
+
+def test_runs_at_uses_one_batched_run_for_every_seed_when_asked(tmp_path):
+    from gradkit.experiments import Method, runs_at, training
+
+    executor = Executor(RunCache(tmp_path), workers=1)
+    method = Method("sgd", "SGD", LrRange(0.1, 0.1))
+    records = runs_at(executor, training("digits-mlp", batch_seeds=True), method, 0.1, 1, [0, 1])
+    assert len(records) == 2 and executor.executed == 1
+    separate = runs_at(executor, training("digits-mlp"), method, 0.1, 1, [0, 1])
+    assert executor.executed == 3
+    for a, b in zip(records, separate, strict=True):
+        np.testing.assert_allclose(a.metrics["train_loss"], b.metrics["train_loss"], rtol=1e-4)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradkit.experiments.batched import ELEMENTWISE
 from gradkit.experiments.executor import Executor
 from gradkit.experiments.runs import RunRecord, RunSpec
 from gradkit.experiments.search import LrRange, SearchResult, halving_budgets, search_lr
@@ -25,6 +26,7 @@ TUNING_SEED = 1000
 0, 1, 2, ..."""
 
 TRAIN = "gradkit.experiments.kinds:train_task"
+TRAIN_SEEDS = "gradkit.experiments.batched:train_task_seeds"
 CONVEX = "gradkit.experiments.kinds:convex_run"
 SIMULATE = "gradkit.experiments.kinds:simulate_run"
 QUADRATIC = "gradkit.experiments.kinds:quadratic_run"
@@ -107,22 +109,48 @@ SpecFactory = Callable[[Method, float, int, int, bool], RunSpec]
 """(method, lr, budget, seed, tuning) -> the run."""
 
 
-def training(task: str, evals_per_epoch: int = 1) -> SpecFactory:
-    """Runs of a registered training task; tuning runs use a validation split."""
+class TrainingRuns:
+    """Runs of a registered training task (a :data:`SpecFactory`); tuning runs use a
+    validation split. With ``batch_seeds`` (off by default: see
+    :mod:`gradkit.experiments.batched` for why), the evaluation seeds of a method with an
+    elementwise optimizer train as one batched model (:mod:`gradkit.experiments.batched`),
+    one run for all seeds."""
 
-    def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
+    def __init__(self, task: str, evals_per_epoch: int = 1, batch_seeds: bool = False) -> None:
+        self.task, self.evals_per_epoch, self.batch_seeds = task, evals_per_epoch, batch_seeds
+
+    def __call__(self, method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
         return RunSpec.of(
             TRAIN,
-            task=task,
+            task=self.task,
             optimizer=method.runs,
             lr=lr,
             seed=seed,
             epochs=epochs,
             validation=tuning,
-            evals_per_epoch=evals_per_epoch,
+            evals_per_epoch=self.evals_per_epoch,
         )
 
-    return make
+    def batched(
+        self, method: Method, lr: float, epochs: int, seeds: Sequence[int]
+    ) -> RunSpec | None:
+        """One run training every seed, or None where batching does not apply."""
+        if not self.batch_seeds or method.runs not in ELEMENTWISE or len(seeds) < 2:
+            return None
+        return RunSpec.of(
+            TRAIN_SEEDS,
+            task=self.task,
+            optimizer=method.runs,
+            lr=lr,
+            seeds=list(seeds),
+            epochs=epochs,
+            evals_per_epoch=self.evals_per_epoch,
+        )
+
+
+def training(task: str, evals_per_epoch: int = 1, batch_seeds: bool = False) -> TrainingRuns:
+    """Runs of a registered training task (see :class:`TrainingRuns`)."""
+    return TrainingRuns(task, evals_per_epoch, batch_seeds)
 
 
 def full_batch(problem: str, target_gap: float, **options: Any) -> SpecFactory:
@@ -222,7 +250,13 @@ def runs_at(
     budget: int,
     seeds: Sequence[int],
 ) -> list[RunRecord]:
-    """``method`` at ``lr`` with every evaluation seed (e.g. a rate tuned elsewhere)."""
+    """``method`` at ``lr`` with every evaluation seed (e.g. a rate tuned elsewhere), as one
+    batched run where the spec factory offers it."""
+    batched = getattr(make_spec, "batched", None)
+    spec = batched(method, lr, budget, seeds) if batched is not None else None
+    if spec is not None:
+        (record,) = executor.run([spec])
+        return [RunRecord.from_json(run) for run in record.extra["runs"]]
     return executor.run([make_spec(method, lr, budget, seed, False) for seed in seeds])
 
 

@@ -3,11 +3,12 @@ budgets, and widening when the best rate sits at an edge of what was searched.
 
 The lattice is 10^(k / per_decade) for integer k (3 significant digits), so every search on a
 method shares points (and cached runs) with every other. A method's range is given in its own
-units (signSGD's rates are ~1000x smaller than SGD's); the search starts on that range, and at
-each rung, while the best rate is at an edge of the points searched so far and inside the hard
-bounds, it adds one decade on that side. Successive halving runs every point at the first
-(smallest) budget, keeps the best ``1/eta`` for the next budget, and so on up to the full
-budget, where one rate is chosen.
+units (signSGD's rates are ~1000x smaller than SGD's). Successive halving runs every point of
+that range at the first (smallest) budget, keeps the best ``1/eta`` for the next budget, and so
+on up to the full budget. There, while the best rate is at an edge of the points searched and
+inside the hard bounds, one more decade on that side runs at the full budget. Widening is
+judged at the full budget only: short budgets favour large rates, and widening on them would
+chase rates the full budget rejects.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def search_lr(
     run: Callable[[list[RunSpec]], list[RunRecord]],
     eta: int = 3,
 ) -> SearchResult:
-    """Successive halving over ``budgets`` with widening at the edges.
+    """Successive halving over ``budgets``, widening at the edges at the full budget.
 
     ``make_spec(lr, budget)`` describes one tuning run, ``score(record)`` rates it (lower is
     better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Ties go to the
@@ -123,7 +124,8 @@ def search_lr(
 
     for rung, budget in enumerate(budgets):
         scores = evaluate(survivors, budget)
-        while True:
+        last = rung == len(budgets) - 1
+        while last:
             best = min(scores, key=lambda k: (scores[k], k))
             if best == min(searched) and best > lowest:
                 new = list(range(max(lowest, best - d), best))
@@ -138,7 +140,6 @@ def search_lr(
             scores.update(evaluate(new, budget))
         all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
         ranked = sorted(scores, key=lambda k: (scores[k], k))
-        last = rung == len(budgets) - 1
         survivors = ranked[:1] if last else ranked[: max(1, math.ceil(len(ranked) / eta))]
     best = survivors[0]
     return SearchResult(
