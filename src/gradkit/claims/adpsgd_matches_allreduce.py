@@ -20,9 +20,9 @@ from gradkit.report.figures import Panel, curves_figure
 TASK, WORKERS = "mnist1d-mlp", 16
 PROBLEM = {"16 workers": simulated(TASK, WORKERS)}
 METHODS = (
-    Method("allreduce", "AllReduce", LrRange(0.03, 1.0)),
-    Method("adpsgd", "AD-PSGD", LrRange(0.03, 1.0)),
-    Method("easgd", "EASGD", LrRange(0.03, 1.0)),
+    Method("allreduce", "AllReduce", LrRange(0.215, 4.64)),
+    Method("adpsgd", "AD-PSGD", LrRange(0.1, 2.15)),
+    Method("easgd", "EASGD", LrRange(0.1, 2.15)),
 )
 LABELS = {m.name: m.label for m in METHODS} | {"adpsgd-matched": "AD-PSGD (AllReduce's lr)"}
 LOSS_RATIO = 1.10

@@ -25,7 +25,7 @@ PROBLEMS = {
     "mnist1d-mlp, batch 32": simulated("mnist1d-mlp", WORKERS),
 }
 QUANTIZER = (("levels", 1), ("bucket_size", 512))  # ternary, max-norm scale per 512 entries
-RANGE = LrRange(1e-2, 1.0)
+RANGE = LrRange(0.1, 2.15)
 SGD = Method("sgd", "32-bit SGD", RANGE, "allreduce")
 PLAIN = Method("plain", "quantized, no compensation", RANGE, "qsgd", (*QUANTIZER, ("norm", "max")))
 ECQ_GRID = ((1.0, 1.0), (1.0, 0.9), (0.5, 0.9))  # the reference's (alpha, beta) grid
@@ -48,11 +48,11 @@ GAP = 1.10
 """The uncompensated quantizer does measurably worse: its loss decidedly above 1.1x ECQ's."""
 BUDGET = Budget(
     smoke=1,
-    quick=30,
+    quick=15,
     full=90,
     paper="synthetic quadratic/logistic problems run to their floors, then CIFAR-10 and ImageNet",
-    why="30 epochs run the convex problem to the floor that the uncompensated quantizer's "
-    "variance leaves, and the MLP to its plateau.",
+    why="15 epochs (quick) bring the low-noise convex problem near the floor the uncompensated "
+    "quantizer's variance leaves; the MLP still improves there, as the full 90 show.",
 )
 TUNE_ON = Metric("train_loss")
 

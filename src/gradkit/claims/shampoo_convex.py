@@ -22,15 +22,15 @@ SHAMPOO = tuple(
     Method(
         f"shampoo-eps{eps:g}",
         f"Shampoo (eps {eps:g})",
-        LrRange(1e-3, 1.0),
+        LrRange(0.464, 21.5),
         "shampoo",
         (("momentum", 0.0), ("epsilon", eps)),
     )
     for eps in SHAMPOO_EPSILONS
 )
 DIAGONAL = (
-    Method("adagrad", "AdaGrad", LrRange(1e-3, 1.0)),
-    Method("adam", "Adam", LrRange(1e-4, 1e-1)),
+    Method("adagrad", "AdaGrad", LrRange(0.1, 2.15)),
+    Method("adam", "Adam", LrRange(0.0464, 1.0)),
 )
 METHODS = SHAMPOO + DIAGONAL
 LABELS = {m.name: m.label for m in METHODS}

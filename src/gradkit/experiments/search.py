@@ -6,7 +6,7 @@ method shares points (and cached runs) with every other. A method's range is giv
 units (signSGD's rates are ~1000x smaller than SGD's). Successive halving runs every point of
 that range at the first (smallest) budget, keeps the best ``1/eta`` for the next budget, and so
 on up to the full budget. There, while the best rate is at an edge of the points searched and
-inside the hard bounds, one more decade on that side runs at the full budget. Widening is
+inside the hard bounds, the next lattice point on that side runs at the full budget. Widening is
 judged at the full budget only: short budgets favour large rates, and widening on them would
 chase rates the full budget rejects.
 """
@@ -128,9 +128,9 @@ def search_lr(
         while last:
             best = min(scores, key=lambda k: (scores[k], k))
             if best == min(searched) and best > lowest:
-                new = list(range(max(lowest, best - d), best))
+                new = [best - 1]
             elif best == max(searched) and best < highest:
-                new = list(range(best + 1, min(highest, best + d) + 1))
+                new = [best + 1]
             else:
                 break
             if not math.isfinite(scores[best]):
