@@ -84,3 +84,14 @@ def test_an_interrupted_reproduce_writes_the_claims_finished_so_far(monkeypatch,
     assert [c["id"] for c in data["claims"]] == [first]
     assert data["interrupted"] == "after 1 of 2 claims"
     assert "Interrupted after 1 of 2 claims" in (tmp_path / "report.md").read_text()
+
+
+def test_the_report_shows_each_claims_setting_next_to_the_papers(tmp_path):
+    entry = ReportEntry(
+        "a-claim", "s", "src", "crit", "holds", "fine", 1.0,
+        {"setting": "ours: 15 epochs (quick scale); the paper: 90 epochs."},
+    )  # fmt: skip
+    paths = write_report([entry], tmp_path, META | {"scale": "smoke"})
+    markdown = paths["markdown"].read_text()
+    assert "*Setting (ours vs the paper's):* ours: 15 epochs" in markdown
+    assert "Smoke scale" in markdown and "Setting (ours vs the paper" in paths["html"].read_text()

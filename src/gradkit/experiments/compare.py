@@ -276,7 +276,8 @@ def compare_on_problems(
     left in its last rung.
     """
     pairs = [(p, m) for p in problems for m in methods]
-    with ThreadPoolExecutor(max_workers=len(pairs)) as threads:
+    threads = ThreadPoolExecutor(max_workers=len(pairs))
+    try:
         futures = {
             (p, m.name): threads.submit(
                 tuned_runs, executor, problems[p], m, budget, tune_on, seeds, search
@@ -284,6 +285,8 @@ def compare_on_problems(
             for p, m in pairs
         }
         return {p: {m.name: futures[p, m.name].result() for m in methods} for p in problems}
+    finally:  # an interruption must not wait for every search to finish
+        threads.shutdown(wait=False, cancel_futures=True)
 
 
 def paired(a: MethodOutcome, b: MethodOutcome, metric: str) -> PairedInterval:

@@ -110,8 +110,11 @@ class Executor:
         self.on_done(1)
 
     def close(self) -> None:
+        """Stop the worker processes; runs not started are dropped, finished ones are cached."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()  # a run in progress is lost, not waited for
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> Executor:
