@@ -255,14 +255,17 @@ def test_tuned_runs_search_on_a_validation_split_then_run_every_seed(tmp_path):
 
 def test_train_task_tunes_on_a_held_out_part_of_the_training_set():
     from gradkit.experiments.kinds import train_task
-    from gradkit.tasks import get_task
+    from gradkit.tasks import get_task, train
 
     tuning = train_task("digits-mlp", "sgd", 0.1, seed=3, epochs=1, validation=True)
     real = train_task("digits-mlp", "sgd", 0.1, seed=3, epochs=1)
     data = get_task("digits-mlp").load(3)
     assert tuning.metrics != real.metrics
     assert {"train_loss", "test_loss", "test_accuracy"} <= set(real.metrics)
-    assert len(data.validation_split(0.2, 3).x_test) == round(0.2 * len(data.x_train))
+    held_out = train(
+        "digits-mlp", "sgd", lr=0.1, epochs=1, seed=3, data=data.validation_split(0.2, 3)
+    )
+    assert tuning.metrics["test_loss"] == held_out.final("test_loss")
 
 
 def test_convex_run_counts_iterations_to_the_target():

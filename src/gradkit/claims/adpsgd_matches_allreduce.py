@@ -8,9 +8,7 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
-    runs_at,
     search_notes,
     simulated,
     tuned_lrs,
@@ -69,13 +67,10 @@ def decide(loss: dict[str, list[float]], accuracy: dict[str, list[float]]):
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor, PROBLEM, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
-    )
+    outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
     ((problem, per),) = outcomes.items()
-    matched = runs_at(  # AD-PSGD at AllReduce's rate: is a gap the algorithm's or the tuning's?
-        ctx.executor, PROBLEM[problem], METHODS[1], per["allreduce"].lr, epochs, ctx.seeds
-    )
+    # AD-PSGD at AllReduce's rate: is a gap the algorithm's or the tuning's?
+    matched = ctx.runs_at(PROBLEM[problem], METHODS[1], per["allreduce"].lr, epochs)
     loss = per_seed(outcomes, "train_loss")[problem]
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     verdict, details = decide(loss, accuracy)

@@ -11,8 +11,6 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
-    runs_at,
     search_notes,
     simulated,
     tuned_lrs,
@@ -85,21 +83,12 @@ def time_to_target_claim(ctx: RunContext, scenarios: list[str], deciding: str) -
     so each reaches it without perturbation.
     """
     epochs = BUDGET.at(ctx.scale)
-    normal = compare_on_problems(
-        ctx.executor,
-        {"normal": SCENARIOS["normal"]},
-        METHODS,
-        epochs,
-        TUNE_ON,
-        ctx.seeds,
-        ctx.scale != "smoke",
-    )
+    normal = ctx.compare({"normal": SCENARIOS["normal"]}, METHODS, epochs, TUNE_ON)
     lrs = tuned_lrs(normal)["normal"]
     runs = {"normal": {m.name: normal["normal"][m.name].runs for m in METHODS}}
     for scenario in scenarios:
         runs[scenario] = {
-            m.name: runs_at(ctx.executor, SCENARIOS[scenario], m, lrs[m.name], epochs, ctx.seeds)
-            for m in METHODS
+            m.name: ctx.runs_at(SCENARIOS[scenario], m, lrs[m.name], epochs) for m in METHODS
         }
     final = {
         m: statistics.median(r.metric("train_loss") for r in rs) for m, rs in runs["normal"].items()

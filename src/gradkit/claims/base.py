@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from gradkit.experiments import Executor
+from gradkit.experiments import Executor, compare_on_problems, runs_at
 
 SCALES = ("smoke", "quick", "full")
 """smoke: every claim end to end in seconds, verdicts not meaningful (for tests); quick: the
@@ -53,6 +53,17 @@ class RunContext:
 
     def advance(self, units: int = 1) -> None:
         self.on_advance(units)
+
+    def compare(self, problems, methods, budget: int, tune_on):
+        """:func:`gradkit.experiments.compare_on_problems` with this context's executor and
+        seeds; at smoke scale each method runs one rate instead of a search."""
+        return compare_on_problems(
+            self.executor, problems, methods, budget, tune_on, self.seeds, self.scale != "smoke"
+        )
+
+    def runs_at(self, make_spec, method, lr: float, budget: int):
+        """:func:`gradkit.experiments.runs_at` with this context's executor and seeds."""
+        return runs_at(self.executor, make_spec, method, lr, budget, self.seeds)
 
     def pick(self, quick, full, smoke=None):
         """The value for this run's scale (``quick``'s at smoke scale when ``smoke`` is None)."""

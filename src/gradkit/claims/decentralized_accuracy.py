@@ -6,9 +6,7 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
-    runs_at,
     search_notes,
     simulated,
     tuned_lrs,
@@ -47,16 +45,13 @@ def decide(accuracy: dict[str, list[float]]) -> tuple[Verdict, str]:
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor, PROBLEM, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
-    )
+    outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
     ((problem, per),) = outcomes.items()
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     verdict, decision = decide(accuracy)
     gap = st.paired_interval(accuracy["adpsgd"], accuracy["dpsgd"])
-    matched = runs_at(  # both at D-PSGD's rate: the gap at a matched lr
-        ctx.executor, PROBLEM[problem], METHODS[2], per["dpsgd"].lr, epochs, ctx.seeds
-    )
+    # both at D-PSGD's rate: the gap at a matched lr
+    matched = ctx.runs_at(PROBLEM[problem], METHODS[2], per["dpsgd"].lr, epochs)
     matched_gap = st.paired_interval(
         [r.metric("test_accuracy") for r in matched], accuracy["dpsgd"]
     )

@@ -7,7 +7,6 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
     search_notes,
     simulated,
@@ -83,9 +82,7 @@ def decide(accuracy: dict[str, list[float]], ratio: float) -> tuple[Verdict, dic
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor, PROBLEM, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
-    )
+    outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
     ((problem, per),) = outcomes.items()
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     ratio = compression_ratio(per["no-warmup"].runs[0])  # density 0.1% from the first step

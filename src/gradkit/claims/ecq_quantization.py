@@ -9,7 +9,6 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
     search_notes,
     simulated,
@@ -94,9 +93,7 @@ def decide(loss: dict[str, dict[str, list[float]]], ecq: dict[str, str]):
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor, PROBLEMS, METHODS, epochs, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
-    )
+    outcomes = ctx.compare(PROBLEMS, METHODS, epochs, TUNE_ON)
     loss = per_seed(outcomes, "train_loss")
     ecq = {p: best_ecq(per) for p, per in outcomes.items()}
     verdict, decisions = decide(loss, ecq)

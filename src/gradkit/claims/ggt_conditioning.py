@@ -8,7 +8,7 @@ import statistics
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import compare_on_problems, full_batch, per_seed, tuned_lrs
+from gradkit.experiments.compare import full_batch, per_seed, tuned_lrs
 from gradkit.report.figures import Panel, curves_figure
 
 TARGET_GAP = 1e-3
@@ -84,9 +84,7 @@ def decide(
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor, PROBLEMS, METHODS, budget, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
-    )
+    outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
     iterations = per_seed(outcomes, "iterations_to_target")
     verdict, details = decide(iterations, budget)
 

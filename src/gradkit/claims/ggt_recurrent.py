@@ -6,16 +6,15 @@ from __future__ import annotations
 import math
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.claims.spectra import window_spectra
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
     search_notes,
     training,
     tuned_lrs,
 )
+from gradkit.experiments.spectra import window_spectra
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = {"mnist1d-rnn": "recurrent (GRU)", "mnist1d-cnn": "convolutional"}
@@ -63,15 +62,7 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor,
-        {p: training(p) for p in PROBLEMS},
-        METHODS,
-        epochs,
-        TUNE_ON,
-        ctx.seeds,
-        ctx.scale != "smoke",
-    )
+    outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
     loss = per_seed(outcomes, "train_loss")
     verdict, details = decide(loss)
     gain = gains(loss)

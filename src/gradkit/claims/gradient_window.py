@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.claims.spectra import window_spectra
+from gradkit.experiments.spectra import window_spectra
 
 TASK, OPTIMIZER, LR = "mnist1d-mlp", "adam", 1e-3
 WINDOW = 200

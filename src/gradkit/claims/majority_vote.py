@@ -10,9 +10,7 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
-    runs_at,
     search_notes,
     simulated,
     tuned_lrs,
@@ -87,15 +85,7 @@ def _verdict(decision: st.Decision) -> Verdict:
 def run_vote(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     problem = f"{WORKERS} workers"
-    outcomes = compare_on_problems(
-        ctx.executor,
-        {problem: simulated(TASK, WORKERS)},
-        (VOTE, SGD, ADAM),
-        epochs,
-        TUNE_ON,
-        ctx.seeds,
-        ctx.scale != "smoke",
-    )
+    outcomes = ctx.compare({problem: simulated(TASK, WORKERS)}, (VOTE, SGD, ADAM), epochs, TUNE_ON)
     per = outcomes[problem]
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     verdict, decision = decide_vote(accuracy)
@@ -141,24 +131,14 @@ def run_vote(ctx: RunContext) -> ClaimResult:
 
 def run_byzantine(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    clean = compare_on_problems(
-        ctx.executor,
-        {"clean": WHOLE},
-        (VOTE, SGD),
-        epochs,
-        TUNE_ON,
-        ctx.seeds,
-        ctx.scale != "smoke",
-    )["clean"]
+    clean = ctx.compare({"clean": WHOLE}, (VOTE, SGD), epochs, TUNE_ON)["clean"]
     runs = {"clean": {m: o.runs for m, o in clean.items()}}
     for label, length in (
         ("3 inverting", epochs),
         (f"3 inverting, {SLOWER}x epochs", SLOWER * epochs),
     ):
         runs[label] = {
-            m.name: runs_at(
-                ctx.executor, WHOLE, attacked(m, ADVERSARIES), clean[m.name].lr, length, ctx.seeds
-            )
+            m.name: ctx.runs_at(WHOLE, attacked(m, ADVERSARIES), clean[m.name].lr, length)
             for m in (VOTE, SGD)
         }
     accuracy = {

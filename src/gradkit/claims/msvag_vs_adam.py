@@ -9,7 +9,6 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
     search_notes,
     training,
@@ -87,15 +86,7 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor,
-        {p: training(p) for p in PROBLEMS},
-        METHODS,
-        epochs,
-        TUNE_ON,
-        ctx.seeds,
-        ctx.scale != "smoke",
-    )
+    outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
     loss, accuracy = per_seed(outcomes, "train_loss"), per_seed(outcomes, "test_accuracy")
     verdict, details = decide(loss)
     rankings = {

@@ -10,7 +10,6 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
     search_notes,
     training,
@@ -72,15 +71,7 @@ def decide(
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor,
-        {p: training(p) for p in PROBLEMS},
-        METHODS,
-        epochs,
-        TUNE_ON,
-        ctx.seeds,
-        ctx.scale != "smoke",
-    )
+    outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
     loss, accuracy = per_seed(outcomes, "train_loss"), per_seed(outcomes, "test_accuracy")
     verdict, wins = decide(loss, accuracy)
     seconds = {

@@ -8,7 +8,7 @@ import statistics
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import compare_on_problems, noisy_quadratic, per_seed, tuned_lrs
+from gradkit.experiments.compare import noisy_quadratic, per_seed, tuned_lrs
 from gradkit.report.figures import Panel, curves_figure
 
 NOISES = (0.2, 1.0, 5.0)  # gradient noise scale: low, moderate, high
@@ -80,9 +80,7 @@ def decide(
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor, PROBLEMS, METHODS, budget, TUNE_ON, ctx.seeds, ctx.scale != "smoke"
-    )
+    outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
     steps = per_seed(outcomes, "steps_to_target")
     verdict, decisions = decide(steps, budget)
     ratios = {

@@ -6,7 +6,6 @@ from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, paired
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import (
-    compare_on_problems,
     per_seed,
     search_notes,
     training,
@@ -59,15 +58,7 @@ def first_epoch_reaching(run, target: float) -> float:
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = compare_on_problems(
-        ctx.executor,
-        {p: training(p) for p in PROBLEMS},
-        METHODS,
-        epochs,
-        TUNE_ON,
-        ctx.seeds,
-        ctx.scale != "smoke",
-    )
+    outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
     accuracy = per_seed(outcomes, "test_accuracy")
     verdict, decisions = decide(accuracy)
     gaps = {

@@ -25,6 +25,7 @@ import time
 import torch
 from torch.func import functional_call
 
+from gradkit.experiments.kinds import VALIDATION_FRACTION, train_task
 from gradkit.experiments.runs import RunRecord
 from gradkit.optim import build_optimizer
 from gradkit.tasks import get_task, make_loss, seeded_model
@@ -46,8 +47,6 @@ def train_task_seeds(
 
     Returns one record whose ``extra["runs"]`` holds the per-seed records (as JSON), in order.
     """
-    from gradkit.experiments.kinds import VALIDATION_FRACTION
-
     if optimizer not in ELEMENTWISE:
         raise ValueError(
             f"batched seeds need an elementwise optimizer ({', '.join(ELEMENTWISE)}), got "
@@ -86,8 +85,6 @@ def train_task_seeds(
 
     batched_loss = torch.vmap(one_loss)
     if not _vmappable(batched_loss, stacked, buffers, datasets, spec.batch_size):
-        from gradkit.experiments.kinds import train_task
-
         runs = [
             train_task(task, optimizer, lr, seed, epochs, validation, evals_per_epoch).to_json()
             for seed in seeds

@@ -8,8 +8,11 @@ import time
 import torch
 
 from gradkit.experiments.runs import RunRecord
-from gradkit.optim import GGT, FullMatrixAdaGrad, Shampoo
+from gradkit.optim import GGT, FullMatrixAdaGrad, Shampoo, build_optimizer
+from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
 from gradkit.tasks import convex, get_task, train
+from gradkit.tasks.distributed import task_problem
+from gradkit.tasks.synthetic import NoisyQuadratic, quadratic_hessian
 
 VALIDATION_FRACTION = 0.2
 
@@ -128,9 +131,6 @@ def simulate_run(
     (``counter:NAME``). Curves: each metric against epochs, and ``NAME@time`` against
     simulated time.
     """
-    from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
-    from gradkit.tasks.distributed import task_problem
-
     held_out = VALIDATION_FRACTION if validation else None
     problem = task_problem(task, seed, batch_size, held_out, sampling)
     compute = ComputeModel(
@@ -187,9 +187,6 @@ def quadratic_run(
     steps + 1 if never) and ``final_fraction`` = f(x_T) / f(x_0). Curve: ``objective`` f(x) at
     ``evals`` evenly spaced steps.
     """
-    from gradkit.optim import build_optimizer
-    from gradkit.tasks.synthetic import NoisyQuadratic, quadratic_hessian
-
     generator = torch.Generator().manual_seed(seed)
     x0 = torch.randn(dim, generator=generator)
     model = NoisyQuadratic(quadratic_hessian(dim, (0.1, 10.0), rotated, seed), noise, x0)

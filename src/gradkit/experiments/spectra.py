@@ -1,4 +1,4 @@
-"""Gradient-window spectra recorded while a task trains (shared by the GGT claims)."""
+"""Gradient-window spectra recorded while a task trains: a measurement run that claims share."""
 
 from __future__ import annotations
 
