@@ -8,10 +8,19 @@ import os
 from gradkit.experiments import RunRecord
 
 
-def toy_run(lr: float, budget: int, optimum: float = 1e-2, diverge_above: float = math.inf):
-    """A 'training run' whose final loss is (log10 lr - log10 optimum)^2 + 1/budget."""
+def toy_run(
+    lr: float,
+    budget: int,
+    optimum: float = 1e-2,
+    diverge_above: float = math.inf,
+    seed: int = 0,
+    diverging_seed: int | None = None,
+):
+    """A 'training run' whose final loss is (log10 lr - log10 optimum)^2 + 1/budget; rates above
+    ``diverge_above`` diverge (on ``diverging_seed`` only, when one is given)."""
     loss = (math.log10(lr) - math.log10(optimum)) ** 2 + 1 / budget
-    return RunRecord({"loss": loss, "pid": float(os.getpid())}, diverged=lr > diverge_above)
+    diverged = lr > diverge_above and diverging_seed in (None, seed)
+    return RunRecord({"loss": loss, "pid": float(os.getpid())}, diverged=diverged)
 
 
 def failing_run(message: str) -> RunRecord:

@@ -107,11 +107,11 @@ def test_a_failing_run_raises_naming_it_and_keeps_the_finished_ones(tmp_path, wo
 # ---- the learning-rate search ---------------------------------------------------------------
 
 
-def toy_search(lr_range, budgets=(1, 3, 9), **toy):
+def toy_search(lr_range, budgets=(1, 3, 9), seeds=(0,), **toy):
     specs_seen = []
 
-    def make_spec(lr, budget):
-        return RunSpec.of(TOY, lr=lr, budget=budget, **toy)
+    def make_spec(lr, budget, seed):
+        return RunSpec.of(TOY, lr=lr, budget=budget, seed=seed, **toy)
 
     def run(specs):
         specs_seen.extend(specs)
@@ -120,7 +120,7 @@ def toy_search(lr_range, budgets=(1, 3, 9), **toy):
     def score(record):
         return math.inf if record.diverged else record.metrics["loss"]
 
-    return search_lr(lr_range, budgets, make_spec, score, run), specs_seen
+    return search_lr(lr_range, budgets, make_spec, score, run, seeds), specs_seen
 
 
 def test_lattice_has_three_points_per_decade_shared_by_every_range():
@@ -145,6 +145,31 @@ def test_search_finds_an_optimum_inside_the_range_with_halving():
     full_budget = [s for s in seen if s.kwargs["budget"] == 9]
     assert len(full_budget) == 2  # 13 points -> 5 -> 2 at the full budget
     assert len(seen) == 13 + 5 + 2
+
+
+def test_two_rates_reach_the_full_budget_even_from_a_short_range():
+    result, seen = toy_search(LrRange(1e-3, 1e-1), optimum=0.009)  # 7 points -> 3 -> 2
+    assert sorted(s.kwargs["lr"] for s in seen if s.kwargs["budget"] == 9) == [0.00464, 0.01]
+    assert result.best == 0.01
+
+
+def test_the_full_budget_scores_the_mean_over_tuning_seeds():
+    """0.0464 wins on seed 0 but diverges on seed 1 (an edge-of-stability rate): the search
+    picks the next rate, whose mean over both seeds is finite."""
+    result, seen = toy_search(
+        LrRange(1e-3, 1e-1), seeds=(0, 1), optimum=0.0464, diverge_above=0.03, diverging_seed=1
+    )
+    assert result.best == 0.0215
+    at_full = [s for s in seen if s.kwargs["budget"] == 9]
+    assert {s.kwargs["seed"] for s in at_full} == {0, 1}
+    assert {s.kwargs["seed"] for s in seen if s.kwargs["budget"] < 9} == {0}
+    assert math.isinf(result.final_scores()[0.0464])
+
+
+def test_a_search_whose_every_rate_diverges_on_a_seed_says_so():
+    result, _ = toy_search(LrRange(1e-3, 1e-1), seeds=(0, 1), diverge_above=1e-4, diverging_seed=1)
+    assert result.best == 0.001  # the bottom of the range, reached by descending
+    assert "diverged on a tuning seed" in result.note()
 
 
 def test_search_widens_past_an_edge_until_the_optimum_is_inside():
@@ -236,7 +261,7 @@ def test_paired_interval_refuses_unpaired_inputs():
 
 
 def test_tuned_runs_search_on_a_validation_split_then_run_every_seed(tmp_path):
-    from gradkit.experiments import TUNING_SEED, Method, Metric, training, tuned_runs
+    from gradkit.experiments import TUNING_SEEDS, Method, Metric, training, tuned_runs
 
     executor = Executor(RunCache(tmp_path), workers=1)
     method = Method("sgd", "SGD", LrRange(1e-2, 1.0))
@@ -248,9 +273,9 @@ def test_tuned_runs_search_on_a_validation_split_then_run_every_seed(tmp_path):
     assert len(outcome.runs) == 2 and outcome.runs[0] != outcome.runs[1]
     tuning = RunSpec.of(
         "gradkit.experiments.kinds:train_task", task="digits-mlp", optimizer="sgd",
-        lr=outcome.lr, seed=TUNING_SEED, epochs=3, validation=True, evals_per_epoch=1,
+        lr=outcome.lr, seed=TUNING_SEEDS[1], epochs=3, validation=True, evals_per_epoch=1,
     )  # fmt: skip
-    assert RunCache(tmp_path).get(tuning) is not None  # the chosen rate's full-budget tuning run
+    assert RunCache(tmp_path).get(tuning) is not None  # the chosen rate's full budget, 2nd seed
 
 
 def test_train_task_tunes_on_a_held_out_part_of_the_training_set():

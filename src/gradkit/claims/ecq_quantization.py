@@ -61,7 +61,7 @@ def log_values(values: list[float]) -> list[float]:
 
 
 def best_ecq(per) -> str:
-    """The (alpha, beta) whose tuned run (tuning seed) scored best."""
+    """The (alpha, beta) whose tuned run scored best (mean over the tuning seeds)."""
     return min(ECQ, key=lambda m: min(per[m.name].search.final_scores().values())).name
 
 

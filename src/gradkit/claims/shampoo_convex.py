@@ -48,8 +48,8 @@ TUNE_ON = Metric("iterations_to_target", tie_break="final_gap")
 
 
 def best_shampoo(outcomes) -> str:
-    """The epsilon whose tuned run (tuning seed) scored best: chosen before looking at the
-    evaluation seeds."""
+    """The epsilon whose tuned run scored best (mean over the tuning seeds): chosen before
+    looking at the evaluation seeds."""
     return min(SHAMPOO, key=lambda m: min(outcomes[m.name].search.final_scores().values())).name
 
 

@@ -11,7 +11,7 @@
 
 from gradkit.experiments.cache import RunCache, default_cache_dir
 from gradkit.experiments.compare import (
-    TUNING_SEED,
+    TUNING_SEEDS,
     Budget,
     Method,
     MethodOutcome,
@@ -30,7 +30,7 @@ from gradkit.experiments.search import LrRange, SearchResult, halving_budgets, s
 from gradkit.experiments.stats import Decision, PairedInterval, paired_interval
 
 __all__ = [
-    "TUNING_SEED",
+    "TUNING_SEEDS",
     "Budget",
     "Decision",
     "Executor",

@@ -1,10 +1,11 @@
 """The protocol of a tuned comparison of methods on a problem.
 
 For every method: search its learning rate (its own range, >= 3 points per decade, widened at
-the edges, successive halving over the budget) on tuning runs (tuning seed; a validation split
-for training tasks), scored on the metric the claim is about; then run it at the chosen rate
-with every evaluation seed. Every run goes through the executor (cache, parallel workers); the
-searches of all (problem, method) pairs proceed concurrently.
+the edges, successive halving over the budget, two tuning seeds at the full budget) on tuning
+runs (seeds apart from the evaluation seeds; a validation split for training tasks), scored on
+the metric the claim is about; then run it at the chosen rate with every evaluation seed. Every
+run goes through the executor (cache, parallel workers); the searches of all (problem, method)
+pairs proceed concurrently.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from gradkit.experiments.runs import RunRecord, RunSpec
 from gradkit.experiments.search import LrRange, SearchResult, halving_budgets, search_lr
 from gradkit.experiments.stats import PairedInterval, paired_interval
 
-TUNING_SEED = 1000
-"""Seed of the tuning runs (model, data order and validation split); evaluation seeds are
-0, 1, 2, ..."""
+TUNING_SEEDS = (1000, 1001)
+"""Seeds of the tuning runs (model, data order and validation split): the first for the short
+rungs of the search, both at the full budget; evaluation seeds are 0, 1, 2, ..."""
 
 TRAIN = "gradkit.experiments.kinds:train_task"
 TRAIN_SEEDS = "gradkit.experiments.batched:train_task_seeds"
@@ -227,15 +228,17 @@ def tuned_runs(
 ) -> MethodOutcome:
     """Search ``method``'s rate (successive halving up to ``budget``), then run every seed.
 
-    ``search=False`` (the smoke scale) runs one rate, the centre of the method's range.
+    ``search=False`` (the smoke scale) runs one rate, the centre of the method's range, on one
+    tuning seed.
     """
     lr_range = method.lr_range if search else method.lr_range.centre()
     result = search_lr(
         lr_range,
         halving_budgets(budget),
-        lambda lr, rung: make_spec(method, lr, rung, TUNING_SEED, True),
+        lambda lr, rung, seed: make_spec(method, lr, rung, seed, True),
         tune_on.score,
         executor.run,
+        TUNING_SEEDS if search else TUNING_SEEDS[:1],
     )
     return MethodOutcome(
         method, result, runs_at(executor, make_spec, method, result.best, budget, seeds)
@@ -308,7 +311,7 @@ def search_notes(outcomes: dict[str, dict[str, MethodOutcome]]) -> str:
     notes = []
     for problem, per_method in outcomes.items():
         for name, outcome in per_method.items():
-            if outcome.search.at_bound:
+            if outcome.search.note():
                 notes.append(f"{name} on {problem}: {outcome.search.note()}")
             elif outcome.search.widened:
                 notes.append(f"{name} on {problem}: search widened to {outcome.search.widened}")

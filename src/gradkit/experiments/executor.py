@@ -57,7 +57,10 @@ class Executor:
     def run(self, specs: Sequence[RunSpec]) -> list[RunRecord]:
         """The records of ``specs``, in order (duplicates run once)."""
         futures = {spec: self._submit(spec) for spec in dict.fromkeys(specs)}
-        records = {spec: self._call(future.result, spec) for spec, future in futures.items()}
+        records = {}
+        for spec, future in futures.items():
+            records[spec] = self._call(future.result, spec)
+            self._finished(spec, future)  # the done-callback may not have run yet
         return [records[spec] for spec in specs]
 
     def _submit(self, spec: RunSpec) -> Future:
@@ -91,9 +94,11 @@ class Executor:
         return future
 
     def _finished(self, spec: RunSpec, future: Future) -> None:
+        """Store a finished run once (called from the pool's thread and from ``run``)."""
         with self._lock:
             self._in_flight.pop(spec, None)
-            if not future.cancelled() and future.exception() is None:
+            done = not future.cancelled() and future.exception() is None
+            if done and spec not in self._memory:
                 self._store(spec, future.result())
 
     def _call(self, function, spec: RunSpec) -> RunRecord:

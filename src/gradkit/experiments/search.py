@@ -5,15 +5,24 @@ The lattice is 10^(k / per_decade) for integer k (3 significant digits), so ever
 method shares points (and cached runs) with every other. A method's range is given in its own
 units (signSGD's rates are ~1000x smaller than SGD's). Successive halving runs every point of
 that range at the first (smallest) budget, keeps the best ``1/eta`` for the next budget, and so
-on up to the full budget. There, while the best rate is at an edge of the points searched and
-inside the hard bounds, the next lattice point on that side runs at the full budget. Widening is
-judged at the full budget only: short budgets favour large rates, and widening on them would
-chase rates the full budget rejects.
+on up to the full budget, where at least two rates arrive. There, while the best rate is at an
+edge of the points searched and inside the hard bounds, the next lattice point on that side runs
+at the full budget; while every rate there diverged, the next smaller one runs (down to the
+bottom of the initial range). Widening is judged at the full budget only: short budgets favour
+large rates, and widening on them would chase rates the full budget rejects.
+
+At the full budget every rate runs on every tuning seed and scores the mean over them; earlier
+rungs use the first seed only. One seed cannot tell a good rate from one at the edge of
+stability that happened to survive that seed: such a rate then fails on most evaluation seeds
+(seen on DGC, whose rate 0.464 won on the tuning seed and collapsed to chance on all three
+evaluation seeds). Two tuning seeds at the full budget catch that at a cost of about three
+full-budget runs per method.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -91,6 +100,8 @@ class SearchResult:
 
     def note(self) -> str:
         """One sentence for a report, empty when there is nothing to say."""
+        if not math.isfinite(self.final_scores()[self.best]):
+            return "every rate run at the full budget diverged on a tuning seed"
         if self.at_bound:
             return f"best lr {self.best:.3g} is at the hard bound of the search"
         return ""
@@ -99,17 +110,23 @@ class SearchResult:
 def search_lr(
     lr_range: LrRange,
     budgets: Sequence[int],
-    make_spec: Callable[[float, int], RunSpec],
+    make_spec: Callable[[float, int, int], RunSpec],
     score: Callable[[RunRecord], float],
     run: Callable[[list[RunSpec]], list[RunRecord]],
+    seeds: Sequence[int] = (0,),
     eta: int = 3,
+    finalists: int = 2,
 ) -> SearchResult:
     """Successive halving over ``budgets``, widening at the edges at the full budget.
 
-    ``make_spec(lr, budget)`` describes one tuning run, ``score(record)`` rates it (lower is
-    better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Ties go to the
-    smaller rate.
+    ``make_spec(lr, budget, seed)`` describes one tuning run, ``score(record)`` rates it (lower
+    is better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Rungs
+    before the last run ``seeds[0]`` only and keep the best ``1/eta`` of their rates (at least
+    ``finalists`` before the last rung); the last rung runs every seed and scores a rate by the
+    mean over them. Ties go to the smaller rate.
     """
+    if not seeds:
+        raise ValueError("search_lr needs at least one tuning seed")
     d = lr_range.per_decade
     lowest = lattice_index(lr_range.floor, d)
     highest = lattice_index(lr_range.ceiling, d)
@@ -118,29 +135,40 @@ def search_lr(
     widened: list[int] = []
     all_scores: list[dict[float, float]] = []
 
-    def evaluate(ks, budget) -> dict[int, float]:
-        specs = [make_spec(lattice_value(k, d), budget) for k in ks]
-        return {k: score(r) for k, r in zip(ks, run(specs), strict=True)}
+    def evaluate(ks, budget, rung_seeds) -> dict[int, float]:
+        pairs = [(k, seed) for k in ks for seed in rung_seeds]
+        specs = [make_spec(lattice_value(k, d), budget, seed) for k, seed in pairs]
+        per_run = [score(r) for r in run(specs)]
+        n = len(rung_seeds)
+        return {k: statistics.fmean(per_run[i * n : (i + 1) * n]) for i, k in enumerate(ks)}
 
     for rung, budget in enumerate(budgets):
-        scores = evaluate(survivors, budget)
         last = rung == len(budgets) - 1
+        rung_seeds = seeds if last else seeds[:1]
+        scores = evaluate(survivors, budget, rung_seeds)
         while last:
             best = min(scores, key=lambda k: (scores[k], k))
-            if best == min(searched) and best > lowest:
-                new = [best - 1]
+            if not math.isfinite(scores[best]):
+                new = min(scores) - 1  # every finalist diverged on a seed: try smaller rates
+                if new < min(lr_range.indices()):
+                    break
+            elif best == min(searched) and best > lowest:
+                new = best - 1
             elif best == max(searched) and best < highest:
-                new = [best + 1]
+                new = best + 1
             else:
                 break
-            if not math.isfinite(scores[best]):
-                break  # every rate diverged: widening has nothing to follow
-            searched.update(new)
-            widened += new
-            scores.update(evaluate(new, budget))
+            if new not in searched:
+                searched.add(new)
+                widened.append(new)
+            scores.update(evaluate([new], budget, rung_seeds))
         all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
         ranked = sorted(scores, key=lambda k: (scores[k], k))
-        survivors = ranked[:1] if last else ranked[: max(1, math.ceil(len(ranked) / eta))]
+        if last:
+            survivors = ranked[:1]
+        else:
+            before_last = rung == len(budgets) - 2
+            survivors = ranked[: max(math.ceil(len(ranked) / eta), finalists if before_last else 1)]
     best = survivors[0]
     return SearchResult(
         best=lattice_value(best, d),
