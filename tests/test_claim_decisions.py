@@ -9,6 +9,7 @@ import pytest
 
 from gradkit.claims import (
     Verdict,
+    adam_sign_variance,
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
     decentralized_accuracy,
@@ -16,6 +17,7 @@ from gradkit.claims import (
     ecq_quantization,
     ggt_conditioning,
     ggt_recurrent,
+    gradient_window,
     majority_vote,
     msvag_vs_adam,
     shampoo_cnn,
@@ -142,8 +144,8 @@ def test_msvag_is_inconclusive_when_the_spread_hides_everything():
 
 def ggt_case(rnn_gain, cnn_gain, spread=0.01):
     return {
-        "mnist1d-rnn": {"adam": seeds(1.0, 0), "ggt": seeds(1.0 / rnn_gain, spread)},
-        "mnist1d-cnn": {"adam": seeds(1.0, 0), "ggt": seeds(1.0 / cnn_gain, spread)},
+        "mnist1d-rnn": {"adam": seeds(1.0, 0), "ggt-flat": seeds(1.0 / rnn_gain, spread)},
+        "mnist1d-cnn": {"adam": seeds(1.0, 0), "ggt-flat": seeds(1.0 / cnn_gain, spread)},
     }
 
 
@@ -279,18 +281,31 @@ def test_byzantine_decision(attacked, expected):
 # ---- compression claims ------------------------------------------------------------------------
 
 
-def ecq_problem(ecq, plain):
-    return methods({"sgd": 0.30, "ecq-a1-b0.9": ecq, "plain": plain})
+def ecq_case(ecq, plain, floor_ecq=1e-6, floor_plain=1e-4):
+    """MLP train losses (SGD 0.30) and least-squares floors (SGD 1e-12)."""
+    return {
+        ecq_quantization.MLP: methods({"sgd": 0.30, "ecq-a1-b0.9": ecq, "plain": plain}),
+        ecq_quantization.FLOOR: methods(
+            {"sgd": 1e-12, "ecq-a1-b0.9": floor_ecq, "plain": floor_plain}
+        ),
+    }
 
 
 @pytest.mark.parametrize(
-    ("ecq", "plain", "expected"),
-    [(0.31, 0.45, HOLDS), (0.31, 0.30, FAILS), (0.50, 0.60, FAILS), (0.31, 0.335, UNSURE)],
+    ("ecq", "plain", "floors", "expected"),
+    [
+        (0.31, 0.45, (1e-6, 1e-4), HOLDS),
+        (0.31, 0.30, (1e-6, 1e-4), FAILS),  # uncompensated no worse on the MLP
+        (0.50, 0.60, (1e-6, 1e-4), FAILS),  # ECQ does not track SGD
+        (0.31, 0.335, (1e-6, 1e-4), UNSURE),  # MLP gap within the seed spread
+        (0.31, 0.45, (1e-4, 1e-6), FAILS),  # the uncompensated floor is the lower one
+        (0.31, 0.45, (1e-6, 1.05e-6), UNSURE),  # floors too close to decide
+    ],
 )
-def test_ecq_decision(ecq, plain, expected):
-    loss = {p: ecq_problem(ecq, plain) for p in ("a", "b")}
-    chosen = dict.fromkeys(loss, "ecq-a1-b0.9")
-    assert ecq_quantization.decide(loss, chosen)[0] == expected
+def test_ecq_decision(ecq, plain, floors, expected):
+    values = ecq_case(ecq, plain, *floors)
+    chosen = dict.fromkeys(values, "ecq-a1-b0.9")
+    assert ecq_quantization.decide(values, chosen)[0] == expected
 
 
 @pytest.mark.parametrize(
@@ -332,3 +347,40 @@ def test_sign_geometry_decides_nothing_where_no_method_reaches_the_target():
     never = geometry_case(2001, 2001, plain=2001)
     never = {p: {m: [2001.0] * 3 for m in per} for p, per in never.items()}
     assert sign_geometry.decide(never, budget=2000)[0] == UNSURE
+
+
+# ---- measurements: adam-is-sign-times-variance, gradient-window-is-low-rank ------------------
+
+
+@pytest.mark.parametrize(
+    ("gap", "errors", "rho", "expected"),
+    [
+        (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.03}, 0.0526316, HOLDS),
+        (5e-3, {0.1: 0.01, 1.0: 0.02, 10.0: 0.03}, 0.0526316, FAILS),  # step off the identity
+        (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.08}, 0.0526316, FAILS),  # one noise level off
+        (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.03}, 0.06, FAILS),  # rho away from its limit
+        (1e-3, {0.1: 0.05}, 0.0526316, HOLDS),  # both tolerances are inclusive
+    ],
+)
+def test_adam_sign_variance_decision(gap, errors, rho, expected):
+    verdict, checks = adam_sign_variance.decide(gap, errors, rho, 0.1 / 1.9)
+    assert verdict == expected
+    assert set(checks) == {"identity", "estimator", "rho"}
+
+
+@pytest.mark.parametrize(
+    ("mass", "expected"),
+    [
+        ([0.74, 0.64, 0.58], HOLDS),
+        ([0.74, 0.64, 0.47], UNSURE),  # the share falls below the criterion in a later window
+        ([0.40, 0.30], FAILS),
+        ([0.50], HOLDS),  # the threshold itself counts
+    ],
+)
+def test_gradient_window_decision(mass, expected):
+    assert gradient_window.decide(mass) == expected
+
+
+def test_gradient_window_decision_needs_a_window():
+    with pytest.raises(ValueError, match="at least one window"):
+        gradient_window.decide([])

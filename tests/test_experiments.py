@@ -147,23 +147,24 @@ def test_search_finds_an_optimum_inside_the_range_with_halving():
     assert len(seen) == 13 + 5 + 2
 
 
-def test_two_rates_reach_the_full_budget_even_from_a_short_range():
-    result, seen = toy_search(LrRange(1e-3, 1e-1), optimum=0.009)  # 7 points -> 3 -> 2
-    assert sorted(s.kwargs["lr"] for s in seen if s.kwargs["budget"] == 9) == [0.00464, 0.01]
-    assert result.best == 0.01
-
-
-def test_the_full_budget_scores_the_mean_over_tuning_seeds():
-    """0.0464 wins on seed 0 but diverges on seed 1 (an edge-of-stability rate): the search
-    picks the next rate, whose mean over both seeds is finite."""
+def test_rates_compared_after_the_first_rung_score_their_mean_over_tuning_seeds():
+    """0.0464 wins on seed 0 but diverges on seed 1 (an edge-of-stability rate): the middle
+    rung, which compares rates on both seeds, drops it."""
     result, seen = toy_search(
         LrRange(1e-3, 1e-1), seeds=(0, 1), optimum=0.0464, diverge_above=0.03, diverging_seed=1
     )
     assert result.best == 0.0215
-    at_full = [s for s in seen if s.kwargs["budget"] == 9]
-    assert {s.kwargs["seed"] for s in at_full} == {0, 1}
-    assert {s.kwargs["seed"] for s in seen if s.kwargs["budget"] < 9} == {0}
-    assert math.isinf(result.final_scores()[0.0464])
+    assert {s.kwargs["seed"] for s in seen if s.kwargs["budget"] == 1} == {0}
+    assert {s.kwargs["seed"] for s in seen if s.kwargs["budget"] == 3} == {0, 1}
+    assert math.isinf(result.scores[1][0.0464])
+    assert [s.kwargs["seed"] for s in seen if s.kwargs["budget"] == 9] == [0]  # alone: 1 seed
+
+
+def test_widening_at_the_full_budget_compares_on_every_seed():
+    result, seen = toy_search(LrRange(1e-4, 1e-2), seeds=(0, 1), optimum=0.3)
+    full = {(s.kwargs["lr"], s.kwargs["seed"]) for s in seen if s.kwargs["budget"] == 9}
+    assert result.widened and {seed for _, seed in full} == {0, 1}
+    assert all((lr, 1) in full for lr, _ in full)
 
 
 def test_a_search_whose_every_rate_diverges_on_a_seed_says_so():

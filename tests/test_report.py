@@ -86,12 +86,23 @@ def test_an_interrupted_reproduce_writes_the_claims_finished_so_far(monkeypatch,
     assert "Interrupted after 1 of 2 claims" in (tmp_path / "report.md").read_text()
 
 
-def test_the_report_shows_each_claims_setting_next_to_the_papers(tmp_path):
+def test_the_report_shows_each_claims_setting_and_number_next_to_the_papers(tmp_path):
     entry = ReportEntry(
         "a-claim", "s", "src", "crit", "holds", "fine", 1.0,
         {"setting": "ours: 15 epochs (quick scale); the paper: 90 epochs."},
+        reported="270x to 600x (abstract)",
     )  # fmt: skip
     paths = write_report([entry], tmp_path, META | {"scale": "smoke"})
-    markdown = paths["markdown"].read_text()
+    markdown, page = paths["markdown"].read_text(), paths["html"].read_text()
     assert "*Setting (ours vs the paper's):* ours: 15 epochs" in markdown
-    assert "Smoke scale" in markdown and "Setting (ours vs the paper" in paths["html"].read_text()
+    assert "*The paper reports:* 270x to 600x (abstract)" in markdown
+    assert "Smoke scale" in markdown and "Setting (ours vs the paper" in page
+    assert "The paper reports:</b> 270x to 600x" in page
+
+
+def test_every_reported_number_names_where_it_comes_from():
+    from gradkit.claims.reproduce import CLAIMS
+
+    for claim in CLAIMS.values():
+        if claim.reported:
+            assert any(tag in claim.reported for tag in ("abstract", "code", "confirmed")), claim.id

@@ -90,6 +90,22 @@ def _variance_estimator(seed: int, dim: int = 10_000, steps: int = 300, beta: fl
     return levels, r, (1 - beta) / (1 + beta), s, sigma
 
 
+def decide(
+    worst_gap: float, estimator_errors: dict[float, float], r: float, r_limit: float
+) -> tuple[Verdict, dict[str, bool]]:
+    """Three exact checks (identities, not comparisons, so no seed statistics): Adam's step
+    within IDENTITY_TOLERANCE lr of sign(m) sqrt(1/(1+eta^2)) at every step (``worst_gap``);
+    the variance estimate's mean s / sigma^2 within ESTIMATOR_TOLERANCE of 1 at every noise level
+    (``estimator_errors``: level -> |mean - 1|); rho(beta, t) within 1e-6 of its limit. Holds if
+    all three pass, does not hold otherwise."""
+    checks = {
+        "identity": worst_gap <= IDENTITY_TOLERANCE,
+        "estimator": all(e <= ESTIMATOR_TOLERANCE for e in estimator_errors.values()),
+        "rho": abs(r - r_limit) <= 1e-6,
+    }
+    return (Verdict.HOLDS if all(checks.values()) else Verdict.DOES_NOT_HOLD), checks
+
+
 def run(ctx: RunContext) -> ClaimResult:
     ctx.plan(3)
     seed = ctx.seeds[0]
@@ -110,13 +126,8 @@ def run(ctx: RunContext) -> ClaimResult:
     )
     ctx.advance()
 
-    identity_holds = worst_gap <= IDENTITY_TOLERANCE
     estimator_errors = {lvl: abs(v["mean_s_over_sigma2"] - 1) for lvl, v in levels.items()}
-    estimator_holds = all(e <= ESTIMATOR_TOLERANCE for e in estimator_errors.values())
-    rho_holds = abs(r - r_limit) <= 1e-6
-    verdict = (
-        Verdict.HOLDS if identity_holds and estimator_holds and rho_holds else Verdict.DOES_NOT_HOLD
-    )
+    verdict, checks = decide(worst_gap, estimator_errors, r, r_limit)
 
     sign_like = float(np.mean(factors > 0.9))
     summary = (
@@ -146,7 +157,7 @@ def run(ctx: RunContext) -> ClaimResult:
                 "check": "Adam step = sign(m) sqrt(1/(1+eta^2))",
                 "measured": f"max gap {worst_gap:.1e} lr",
                 "criterion": f"<= {IDENTITY_TOLERANCE:g} lr",
-                "ok": identity_holds,
+                "ok": checks["identity"],
             },
         ]
         + [
@@ -163,7 +174,7 @@ def run(ctx: RunContext) -> ClaimResult:
                 "check": "rho(0.9, t) -> (1-beta)/(1+beta)",
                 "measured": f"{r:.6f}",
                 "criterion": f"{r_limit:.6f} +- 1e-6",
-                "ok": rho_holds,
+                "ok": checks["rho"],
             }
         ]
     )

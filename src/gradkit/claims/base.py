@@ -54,11 +54,19 @@ class RunContext:
     def advance(self, units: int = 1) -> None:
         self.on_advance(units)
 
-    def compare(self, problems, methods, budget: int, tune_on):
+    def compare(self, problems, methods, budget: int, tune_on, min_rung: int = 1, seeds=None):
         """:func:`gradkit.experiments.compare_on_problems` with this context's executor and
-        seeds; at smoke scale each method runs one rate instead of a search."""
+        seeds (or ``seeds``, e.g. none for methods only searched); at smoke scale each method
+        runs one rate instead of a search."""
         return compare_on_problems(
-            self.executor, problems, methods, budget, tune_on, self.seeds, self.scale != "smoke"
+            self.executor,
+            problems,
+            methods,
+            budget,
+            tune_on,
+            self.seeds if seeds is None else seeds,
+            self.scale != "smoke",
+            min_rung,
         )
 
     def runs_at(self, make_spec, method, lr: float, budget: int):
@@ -85,3 +93,4 @@ class Claim:
     source: str
     criterion: str
     run: Callable[[RunContext], ClaimResult]
+    reported: str = ""  # the paper's own number for what the claim measures, where it has one

@@ -18,7 +18,12 @@ TASK, WORKERS, DENSITY, CLIP = "mnist1d-mlp", 4, 0.001, 5.0
 STEPS_PER_EPOCH = 4000 // (WORKERS * 32)  # per worker: mnist1d's 4000 samples, batch 32
 PROBLEM = {f"{WORKERS} workers": simulated(TASK, WORKERS)}
 RANGE = LrRange(0.0464, 2.15)
-FULL = (("density", DENSITY), ("clip_norm", CLIP), ("warmup_steps", STEPS_PER_EPOCH // 2))
+WARMUP_EPOCHS = 2
+FULL = (
+    ("density", DENSITY),
+    ("clip_norm", CLIP),
+    ("warmup_steps", STEPS_PER_EPOCH * WARMUP_EPOCHS // 4),
+)
 """Every component: local clipping at CLIP / sqrt(N), momentum correction and factor masking
 (on by default), four warm-up stages of half an epoch each (density 25% -> 6.3% -> 1.5% ->
 0.4%), 2 epochs in all."""
@@ -50,7 +55,8 @@ BUDGET = Budget(
     quick=20,
     full=120,
     paper="CIFAR-10 ResNet-110 and ImageNet ResNet-50 / VGG, 90-160 epochs of which 4 warm up",
-    why="the 2 warm-up epochs are 10% of a quick run and 1.7% of a full one (the paper: 2.5-4.4%).",
+    why="the 2 warm-up epochs are 10% of a quick run and 1.7% of a full one (the paper: "
+    "2.5-4.4%); the lr search's shortest rung is 4 epochs, so no rung ends inside the warm-up.",
 )
 TUNE_ON = Metric("test_accuracy", higher_is_better=True)
 
@@ -82,7 +88,7 @@ def decide(accuracy: dict[str, list[float]], ratio: float) -> tuple[Verdict, dic
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
+    outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON, min_rung=2 * WARMUP_EPOCHS)
     ((problem, per),) = outcomes.items()
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     ratio = compression_ratio(per["no-warmup"].runs[0])  # density 0.1% from the first step
@@ -168,4 +174,9 @@ CLAIM = Claim(
         "removing each component is reported."
     ),
     run=run,
+    reported=(
+        "compression ratios of 270x to 600x without losing accuracy (abstract); CIFAR-10 "
+        "ResNet-110: baseline about 93.75%, DGC about 93.87%, gradient dropping about 92.75% "
+        "(not confirmed in the paper's text by us)."
+    ),
 )

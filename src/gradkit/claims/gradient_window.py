@@ -17,6 +17,19 @@ TOP = 10  # "the top few" singular values: 5% of the window
 MASS = 0.5  # share of ||G||_F^2 the top ones must carry
 
 
+def decide(mass: list[float]) -> Verdict:
+    """``mass[w]``: the median over seeds of window w's share of ||G||_F^2 in the top TOP
+    singular values. Holds if every window's share is >= MASS, does not hold if every one is
+    below, inconclusive when they fall on both sides."""
+    if not mass:
+        raise ValueError("decide needs at least one window")
+    if all(m >= MASS for m in mass):
+        return Verdict.HOLDS
+    if all(m < MASS for m in mass):
+        return Verdict.DOES_NOT_HOLD
+    return Verdict.INCONCLUSIVE
+
+
 def run(ctx: RunContext) -> ClaimResult:
     windows = ctx.pick(3, 10, smoke=1)
     ctx.plan(len(ctx.seeds))
@@ -27,12 +40,7 @@ def run(ctx: RunContext) -> ClaimResult:
     mass = [statistics.median(s[w].mass_in_top(TOP) for s in per_seed) for w in range(windows)]
     top1 = [statistics.median(s[w].mass_in_top(1) for s in per_seed) for w in range(windows)]
     stable = [statistics.median(s[w].stable_rank() for s in per_seed) for w in range(windows)]
-    if all(m >= MASS for m in mass):
-        verdict = Verdict.HOLDS
-    elif all(m < MASS for m in mass):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    verdict = decide(mass)
     spans = [f"steps {w * WINDOW + 1}-{(w + 1) * WINDOW}" for w in range(windows)]
     summary = (
         f"{TASK} trained with Adam (lr {LR:g}); share of ||G||_F^2 in the top {TOP} of {WINDOW} "

@@ -202,6 +202,12 @@ SIGNSGD_MAJORITY_VOTE = Claim(
         "it lies at or above; inconclusive otherwise. Adam and the exact bits are reported."
     ),
     run=run_vote,
+    reported=(
+        "32x less communication per iteration than full-precision distributed SGD; ResNet-50 "
+        "on ImageNet on 15 AWS p3.2xlarge machines trained 25% faster than with NCCL "
+        "all-reduce (abstract), with a small accuracy drop (not confirmed in the paper's text "
+        "by us)."
+    ),
 )
 
 BYZANTINE = Claim(
@@ -221,4 +227,8 @@ BYZANTINE = Claim(
         "reported."
     ),
     run=run_byzantine,
+    reported=(
+        "robust when up to 50% of the workers behave adversarially (abstract); no accuracy "
+        "figure for the attacked runs is quoted here."
+    ),
 )

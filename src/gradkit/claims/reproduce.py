@@ -53,6 +53,7 @@ def run_claim(claim_id: str, ctx: RunContext) -> ReportEntry:
         result.numbers,
         result.table,
         result.figure,
+        claim.reported,
     )
 
 

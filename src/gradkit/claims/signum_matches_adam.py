@@ -124,4 +124,9 @@ CLAIM = Claim(
         "inconclusive otherwise. Epochs to a common train-accuracy target are reported."
     ),
     run=run,
+    reported=(
+        "CIFAR-10 ResNet-20, best validation accuracy of a 300-configuration grid: Signum "
+        "91.16%, Adam 91.55%, SGD 91.68% (authors' code); on ImageNet Signum 'is able to "
+        "match the accuracy and convergence speed of Adam' (abstract, no figure)."
+    ),
 )

@@ -1,7 +1,7 @@
 """The protocol of a tuned comparison of methods on a problem.
 
 For every method: search its learning rate (its own range, >= 3 points per decade, widened at
-the edges, successive halving over the budget, two tuning seeds at the full budget) on tuning
+the edges, successive halving over the budget, rates compared on two tuning seeds) on tuning
 runs (seeds apart from the evaluation seeds; a validation split for training tasks), scored on
 the metric the claim is about; then run it at the chosen rate with every evaluation seed. Every
 run goes through the executor (cache, parallel workers); the searches of all (problem, method)
@@ -23,8 +23,8 @@ from gradkit.experiments.search import LrRange, SearchResult, halving_budgets, s
 from gradkit.experiments.stats import PairedInterval, paired_interval
 
 TUNING_SEEDS = (1000, 1001)
-"""Seeds of the tuning runs (model, data order and validation split): the first for the short
-rungs of the search, both at the full budget; evaluation seeds are 0, 1, 2, ..."""
+"""Seeds of the tuning runs (model, data order and validation split): the first screens every
+rate, both compare the rates that survive it; evaluation seeds are 0, 1, 2, ..."""
 
 TRAIN = "gradkit.experiments.kinds:train_task"
 TRAIN_SEEDS = "gradkit.experiments.batched:train_task_seeds"
@@ -174,11 +174,14 @@ def full_batch(problem: str, target_gap: float, **options: Any) -> SpecFactory:
     return make
 
 
-def simulated(task: str, workers: int, evals_per_epoch: int = 2, **cluster: Any) -> SpecFactory:
+def simulated(
+    task: str, workers: int, evals_per_epoch: int = 2, hold_out: bool = True, **cluster: Any
+) -> SpecFactory:
     """Simulated data-parallel runs of a method's algorithm (``Method.optimizer``) on
-    ``workers`` workers training ``task``; ``cluster`` adds the kind's cluster options
-    (``slowdown``, ``jitter``, ``transfer_cost``, ``batch_size``). Tuning runs hold out a
-    validation split."""
+    ``workers`` workers training ``task``; ``cluster`` adds the kind's options (``slowdown``,
+    ``jitter``, ``transfer_cost``, ``batch_size``, ``sampling``, ``suboptimality``). Tuning
+    runs hold out a validation split, unless ``hold_out`` is False (for a task whose instance is
+    drawn from the seed, the tuning seed's instance is already a separate one)."""
 
     def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
         return RunSpec.of(
@@ -189,7 +192,7 @@ def simulated(task: str, workers: int, evals_per_epoch: int = 2, **cluster: Any)
             seed=seed,
             lr=lr,
             epochs=epochs,
-            validation=tuning,
+            validation=tuning and hold_out,
             evals_per_epoch=evals_per_epoch,
             hyper=dict(method.hyper),
             **cluster,
@@ -225,8 +228,10 @@ def tuned_runs(
     tune_on: Metric,
     seeds: Sequence[int],
     search: bool = True,
+    min_rung: int = 1,
 ) -> MethodOutcome:
-    """Search ``method``'s rate (successive halving up to ``budget``), then run every seed.
+    """Search ``method``'s rate (successive halving up to ``budget``, no rung shorter than
+    ``min_rung``), then run every seed.
 
     ``search=False`` (the smoke scale) runs one rate, the centre of the method's range, on one
     tuning seed.
@@ -234,7 +239,7 @@ def tuned_runs(
     lr_range = method.lr_range if search else method.lr_range.centre()
     result = search_lr(
         lr_range,
-        halving_budgets(budget),
+        halving_budgets(budget, minimum=min(min_rung, budget)),
         lambda lr, rung, seed: make_spec(method, lr, rung, seed, True),
         tune_on.score,
         executor.run,
@@ -271,6 +276,7 @@ def compare_on_problems(
     tune_on: Metric,
     seeds: Sequence[int],
     search: bool = True,
+    min_rung: int = 1,
 ) -> dict[str, dict[str, MethodOutcome]]:
     """:func:`tuned_runs` of every method on every problem: ``outcomes[problem][method]``.
 
@@ -283,7 +289,7 @@ def compare_on_problems(
     try:
         futures = {
             (p, m.name): threads.submit(
-                tuned_runs, executor, problems[p], m, budget, tune_on, seeds, search
+                tuned_runs, executor, problems[p], m, budget, tune_on, seeds, search, min_rung
             )
             for p, m in pairs
         }

@@ -7,11 +7,12 @@ import time
 
 import torch
 
+from gradkit.distributed.compressed import codec_seed, ecq_codec, qsgd_codec
 from gradkit.experiments.runs import RunRecord
 from gradkit.optim import GGT, FullMatrixAdaGrad, Shampoo, build_optimizer
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
 from gradkit.tasks import convex, get_task, train
-from gradkit.tasks.distributed import task_problem
+from gradkit.tasks.distributed import task_problem, with_suboptimality
 from gradkit.tasks.synthetic import NoisyQuadratic, quadratic_hessian
 
 VALIDATION_FRACTION = 0.2
@@ -117,6 +118,7 @@ def simulate_run(
     jitter: float = 0.0,
     transfer_cost: float | None = None,
     sampling: str = "shards",
+    suboptimality: bool = False,
     hyper: dict | None = None,
 ) -> RunRecord:
     """Simulate ``algorithm`` on ``workers`` workers training ``task`` (see
@@ -125,14 +127,17 @@ def simulate_run(
     ``slowdown`` maps a worker (as a string or int) to its compute slowdown; ``transfer_cost``
     makes moving one model over a link cost that many gradient computations (the bandwidth is
     set from the model's size); ``sampling="whole"`` lets every worker draw from the whole
-    training set. Metrics: the final evaluation's (``train_loss``,
-    ``test_accuracy``, ``consensus``, ...), ``duration`` (simulated time), ``total_bytes``,
-    ``mean_staleness``, ``worker_steps``, ``parameters`` and the summed worker counters
-    (``counter:NAME``). Curves: each metric against epochs, and ``NAME@time`` against
+    training set; ``suboptimality`` adds the metric f(x) - f* of a convex task (see
+    :func:`~gradkit.tasks.distributed.with_suboptimality`). Metrics: the final evaluation's
+    (``train_loss``, ``test_accuracy``, ``consensus``, ...), ``duration`` (simulated time),
+    ``total_bytes``, ``mean_staleness``, ``worker_steps``, ``parameters`` and the summed worker
+    counters (``counter:NAME``). Curves: each metric against epochs, and ``NAME@time`` against
     simulated time.
     """
     held_out = VALIDATION_FRACTION if validation else None
     problem = task_problem(task, seed, batch_size, held_out, sampling)
+    if suboptimality:
+        problem = with_suboptimality(problem)
     compute = ComputeModel(
         jitter=jitter, slowdown={int(k): float(v) for k, v in (slowdown or {}).items()}
     )
@@ -218,3 +223,69 @@ def quadratic_run(
         diverged=not math.isfinite(final),
         seconds=time.perf_counter() - started,
     )
+
+
+def quantization_error_run(
+    task: str,
+    seed: int,
+    lr: float,
+    steps: int,
+    batch_size: int,
+    levels: int = 1,
+    bucket_size: int = 512,
+    ecq: dict[str, list[float]] | None = None,
+    points: int = 50,
+) -> RunRecord:
+    r"""The quantizer's accumulated error, measured directly on one stream of gradients.
+
+    One worker runs plain SGD (``lr``, mini-batches of ``batch_size`` from the whole training
+    set, model from ``seed``) for ``steps`` steps. Each gradient g_t, per parameter tensor as the
+    compressed programs cut it, goes through the max-norm quantizer without compensation
+    (``plain``) and through ECQ with each ``ecq[name] = (alpha, beta)``; each keeps
+    E_t = sum_{s <= t} (\hat g_s - g_s), the displacement (in units of lr) its messages would
+    add to SGD's iterate after t steps. Without compensation E_t is a random walk (growing like
+    sqrt t); with alpha = beta = 1, E_t = -h_t, bounded by one step's quantization error.
+
+    Metrics: ``error:NAME`` = ||E_T|| and ``relative_error:NAME`` = ||E_T|| / ||sum_s g_s||.
+    Curves: ``error:NAME`` and ``gradient_sum`` (||sum_{s <= t} g_s||) against t.
+    """
+    problem = task_problem(task, seed, batch_size)
+    engine = problem.engine(seed)
+    shard = problem.shard(torch.arange(problem.num_samples), 0, seed)
+    sizes = engine.param_sizes
+    codecs = {"plain": qsgd_codec(levels, bucket_size, "max")}
+    codecs |= {name: ecq_codec(levels, bucket_size, a, b) for name, (a, b) in (ecq or {}).items()}
+    quantizers = {
+        name: [make(codec_seed(seed, 0, i)) for i in range(len(sizes))]
+        for name, make in codecs.items()
+    }
+    errors = {name: torch.zeros(engine.numel, dtype=torch.float64) for name in codecs}
+    gradient_sum = torch.zeros(engine.numel, dtype=torch.float64)
+    curves: dict[str, list[list[float]]] = {f"error:{n}": [] for n in codecs} | {"gradient_sum": []}
+    every = max(1, steps // points)
+    started = time.perf_counter()
+    x = engine.flat.clone()
+    for step in range(1, steps + 1):
+        grad, _ = engine.gradient(x, *shard.next_batch())
+        gradient_sum += grad
+        for name, per_tensor in quantizers.items():
+            sent = [
+                _quantized(q, part)
+                for q, part in zip(per_tensor, torch.split(grad, sizes), strict=True)
+            ]
+            errors[name] += torch.cat(sent).double() - grad.double()
+        x.sub_(grad, alpha=lr)
+        if step % every == 0 or step == steps:
+            for name, error in errors.items():
+                curves[f"error:{name}"].append([float(step), float(error.norm())])
+            curves["gradient_sum"].append([float(step), float(gradient_sum.norm())])
+    total = float(gradient_sum.norm())
+    metrics = {f"error:{n}": float(e.norm()) for n, e in errors.items()}
+    metrics |= {f"relative_error:{n}": float(e.norm()) / total for n, e in errors.items()}
+    return RunRecord(metrics, curves, False, time.perf_counter() - started)
+
+
+def _quantized(codec, grad: torch.Tensor) -> torch.Tensor:
+    """What the receiver decodes from ``codec``'s message for ``grad``."""
+    payload = codec.compress(grad)
+    return payload[1] if isinstance(payload, tuple) else codec.decompress(payload)

@@ -5,18 +5,19 @@ The lattice is 10^(k / per_decade) for integer k (3 significant digits), so ever
 method shares points (and cached runs) with every other. A method's range is given in its own
 units (signSGD's rates are ~1000x smaller than SGD's). Successive halving runs every point of
 that range at the first (smallest) budget, keeps the best ``1/eta`` for the next budget, and so
-on up to the full budget, where at least two rates arrive. There, while the best rate is at an
-edge of the points searched and inside the hard bounds, the next lattice point on that side runs
-at the full budget; while every rate there diverged, the next smaller one runs (down to the
-bottom of the initial range). Widening is judged at the full budget only: short budgets favour
-large rates, and widening on them would chase rates the full budget rejects.
+on up to the full budget. There, while the best rate is at an edge of the points searched and
+inside the hard bounds, the next lattice point on that side runs at the full budget; while every
+rate there diverged, the next smaller one runs (down to the bottom of the initial range).
+Widening is judged at the full budget only: short budgets favour large rates, and widening on
+them would chase rates the full budget rejects.
 
-At the full budget every rate runs on every tuning seed and scores the mean over them; earlier
-rungs use the first seed only. One seed cannot tell a good rate from one at the edge of
-stability that happened to survive that seed: such a rate then fails on most evaluation seeds
-(seen on DGC, whose rate 0.464 won on the tuning seed and collapsed to chance on all three
-evaluation seeds). Two tuning seeds at the full budget catch that at a cost of about three
-full-budget runs per method.
+The first rung screens every rate on one tuning seed; wherever rates are compared after it, each
+runs on every tuning seed and scores its mean. One seed cannot tell a good rate from one at the
+edge of stability that happened to survive that seed, and such a rate then fails on most
+evaluation seeds. Two seeds there cost about one full-budget run per method (the middle rung's
+third of the rates at a third of the budget), against three for two seeds at the full budget.
+A rung shorter than a schedule's warm-up judges the warm-up, not the method: a claim with a
+warm-up sets the shortest rung (``halving_budgets(..., minimum=)``) past it.
 """
 
 from __future__ import annotations
@@ -115,15 +116,15 @@ def search_lr(
     run: Callable[[list[RunSpec]], list[RunRecord]],
     seeds: Sequence[int] = (0,),
     eta: int = 3,
-    finalists: int = 2,
 ) -> SearchResult:
     """Successive halving over ``budgets``, widening at the edges at the full budget.
 
     ``make_spec(lr, budget, seed)`` describes one tuning run, ``score(record)`` rates it (lower
-    is better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Rungs
-    before the last run ``seeds[0]`` only and keep the best ``1/eta`` of their rates (at least
-    ``finalists`` before the last rung); the last rung runs every seed and scores a rate by the
-    mean over them. Ties go to the smaller rate.
+    is better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Each rung
+    keeps the best ``1/eta`` of its rates. The first rung runs ``seeds[0]`` only; later rungs
+    score a rate by its mean over every seed, except a lone survivor of the last rung, which
+    has nothing to be compared with until widening adds a rate (unless it diverged on a seed
+    at the previous rung). Ties go to the smaller rate.
     """
     if not seeds:
         raise ValueError("search_lr needs at least one tuning seed")
@@ -134,22 +135,26 @@ def search_lr(
     survivors = sorted(searched)
     widened: list[int] = []
     all_scores: list[dict[float, float]] = []
-
-    def evaluate(ks, budget, rung_seeds) -> dict[int, float]:
-        pairs = [(k, seed) for k in ks for seed in rung_seeds]
-        specs = [make_spec(lattice_value(k, d), budget, seed) for k, seed in pairs]
-        per_run = [score(r) for r in run(specs)]
-        n = len(rung_seeds)
-        return {k: statistics.fmean(per_run[i * n : (i + 1) * n]) for i, k in enumerate(ks)}
+    scores: dict[int, float] = {}
+    best = survivors[0]
 
     for rung, budget in enumerate(budgets):
         last = rung == len(budgets) - 1
-        rung_seeds = seeds if last else seeds[:1]
-        scores = evaluate(survivors, budget, rung_seeds)
+        runs: dict[tuple[int, int], float] = {}  # (lattice index, seed) -> score at this rung
+
+        def scores_of(ks, rung_seeds, budget=budget, runs=runs) -> dict[int, float]:
+            missing = [(k, seed) for k in ks for seed in rung_seeds if (k, seed) not in runs]
+            specs = [make_spec(lattice_value(k, d), budget, seed) for k, seed in missing]
+            runs.update(zip(missing, (score(r) for r in run(specs)), strict=True))
+            return {k: statistics.fmean(runs[k, seed] for seed in rung_seeds) for k in ks}
+
+        # a lone finalist needs one seed, unless it already failed on one at the previous rung
+        alone = rung == 0 or (last and len(survivors) == 1 and math.isfinite(scores[best]))
+        scores = scores_of(survivors, seeds[:1] if alone else seeds)
         while last:
             best = min(scores, key=lambda k: (scores[k], k))
             if not math.isfinite(scores[best]):
-                new = min(scores) - 1  # every finalist diverged on a seed: try smaller rates
+                new = min(scores) - 1  # every rate here diverged on a seed: try smaller ones
                 if new < min(lr_range.indices()):
                     break
             elif best == min(searched) and best > lowest:
@@ -161,15 +166,11 @@ def search_lr(
             if new not in searched:
                 searched.add(new)
                 widened.append(new)
-            scores.update(evaluate([new], budget, rung_seeds))
+            scores = scores_of([*scores, new], seeds)  # now a comparison: every seed
         all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
         ranked = sorted(scores, key=lambda k: (scores[k], k))
-        if last:
-            survivors = ranked[:1]
-        else:
-            before_last = rung == len(budgets) - 2
-            survivors = ranked[: max(math.ceil(len(ranked) / eta), finalists if before_last else 1)]
-    best = survivors[0]
+        survivors = ranked[: 1 if last else max(1, math.ceil(len(ranked) / eta))]
+        best = survivors[0]
     return SearchResult(
         best=lattice_value(best, d),
         scores=all_scores,

@@ -60,6 +60,13 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             1e-3,
         ),
         OptimizerSpec(
+            "ggt-flat",
+            "GGT as in the paper: one window of 200 gradients of all parameters together, betas "
+            "0.9/1, eps 1e-4 (gradkit.optim.GGT, flatten=True)",
+            lambda p, lr: GGT(p, lr, window=200, betas=(0.9, 1.0), eps=1e-4, flatten=True),
+            1e-3,
+        ),
+        OptimizerSpec(
             "full-adagrad",
             "full-matrix AdaGrad per parameter, eps 1e-4 (gradkit.optim.FullMatrixAdaGrad)",
             FullMatrixAdaGrad,

@@ -29,6 +29,7 @@ class ReportEntry:
     numbers: dict[str, Any] = field(default_factory=dict)
     table: list[dict[str, Any]] = field(default_factory=list)
     figure: Figure | None = None
+    reported: str = ""  # the paper's number for what the claim measures, if it reports one
 
     @property
     def figure_name(self) -> str:
@@ -129,6 +130,7 @@ def markdown(records: list[ReportEntry], meta: dict[str, Any], figures: dict[str
                 if "setting" in r.numbers
                 else []
             ),
+            *([f"*The paper reports:* {r.reported}\n"] if r.reported else []),
             f"*Result:* {r.summary}\n",
         ]
         parts.append(_table_md(r.table))
@@ -176,6 +178,7 @@ def html_page(records: list[ReportEntry], meta: dict[str, Any], figures: dict[st
                 if "setting" in r.numbers
                 else ""
             )
+            + (f"<p><b>The paper reports:</b> {html.escape(r.reported)}</p>" if r.reported else "")
             + f"<p><b>Result:</b> {html.escape(r.summary)}</p>"
             f"{_table_html(r.table)}{image}</section>"
         )

@@ -31,7 +31,7 @@ class Instance:
     optimum: float
 
 
-def _lbfgs_optimum(params: list[nn.Parameter], objective: Objective) -> float:
+def lbfgs_optimum(params: list[nn.Parameter], objective: Objective) -> float:
     """min f by full-batch L-BFGS in float64 from the given point (the parameters are restored)."""
     start = [p.detach().clone() for p in params]
     opt = torch.optim.LBFGS(
@@ -62,7 +62,7 @@ def _digits_arrays() -> tuple[Tensor, Tensor]:
 @functools.cache
 def _digits_optimum(l2: float) -> float:
     instance = digits_logreg(0, l2, optimum=math.nan)
-    return _lbfgs_optimum(instance.params, instance.objective)
+    return lbfgs_optimum(instance.params, instance.objective)
 
 
 def digits_logreg(seed: int, l2: float = 1e-3, optimum: float | None = None) -> Instance:

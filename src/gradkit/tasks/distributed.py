@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+
+import torch
 
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.torch_comm import TorchComm
 from gradkit.distributed.trace import Trace
 from gradkit.sim import Cluster, simulate
+from gradkit.tasks.convex import lbfgs_optimum
 from gradkit.tasks.registry import Task, get_task
 from gradkit.tasks.training import evaluation_metrics, make_loss, seeded_model
 
@@ -41,6 +45,34 @@ def task_problem(
         evaluate=lambda model: evaluation_metrics(model, data, loss_fn),
         sampling=sampling,
     )
+
+
+def with_suboptimality(problem: Problem) -> Problem:
+    """``problem`` whose evaluations add ``suboptimality`` = f(x) - f*, f the mean training loss.
+
+    Both terms are computed in float64 (the float32 model's parameters copied into a float64
+    copy), so a gap far below float32's resolution of f is still measured; f* comes from
+    full-batch L-BFGS in float64 from the initial model. Meant for convex problems, whose f* is
+    the global optimum.
+    """
+    model = problem.build_model().double()
+    inputs = problem.inputs.double()
+    targets = problem.targets.double() if problem.targets.is_floating_point() else problem.targets
+
+    def objective():
+        return problem.loss_fn(model(inputs), targets)
+
+    optimum = lbfgs_optimum(list(model.parameters()), objective)
+    base = problem.evaluate
+
+    def evaluate(judged: torch.nn.Module) -> dict[str, float]:
+        with torch.no_grad():
+            for mine, theirs in zip(model.parameters(), judged.parameters(), strict=True):
+                mine.copy_(theirs)
+            gap = float(objective()) - optimum
+        return {**(base(judged) if base is not None else {}), "suboptimality": gap}
+
+    return dataclasses.replace(problem, evaluate=evaluate)
 
 
 def simulate_task(

@@ -104,6 +104,14 @@ TASKS: dict[str, Task] = {
             lambda data, seed: nn.Linear(data.num_features, 2),
         ),
         Task(
+            "least-squares",
+            "synthetic linear regression (d=20, rotated features with covariance eigenvalues "
+            "over [1, 10] before standardizing, label noise 0.5), squared loss",
+            lambda seed: synthetic.lp_regression(2000, noise=0.5, seed=seed, condition=(1, 10)),
+            lambda data, seed: nn.Linear(data.num_features, 1),
+            loss="mse",
+        ),
+        Task(
             "l4-regression",
             "synthetic linear regression (d=20, rotated ill-conditioned features), l4 loss",
             lambda seed: synthetic.lp_regression(seed=seed),

@@ -98,12 +98,17 @@ def correlated_logistic(
 
 
 def lp_regression(
-    samples: int = 1000, dim: int = 20, noise: float = 0.01, seed: int = 0
+    samples: int = 1000,
+    dim: int = 20,
+    noise: float = 0.01,
+    seed: int = 0,
+    condition: tuple[float, float] = (0.1, 10.0),
 ) -> Dataset:
     """Linear regression data for an l_p loss: x ~ N(0, Sigma) with eigenvalues log-spaced over
-    [0.1, 10] and a random rotation, standardized; y = x^T w* + noise * N(0, 1). 80/20 split."""
+    ``condition`` and a random rotation, standardized; y = x^T w* + noise * N(0, 1). 80/20
+    split."""
     rng = np.random.default_rng(seed)
-    eigenvalues = np.logspace(-1, 1, dim)
+    eigenvalues = np.logspace(np.log10(condition[0]), np.log10(condition[1]), dim)
     root = spectrum_matrix(np.sqrt(eigenvalues), rotated=True, rng=rng)
     x = rng.standard_normal((samples, dim)) @ root
     x = (x - x.mean(0)) / x.std(0)
