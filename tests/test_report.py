@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 
 from matplotlib.figure import Figure
 
@@ -68,10 +70,15 @@ def test_an_interrupted_reproduce_writes_the_claims_finished_so_far(monkeypatch,
     from gradkit.claims import ClaimResult, Verdict
     from gradkit.claims import reproduce as reproduce_module
 
+    first_done = threading.Event()
+
     def done(ctx):
+        first_done.set()
         return ClaimResult(Verdict.HOLDS, "fine", {"x": 1})
 
-    def interrupted(ctx):
+    def interrupted(ctx):  # claims run concurrently: interrupt once the first has finished
+        first_done.wait(10)
+        time.sleep(0.2)
         raise KeyboardInterrupt
 
     first, second = list(claims.CLAIMS)[:2]
@@ -106,3 +113,26 @@ def test_every_reported_number_names_where_it_comes_from():
     for claim in CLAIMS.values():
         if claim.reported:
             assert any(tag in claim.reported for tag in ("abstract", "code", "confirmed")), claim.id
+
+
+def test_reproduce_runs_two_claims_at_once_and_reports_them_in_order(monkeypatch, tmp_path):
+    from gradkit import claims
+    from gradkit.claims import ClaimResult, Verdict
+    from gradkit.claims import reproduce as reproduce_module
+
+    second_started = threading.Event()
+
+    def first(ctx):  # finishes only if the second claim runs meanwhile
+        verdict = Verdict.HOLDS if second_started.wait(10) else Verdict.INCONCLUSIVE
+        return ClaimResult(verdict, "", {})
+
+    def second(ctx):
+        second_started.set()
+        return ClaimResult(Verdict.DOES_NOT_HOLD, "", {})
+
+    ids = list(claims.CLAIMS)[:2]
+    for claim_id, run in zip(ids, (first, second), strict=True):
+        claim = claims.CLAIMS[claim_id]
+        monkeypatch.setitem(claims.CLAIMS, claim_id, type(claim)(claim_id, "s", "src", "c", run))
+    entries = reproduce_module.reproduce(ids, "smoke", 1, tmp_path)
+    assert [(e.id, e.verdict) for e in entries] == [(ids[0], "holds"), (ids[1], "does not hold")]

@@ -15,7 +15,7 @@ from gradkit.experiments.compare import (
     training,
     tuned_lrs,
 )
-from gradkit.experiments.spectra import window_spectra
+from gradkit.experiments.spectra import spectra_of, window_spectra_spec
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = {"mnist1d-rnn": "recurrent (GRU)", "mnist1d-cnn": "convolutional"}
@@ -72,10 +72,13 @@ def run(ctx: RunContext) -> ClaimResult:
     verdict, details = decide(loss)
     gain = {name: gains(loss, name) for name in ("ggt-flat", "ggt")}
     mean_gain = {n: {p: statistics.fmean(g[p]) for p in PROBLEMS} for n, g in gain.items()}
-    spectra = {
-        p: window_spectra(p, "adam", outcomes[p]["adam"].lr, ctx.seeds[0], WINDOW, 1)[0]
-        for p in PROBLEMS
-    }
+    records = ctx.executor.run(
+        [
+            window_spectra_spec(p, "adam", outcomes[p]["adam"].lr, ctx.seeds[0], WINDOW, 1)
+            for p in PROBLEMS
+        ]
+    )
+    spectra = {p: spectra_of(r)[0] for p, r in zip(PROBLEMS, records, strict=True)}
     top = {p: spectra[p].mass_in_top(TOP) for p in PROBLEMS}
     stable = {p: spectra[p].stable_rank() for p in PROBLEMS}
     summary = (

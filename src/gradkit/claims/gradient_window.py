@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments.spectra import window_spectra
+from gradkit.experiments.spectra import spectra_of, window_spectra_spec
 
 TASK, OPTIMIZER, LR = "mnist1d-mlp", "adam", 1e-3
 WINDOW = 200
@@ -32,11 +32,8 @@ def decide(mass: list[float]) -> Verdict:
 
 def run(ctx: RunContext) -> ClaimResult:
     windows = ctx.pick(3, 10, smoke=1)
-    ctx.plan(len(ctx.seeds))
-    per_seed = []
-    for seed in ctx.seeds:
-        per_seed.append(window_spectra(TASK, OPTIMIZER, LR, seed, WINDOW, windows))
-        ctx.advance()
+    specs = [window_spectra_spec(TASK, OPTIMIZER, LR, s, WINDOW, windows) for s in ctx.seeds]
+    per_seed = [spectra_of(record) for record in ctx.executor.run(specs)]
     mass = [statistics.median(s[w].mass_in_top(TOP) for s in per_seed) for w in range(windows)]
     top1 = [statistics.median(s[w].mass_in_top(1) for s in per_seed) for w in range(windows)]
     stable = [statistics.median(s[w].stable_rank() for s in per_seed) for w in range(windows)]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,8 +17,26 @@ from rich.table import Table
 import gradkit
 from gradkit.claims import CLAIMS
 from gradkit.claims.base import RunContext
-from gradkit.experiments import Executor, RunCache
+from gradkit.experiments import Executor, RunCache, RunRecord, RunSpec
 from gradkit.report import ReportEntry, write_report
+
+CONCURRENT_CLAIMS = 2
+"""Claims run two at a time on the shared worker processes, so the tail of one claim's search
+(a last run or two) does not leave a core idle."""
+
+
+@dataclass
+class ReportingExecutor:
+    """A claim's view of the shared executor: reports each finished batch to ``on_done``."""
+
+    executor: Executor
+    on_done: Callable[[int], None]
+
+    def run(self, specs: Sequence[RunSpec]) -> list[RunRecord]:
+        records = self.executor.run(specs)
+        self.on_done(len(specs))
+        return records
+
 
 VERDICT_STYLES = {
     "holds": "green",
@@ -66,8 +87,9 @@ def reproduce(
     cache: Path | None = None,
     workers: int = 1,
 ) -> list[ReportEntry]:
-    """Run ``claim_ids`` (each once, in order) at ``scale`` with seeds 0..seeds-1, show
-    progress, write the report to ``out`` and print the verdict table.
+    """Run ``claim_ids`` (each once; :data:`CONCURRENT_CLAIMS` at a time, reported in order) at
+    ``scale`` with seeds 0..seeds-1, show progress, write the report to ``out`` and print the
+    verdict table.
 
     Runs of the experiment protocol are read from / stored in ``cache`` (None: no cache) and
     executed on ``workers`` processes. If interrupted, the claims finished so far are written
@@ -86,27 +108,37 @@ def reproduce(
         TimeElapsedColumn(),
     )
     executor = Executor(RunCache(cache) if cache is not None else None, workers=workers)
+    claim_threads = ThreadPoolExecutor(CONCURRENT_CLAIMS)
+    futures: list[Future] = []
     interrupted = False
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             overall = progress.add_task("all claims", total=len(claim_ids))
-            for claim_id in claim_ids:
+
+            def run_one(claim_id: str) -> ReportEntry:
                 task = progress.add_task(claim_id, total=None)
-                executor.on_done = lambda units, task=task: progress.advance(task, units)
+                advance = lambda units: progress.advance(task, units)  # noqa: E731
                 ctx = RunContext(
                     scale,
                     list(range(seeds)),
-                    on_plan=lambda units, task=task: progress.update(task, total=units),
-                    on_advance=lambda units, task=task: progress.advance(task, units),
-                    executor=executor,
+                    on_plan=lambda units: progress.update(task, total=units),
+                    on_advance=advance,
+                    executor=ReportingExecutor(executor, advance),
                 )
-                entries.append(run_claim(claim_id, ctx))
-                progress.update(task, description=f"{claim_id}: {entries[-1].verdict}")
+                entry = run_claim(claim_id, ctx)
+                progress.update(task, description=f"{claim_id}: {entry.verdict}")
                 progress.advance(overall)
+                return entry
+
+            futures = [claim_threads.submit(run_one, claim_id) for claim_id in claim_ids]
+            for future in futures:
+                entries.append(future.result())
     except KeyboardInterrupt:
         interrupted = True
+        entries = [f.result() for f in futures if f.done() and f.exception() is None]
         raise
     finally:
+        claim_threads.shutdown(wait=False, cancel_futures=True)
         executor.close()
         torch.set_num_threads(threads)
         meta = {
@@ -130,7 +162,7 @@ def reproduce(
             entry.id,
             f"[{style}]{entry.verdict}[/]",
             f"{entry.seconds:.0f} s",
-            entry.summary.splitlines()[0],
+            (entry.summary.splitlines() or [""])[0],
         )
     console.print(table)
     console.print(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import functools
+import time
+
+import torch
 
 from gradkit.analysis import GradientWindow, WindowSpectrum
+from gradkit.experiments.runs import RunRecord, RunSpec
 from gradkit.optim import build_optimizer
 from gradkit.tasks import get_task
 from gradkit.tasks.training import fit, seeded_model
@@ -43,3 +47,40 @@ def window_spectra(
         on_step=on_step,
     )
     return spectra
+
+
+def window_spectra_run(
+    task: str, optimizer: str, lr: float, seed: int, size: int, windows: int
+) -> RunRecord:
+    """:func:`window_spectra` as a run (cached, executed by the worker processes): curve
+    ``singular_values:W`` holds window W's singular values against their index, metric
+    ``gradients:W`` how many gradients it held."""
+    started = time.perf_counter()
+    spectra = window_spectra(task, optimizer, lr, seed, size, windows)
+    curves = {
+        f"singular_values:{w}": [[float(i), float(v)] for i, v in enumerate(s.singular_values)]
+        for w, s in enumerate(spectra)
+    }
+    metrics = {"windows": float(len(spectra))}
+    metrics |= {f"gradients:{w}": float(s.gradients) for w, s in enumerate(spectra)}
+    return RunRecord(metrics, curves, False, time.perf_counter() - started)
+
+
+def window_spectra_spec(
+    task: str, optimizer: str, lr: float, seed: int, size: int, windows: int
+) -> RunSpec:
+    return RunSpec.of(
+        "gradkit.experiments.spectra:window_spectra_run",
+        task=task, optimizer=optimizer, lr=lr, seed=seed, size=size, windows=windows,
+    )  # fmt: skip
+
+
+def spectra_of(record: RunRecord) -> list[WindowSpectrum]:
+    """The spectra a :func:`window_spectra_run` recorded."""
+    return [
+        WindowSpectrum(
+            torch.tensor(record.curve(f"singular_values:{w}")[1], dtype=torch.float64),
+            int(record.metrics[f"gradients:{w}"]),
+        )
+        for w in range(int(record.metrics["windows"]))
+    ]
