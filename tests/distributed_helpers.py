@@ -103,51 +103,57 @@ def hang_after(victim: int, steps: int):
     ).run()
 
 
-def ddp_signum_vote(epochs: float, lr: float, momentum: float, weight_decay: float):
-    """Train the regression problem with DDP + the majority-vote hook + plain SGD, on the
-    simulator's shards and batch order (seed 3); return the final flat parameters."""
+def _ddp_training(make_state, hook, epochs: float, lr: float, device: str, **sgd):
+    """Train the regression problem with DDP + ``hook`` + plain SGD on the simulator's shards
+    and batch order (seed 3), on ``device`` (``cuda``: this rank's GPU, NCCL); return the final
+    flat parameters (on the CPU) and the hook state."""
     from torch.nn.parallel import DistributedDataParallel
 
+    problem = regression_problem()
+    rank = dist.get_rank()
+    shards, steps = problem.partition(dist.get_world_size(), epochs, 3)
+    shard = problem.shard(shards[rank], rank, 3)
+    where = torch.device("cuda", torch.cuda.current_device()) if device == "cuda" else "cpu"
+    model = problem.build_model().to(where)
+    ddp = DistributedDataParallel(model, device_ids=[where] if device == "cuda" else None)
+    state = make_state(model)
+    ddp.register_comm_hook(state, hook)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=lr, **sgd)
+    for _ in range(steps):
+        inputs, targets = (t.to(where) for t in shard.next_batch())
+        optimizer.zero_grad()
+        problem.loss_fn(ddp(inputs), targets).backward()
+        optimizer.step()
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu(), state
+
+
+def ddp_signum_vote(
+    epochs: float, lr: float, momentum: float, weight_decay: float, device: str = "cpu"
+):
+    """The majority-vote hook (see :func:`_ddp_training`): the final flat parameters."""
     from gradkit.distributed.hooks import SignVoteState, signum_vote_hook
 
-    problem = regression_problem()
-    rank = dist.get_rank()
-    shards, steps = problem.partition(dist.get_world_size(), epochs, 3)
-    shard = problem.shard(shards[rank], rank, 3)
-    model = problem.build_model()
-    ddp = DistributedDataParallel(model)
-    ddp.register_comm_hook(SignVoteState(model, momentum), signum_vote_hook)
-    optimizer = torch.optim.SGD(ddp.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(steps):
-        inputs, targets = shard.next_batch()
-        optimizer.zero_grad()
-        problem.loss_fn(ddp(inputs), targets).backward()
-        optimizer.step()
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    x, _ = _ddp_training(
+        lambda model: SignVoteState(model, momentum),
+        signum_vote_hook,
+        epochs,
+        lr,
+        device,
+        weight_decay=weight_decay,
+    )
+    return x
 
 
-def ddp_compressed(kind: str, epochs: float, lr: float, options: dict):
-    """Train the regression problem with DDP + ECQ or DGC hook + plain SGD on the simulator's
-    shards (seed 3); return the final flat parameters and the hook state's payload bits."""
-    from torch.nn.parallel import DistributedDataParallel
-
+def ddp_compressed(kind: str, epochs: float, lr: float, options: dict, device: str = "cpu"):
+    """The ECQ or DGC hook (see :func:`_ddp_training`): the final flat parameters and the hook
+    state's payload bits."""
     from gradkit.distributed.hooks import DGCState, ECQState, compressed_hook
 
-    problem = regression_problem()
-    rank = dist.get_rank()
-    shards, steps = problem.partition(dist.get_world_size(), epochs, 3)
-    shard = problem.shard(shards[rank], rank, 3)
-    model = problem.build_model()
-    ddp = DistributedDataParallel(model)
-    state = (ECQState if kind == "ecq" else DGCState)(model, seed=3, **options)
-    ddp.register_comm_hook(state, compressed_hook)
-    optimizer = torch.optim.SGD(ddp.parameters(), lr=lr)
-    for _ in range(steps):
-        inputs, targets = shard.next_batch()
-        optimizer.zero_grad()
-        problem.loss_fn(ddp(inputs), targets).backward()
-        optimizer.step()
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]), state.payload_bits
+    state_class = ECQState if kind == "ecq" else DGCState
+    x, state = _ddp_training(
+        lambda model: state_class(model, seed=3, **options), compressed_hook, epochs, lr, device
+    )
+    return x, state.payload_bits
 
 
 def hook_state_resumes(kind: str):

@@ -3,6 +3,7 @@
 from gradkit.compress.compressors import QSGD, Compressor, Sign, TopK
 from gradkit.compress.dgc import DGC, WARMUP_DENSITIES, sampled_threshold
 from gradkit.compress.error_feedback import ErrorFeedback
+from gradkit.compress.generators import DeviceGenerators
 from gradkit.compress.payload import Payload
 from gradkit.compress.signs import majority_vote, pack_signs, unpack_signs
 
@@ -11,6 +12,7 @@ __all__ = [
     "QSGD",
     "WARMUP_DENSITIES",
     "Compressor",
+    "DeviceGenerators",
     "ErrorFeedback",
     "Payload",
     "Sign",

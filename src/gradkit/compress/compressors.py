@@ -1,7 +1,8 @@
 """Stateless gradient compressors: ``compress(t) -> Payload``, ``decompress(payload) -> tensor``.
 
-Each is pure (no communication). Randomised ones own a ``torch.Generator`` (seed it from
-(seed, rank)), saved by ``state_dict``. NaN or Inf input raises ``NonFiniteGradientError``.
+Each is pure (no communication) and works on the device of its input. Randomised ones own one
+``torch.Generator`` per device (seed it from (seed, rank)), saved by ``state_dict``. NaN or Inf
+input raises ``NonFiniteGradientError``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import Tensor
 
+from gradkit.compress.generators import DeviceGenerators
 from gradkit.compress.payload import FLOAT_BITS, HEADER_BITS, INDEX_BITS, Payload
 from gradkit.compress.signs import check_finite, pack_bits, pack_signs, unpack_bits, unpack_signs
 
@@ -63,7 +65,7 @@ class QSGD:
         if norm not in ("l2", "max"):
             raise ValueError(f"norm must be 'l2' or 'max', got {norm!r}")
         self.levels, self.bucket_size, self.norm = levels, bucket_size, norm
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generators = DeviceGenerators(seed)
 
     @property
     def bits_per_entry(self) -> int:
@@ -80,7 +82,9 @@ class QSGD:
             scales = buckets.abs().amax(dim=1)
         ratio = buckets.abs().div_(scales.clamp_min(1e-38).unsqueeze(1)).mul_(self.levels)
         floor = ratio.floor()
-        noise = torch.rand(ratio.shape, generator=self.generator)
+        noise = torch.rand(
+            ratio.shape, generator=self.generators.on(flat.device), device=flat.device
+        )
         level = floor.add_(noise.lt_(ratio.sub_(floor))).view(-1)[: flat.numel()].to(torch.uint8)
         planes = [pack_bits(flat.ge(0))] + [
             pack_bits(level.bitwise_right_shift(b).bitwise_and_(1).bool())
@@ -99,7 +103,7 @@ class QSGD:
         planes = torch.stack([p.tensors["planes"] for p in payloads])
         bits = unpack_bits(planes.view(-1), planes.numel() * 8)
         bits = bits.view(count, self.bits_per_entry, -1)[:, :, :n].float()
-        level = torch.zeros(count, n)
+        level = torch.zeros(count, n, device=planes.device)
         for b in range(1, self.bits_per_entry):
             level.add_(bits[:, b], alpha=2 ** (b - 1))
         level.mul_(bits[:, 0].mul_(2).sub_(1))
@@ -108,10 +112,10 @@ class QSGD:
         return level.sum(0).to(first.dtype).view(first.shape)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
+        return self.generators.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
+        self.generators.load_state_dict(state)
 
 
 class TopK:
@@ -150,7 +154,7 @@ def sparse_payload(values: Tensor, indices: Tensor, like: Tensor) -> Payload:
 def sparse_to_dense(payloads: list[Payload]) -> Tensor:
     """The sum of sparse payloads as a dense tensor (one payload: its decompression)."""
     first = payloads[0]
-    dense = torch.zeros(first.numel, dtype=first.dtype)
+    dense = torch.zeros(first.numel, dtype=first.dtype, device=first.tensors["values"].device)
     indices = torch.cat([p.tensors["indices"] for p in payloads]).long()
     values = torch.cat([p.tensors["values"] for p in payloads]).to(first.dtype)
     return dense.index_add_(0, indices, values).view(first.shape)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from gradkit.compress.compressors import sparse_payload, sparse_to_dense
+from gradkit.compress.generators import DeviceGenerators
 from gradkit.compress.payload import Payload
 from gradkit.compress.signs import check_finite
 
@@ -29,7 +30,11 @@ def sampled_threshold(
     n = magnitude.numel()
     target = max(1, math.ceil(density * n))
     stride = max(1, round(1 / sample_ratio))
-    start = int(torch.randint(stride, (), generator=generator)) if stride > 1 else 0
+    start = (
+        int(torch.randint(stride, (), generator=generator, device=magnitude.device))
+        if stride > 1
+        else 0
+    )
     sample = magnitude[start::stride]
     if sample.numel() == 0:  # fewer entries than the stride: exact
         threshold = magnitude.topk(target, sorted=False).values.min()
@@ -101,7 +106,7 @@ class DGC:
         self.clip_norm, self.world_size = clip_norm, world_size
         self.warmup, self.warmup_steps = tuple(warmup), warmup_steps
         self.sampled, self.sample_ratio = sampled, sample_ratio
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generators = DeviceGenerators(seed)
         self.steps = 0
         self.u: Tensor | None = None
         self.v: Tensor | None = None
@@ -132,7 +137,8 @@ class DGC:
         if density >= 1:
             mask = torch.ones_like(magnitude, dtype=torch.bool)
         elif self.sampled:
-            mask, _ = sampled_threshold(magnitude, density, self.sample_ratio, self.generator)
+            generator = self.generators.on(magnitude.device)
+            mask, _ = sampled_threshold(magnitude, density, self.sample_ratio, generator)
         else:
             top = magnitude.topk(max(1, math.ceil(density * magnitude.numel())), sorted=False)
             mask = torch.zeros_like(magnitude, dtype=torch.bool)
@@ -156,11 +162,11 @@ class DGC:
             "steps": self.steps,
             "u": self.u,
             "v": self.v,
-            "generator": self.generator.get_state(),
+            **self.generators.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = state["steps"]
         self.u = None if state["u"] is None else state["u"].clone()
         self.v = None if state["v"] is None else state["v"].clone()
-        self.generator.set_state(state["generator"])
+        self.generators.load_state_dict(state)

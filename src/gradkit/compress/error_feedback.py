@@ -20,7 +20,9 @@ class ErrorFeedback:
         \qquad h_0 = 0.
 
     With alpha = beta = 1 this is classic error feedback, h <- (g + h) - Q(g + h), and
-    sum_t ghat_t + h_T = sum_t g_t exactly. ``h`` is kept in float32 and saved by ``state_dict``.
+    sum_t ghat_t + h_T = sum_t g_t exactly. ``h`` lives on the gradient's device in its dtype,
+    float32 at least (a bfloat16 memory would round away the small residuals it exists to keep),
+    and is saved by ``state_dict``.
     """
 
     def __init__(self, compressor: Compressor, alpha: float = 1.0, beta: float = 1.0):
@@ -33,17 +35,18 @@ class ErrorFeedback:
     def compress(self, g: Tensor) -> tuple[Payload, Tensor]:
         """(payload of Q(g + alpha h), its decompressed value ghat); updates h."""
         check_finite(g, "gradient")
+        dtype = torch.promote_types(g.dtype, torch.float32)
         if self.memory is None:
-            self.memory = torch.zeros(g.shape, dtype=torch.float32)
+            self.memory = torch.zeros(g.shape, dtype=dtype, device=g.device)
         elif self.memory.shape != g.shape:
             raise ValueError(
                 f"gradient shape {tuple(g.shape)} differs from the memory's "
                 f"{tuple(self.memory.shape)}"
             )
-        g32 = g.detach().float()
-        payload = self.compressor.compress(g32 + self.alpha * self.memory)
-        sent = self.compressor.decompress(payload).float()
-        self.memory.mul_(self.beta).add_(g32).sub_(sent)
+        wide = g.detach().to(self.memory.dtype)
+        payload = self.compressor.compress(wide + self.alpha * self.memory)
+        sent = self.compressor.decompress(payload).to(self.memory.dtype)
+        self.memory.mul_(self.beta).add_(wide).sub_(sent)
         return payload, sent.to(g.dtype)
 
     def state_dict(self) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def pack_signs(t: Tensor) -> Tensor:
 def unpack_signs(packed: Tensor, numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """The first ``numel`` signs of a packed code as a tensor of +1/-1 (inverse of
     :func:`pack_signs`)."""
-    out = torch.empty(numel, dtype=dtype)
+    out = torch.empty(numel, dtype=dtype, device=packed.device)
     return torch.mul(unpack_bits(packed, numel), 2, out=out).sub_(1)
 
 

@@ -51,7 +51,7 @@ def corrupt(worker: Worker, t: Tensor, byzantine: int, attack: Attack) -> Tensor
         return t
     if attack == "invert":
         return -t
-    noise = torch.randn(t.shape, generator=worker.rng, dtype=t.dtype)
+    noise = torch.randn(t.shape, generator=worker.rng, dtype=t.dtype).to(t.device)
     return noise * (torch.linalg.vector_norm(t) / math.sqrt(t.numel()))
 
 
@@ -130,7 +130,8 @@ def gather_payloads(worker: Worker, payload: Payload):
     gathered: list[dict[str, Tensor]] = [{} for _ in range(n)]
     sizes = None
     if "indices" in payload.tensors:
-        count = torch.tensor([payload.tensors["indices"].numel()])
+        indices = payload.tensors["indices"]
+        count = torch.tensor([indices.numel()], device=indices.device)
         sizes = [int(c) for c in (yield worker.all_gather(count))]
     for name, tensor in payload.tensors.items():
         if sizes is not None and name in ("values", "indices"):
