@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -309,3 +310,30 @@ def test_allreduce_adam_matches_a_plain_float64_reference():
         v = b2 * v + (1 - b2) * g * g
         x = x - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
     torch.testing.assert_close(simulator.workers[0].x, x, rtol=1e-10, atol=1e-12)
+
+
+def test_every_algorithms_hyper_parameters_have_a_rule():
+    from gradkit.distributed.algorithms import ALGORITHMS
+    from gradkit.distributed.hyper import RULES, accepted
+
+    for algorithm in ALGORITHMS.values():
+        assert set(accepted(algorithm.program)) <= set(RULES), algorithm.name
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "hyper", "fragment"),
+    [
+        ("allreduce", {"momentum": 1.0}, "momentum must be a number in [0, 1), got 1.0"),
+        ("easgd", {"tau": 2.5}, "tau must be an integer >= 1"),
+        ("ecq", {"levels": True}, "levels must be an integer in [1, 127]"),
+        ("dgc", {"density": 0.0}, "density must be a number in (0, 1]"),
+        ("topk", {"attack": "flip"}, "attack must be one of invert, random"),
+        ("dpsgd", {"lr": float("nan")}, "lr must be a finite number >= 0"),
+    ],
+)
+def test_simulator_refuses_bad_hyper_parameters_before_running(algorithm, hyper, fragment):
+    from gradkit.sim import Cluster, Simulator
+
+    options = {"lr": 0.1} | hyper
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        Simulator(algorithm, regression_problem(), Cluster(4), epochs=1, **options)

@@ -92,23 +92,17 @@ def _hyper_parameter(text: str) -> tuple[str, object]:
 
 
 def _hyper(args) -> dict[str, object]:
-    """The --param values, checked against the algorithm's keyword arguments."""
-    import inspect
-
+    """The --param values, checked against the algorithm's hyper-parameters and their ranges
+    before any work starts."""
     from gradkit.distributed import get_algorithm
+    from gradkit.distributed.hyper import check_hyper
 
-    accepted = [
-        k
-        for k in inspect.signature(get_algorithm(args.algo).program).parameters
-        if k not in ("worker", "lr")
-    ]
-    for key, _ in args.param:
-        if key not in accepted:
-            allowed = ", ".join(accepted)
-            raise ValueError(
-                f"--param {key}: {args.algo} takes {allowed or 'no parameters'} (use --lr for lr)"
-            )
-    return dict(args.param)
+    params = dict(args.param)
+    if "lr" in params:
+        raise ValueError("--param lr: give the learning rate with --lr")
+    algorithm = get_algorithm(args.algo)
+    check_hyper(algorithm.name, algorithm.program, params)
+    return params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,6 +261,11 @@ def _train(args, console: Console) -> int:
         raise ValueError("give exactly one of --optimizer (one process) or --algo (distributed)")
     if args.algo is not None:
         return _train_distributed(args, console)
+    if args.param:
+        raise ValueError(
+            "--param sets a distributed algorithm's hyper-parameters (with --algo); "
+            f"--optimizer {args.optimizer} takes its learning rate from --lr"
+        )
     from rich.progress import Progress
 
     from gradkit.report.training import write_training_outputs

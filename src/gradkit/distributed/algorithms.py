@@ -15,6 +15,7 @@ import torch
 
 from gradkit.distributed import compressed
 from gradkit.distributed.compressed import corrupt
+from gradkit.distributed.hyper import check_hyper
 from gradkit.distributed.worker import Topology, Worker, check_bipartite, is_active
 
 Program = Callable[..., Generator[Any, Any, None]]
@@ -171,9 +172,12 @@ def get_algorithm(name: str) -> Algorithm:
 
 
 def resolve(algorithm: str | Algorithm, hyper: dict[str, Any]) -> tuple[Algorithm, dict[str, Any]]:
-    """The algorithm and its hyper-parameters (its defaults overridden by ``hyper``); the
-    learning rate ``lr`` is required."""
+    """The algorithm and its hyper-parameters (its defaults overridden by ``hyper``), each
+    checked (:func:`~gradkit.distributed.hyper.check_hyper`); the learning rate ``lr`` is
+    required."""
     algorithm = get_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
     if "lr" not in hyper and "lr" not in algorithm.defaults:
         raise ValueError("the learning rate lr is required")
-    return algorithm, {**algorithm.defaults, **hyper}
+    resolved = {**algorithm.defaults, **hyper}
+    check_hyper(algorithm.name, algorithm.program, resolved)
+    return algorithm, resolved

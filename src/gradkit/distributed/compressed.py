@@ -29,10 +29,10 @@ from gradkit.compress import (
     pack_signs,
     unpack_signs,
 )
+from gradkit.distributed.hyper import ATTACKS
 from gradkit.distributed.worker import Worker, derived_seed
 
 Attack = Literal["invert", "random"]
-ATTACKS = ("invert", "random")
 
 
 def is_byzantine(worker: Worker, byzantine: int) -> bool:
