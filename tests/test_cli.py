@@ -88,11 +88,11 @@ def test_train_writes_metrics_and_plot(tmp_path):
 @pytest.mark.timeout(900)  # every claim end to end; claims not yet on the protocol run quick
 def test_reproduce_end_to_end_writes_every_file(tmp_path):
     """Every registered claim at smoke scale with one seed: results, figures, markdown, HTML;
-    a stale figure from an earlier run is removed."""
+    with --force, a stale figure from an earlier run is removed."""
     out, cache = tmp_path / "report", tmp_path / "cache"
     out.mkdir()
     (out / "old-claim.png").write_bytes(b"stale")
-    argv = ["reproduce", "--scale", "smoke", "--seeds", "1", "--out", str(out)]
+    argv = ["reproduce", "--scale", "smoke", "--seeds", "1", "--out", str(out), "--force"]
     assert main([*argv, "--cache", str(cache)]) == 0
     assert not (out / "old-claim.png").exists()
     results = json.loads((out / "results.json").read_text())
@@ -189,3 +189,32 @@ def test_distributed_commands_reject_bad_input_clearly(argv, fragment, capsys, m
         status = exit_.code
     assert status == 2
     assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["reproduce", "--claims", "adam-is-sign-times-variance", "--scale", "smoke", "--no-cache"],
+        ["train", "--task", "digits-mlp", "--optimizer", "sgd", "--epochs", "1"],
+        ["simulate", "--algo", "allreduce", "--workers", "2", "--epochs", "0.1"],
+    ],
+)
+def test_an_output_directory_holding_results_is_refused_before_any_work(command, tmp_path, capsys):
+    (tmp_path / "report.md").write_text("earlier results")
+    assert main([*command, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds results (report.md)" in err and "--force" in err
+    assert (tmp_path / "report.md").read_text() == "earlier results"
+
+
+@pytest.mark.parametrize("command", [["simulate", "--algo", "allreduce"], ["reproduce"]])
+def test_an_unwritable_output_directory_is_refused_before_any_work(command, capsys):
+    assert main([*command, "--out", "/proc/gradkit-cannot-write-here"]) == 2
+    assert "cannot write to /proc/gradkit-cannot-write-here" in capsys.readouterr().err
+
+
+def test_force_replaces_the_results_of_an_earlier_run(tmp_path):
+    (tmp_path / "old.txt").write_text("x")
+    argv = ["simulate", "--algo", "allreduce", "--workers", "2", "--epochs", "0.1"]
+    assert main([*argv, "--out", str(tmp_path), "--force"]) == 0
+    assert any(p.suffix == ".json" for p in tmp_path.iterdir())

@@ -48,6 +48,26 @@ def _directory(text: str) -> Path:
     return path
 
 
+def prepare_output(path: Path, force: bool) -> Path:
+    """Check ``path`` before any work starts: it must be creatable and writable, and must not
+    already hold results unless ``force`` (then they are replaced). Raises ValueError."""
+    held = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if held and not force:
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise ValueError(
+            f"{path} already holds results ({shown}); choose another --out or pass --force "
+            "to replace them"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".gradkit-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"cannot write to {path}: {error.strerror or error}") from error
+    return path
+
+
 def _factor(text: str) -> float:
     value = _positive(float)(text)
     if value < 1:
@@ -152,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("gradkit-report"),
         help="output directory (default ./gradkit-report)",
     )
+    rep.add_argument(
+        "--force", action="store_true", help="replace the results an output directory holds"
+    )
 
     tr = commands.add_parser("train", help="train one task with one optimizer")
     tr.add_argument(
@@ -180,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0, help="seed of the model and the batches")
     tr.add_argument(
         "--out", type=_directory, help="output directory (default ./gradkit-train/TASK-NAME)"
+    )
+    tr.add_argument(
+        "--force", action="store_true", help="replace the results an output directory holds"
     )
 
     sim = commands.add_parser("simulate", help="simulate a distributed algorithm on one machine")
@@ -221,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--topology", choices=TOPOLOGIES, default="ring", help="neighbour graph (default ring)"
     )
     sim.add_argument("--out", type=_directory, help="output directory (default ./gradkit-sim/ALGO)")
+    sim.add_argument(
+        "--force", action="store_true", help="replace the results an output directory holds"
+    )
 
     ls = commands.add_parser("list", help="list claims, optimizers, algorithms or tasks")
     ls.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list (default: all)")
@@ -250,6 +279,7 @@ def _reproduce(args, console: Console) -> int:
     from gradkit.experiments.executor import default_workers
 
     claim_ids = args.claims or list(CLAIMS)
+    prepare_output(args.out, args.force)
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     workers = args.workers or default_workers()
     entries = reproduce(claim_ids, args.scale, args.seeds, args.out, console, cache, workers)
@@ -271,7 +301,9 @@ def _train(args, console: Console) -> int:
     from gradkit.report.training import write_training_outputs
     from gradkit.tasks import train
 
-    out = args.out or Path("gradkit-train") / f"{args.task}-{args.optimizer}"
+    out = prepare_output(
+        args.out or Path("gradkit-train") / f"{args.task}-{args.optimizer}", args.force
+    )
     with Progress(console=console) as progress:
         bar = progress.add_task(f"{args.task} / {args.optimizer}", total=None)
         result = train(
@@ -309,6 +341,10 @@ def _train_distributed(args, console: Console) -> int:
             "--algo runs one process per worker: launch with torchrun, e.g. "
             "torchrun --nproc-per-node 4 -m gradkit train --algo adpsgd --task mnist1d-mlp"
         )
+    hyper = _hyper(args)
+    out = args.out or Path("gradkit-train") / f"{args.task}-{args.algo}"
+    if int(os.environ["RANK"]) == 0:
+        prepare_output(out, args.force)
     torch.set_num_threads(1)
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
@@ -327,14 +363,13 @@ def _train_distributed(args, console: Console) -> int:
                 batch_size=args.batch_size,
                 slowdown=args.slow_worker if rank == 0 else 1.0,
                 timeout=args.timeout,
-                **_hyper(args),
+                **hyper,
                 on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
             )
             progress.update(bar, completed=1, total=1)  # asynchronous ranks stop at the budget
     finally:
         dist.destroy_process_group()
     if rank == 0:
-        out = args.out or Path("gradkit-train") / f"{args.task}-{args.algo}"
         paths = write_trace_outputs({args.algo: trace}, out, "wall seconds")
         _print_trace(console, trace, "s")
         console.print("Wrote " + ", ".join(str(p) for p in paths))
@@ -363,6 +398,8 @@ def _simulate(args, console: Console) -> int:
 
     if args.algo is None:
         raise ValueError("--algo is required")
+    hyper = _hyper(args)
+    out = prepare_output(args.out or Path("gradkit-sim") / args.algo, args.force)
     cluster = Cluster(
         args.workers,
         ComputeModel(
@@ -386,9 +423,8 @@ def _simulate(args, console: Console) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
-            **_hyper(args),
+            **hyper,
         )
-    out = args.out or Path("gradkit-sim") / args.algo
     paths = write_trace_outputs({args.algo: trace}, out, "simulated time")
     _print_trace(console, trace, "time units")
     console.print("Wrote " + ", ".join(str(p) for p in paths))
