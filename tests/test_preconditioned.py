@@ -379,7 +379,35 @@ def test_huge_finite_gradient_never_makes_parameters_nan(grafting, momentum):
     optimizer, w, b = shampoo_float32(grafting, momentum, huge_steps={2})
     assert torch.isfinite(w).all(), w
     assert torch.isfinite(b).all(), b
-    assert int(optimizer.state[w]["root_failures"]) > 0
+    for p in (w, b):  # the overflowing increment was skipped and counted, not added
+        assert int(optimizer.state[p]["skipped_statistics"]) == 1
+        assert int(optimizer.state[p]["root_failures"]) == 0
+        assert all(torch.isfinite(v).all() for v in optimizer.state[p].values())
+
+
+def test_a_huge_gradient_does_not_freeze_the_preconditioner():
+    """After the skipped increment the statistics keep accumulating and the roots keep
+    following them (before, inf statistics froze every later root)."""
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(4, 3))
+    optimizer = Shampoo([w], lr=0.01, momentum=0.0, update_interval=1)
+    roots = []
+    for t in range(6):
+        w.grad = torch.randn(4, 3) * (1e30 if t == 1 else 1.0)
+        optimizer.step()
+        roots.append(optimizer.state[w]["root_0_0"].clone())
+    assert not torch.equal(roots[-1], roots[-2])  # still refreshed from finite statistics
+    assert int(optimizer.state[w]["skipped_statistics"]) == 1
+
+
+def test_float16_parameters_with_tiny_gradients_take_finite_grafted_steps():
+    w = torch.nn.Parameter(torch.randn(8, 4).half())
+    for grafting in ("adagrad", "adam"):
+        optimizer = Shampoo([w], lr=1e-3, momentum=0.9, grafting=grafting)
+        for _ in range(3):
+            w.grad = (torch.randn(8, 4) * 1e-7).half()
+            optimizer.step()
+        assert torch.isfinite(w).all() and w.dtype == torch.float16
 
 
 def test_huge_gradient_on_the_first_step_with_sgd_graft_stays_finite():

@@ -108,9 +108,11 @@ class Shampoo(GradkitOptimizer):
     for a matrix). Once a root has seen at least k gradients, the statistic at most doubles
     before the next refresh, so a reused root overstates the step by at most :math:`2^{1/2}`.
     Statistics of one shape are decomposed in one batched call. If a root cannot be computed
-    (non-finite statistics, a failed decomposition) the previous root is kept and the
-    parameter's ``root_failures`` counter in ``state`` increases; the initial root is
-    :math:`\epsilon^{-1/(2k)} I`, the root of :math:`L_0`.
+    (a failed decomposition) the previous root is kept and the parameter's ``root_failures``
+    counter in ``state`` increases; the initial root is :math:`\epsilon^{-1/(2k)} I`, the root
+    of :math:`L_0`. A gradient whose contribution would overflow a statistic (or the graft's
+    accumulator) is not added, and ``skipped_statistics`` counts it: one huge finite gradient
+    cannot turn the statistics into inf and freeze every later root.
 
     **Before** ``start_step`` (steps :math:`t \le` ``start_step``) the statistics accumulate but
     the step is the graft's (SGD's if there is no graft). **Grafting** keeps Shampoo's direction
@@ -213,7 +215,8 @@ class Shampoo(GradkitOptimizer):
 
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         state["step"] = new_step_tensor()
-        state["root_failures"] = torch.zeros((), dtype=torch.int64)
+        state["root_failures"] = torch.zeros((), dtype=torch.int64, device=p.device)
+        state["skipped_statistics"] = torch.zeros((), dtype=torch.int64, device=p.device)
         if p.dim() <= 1:
             state["diagonal"] = torch.zeros_like(p, dtype=accumulator_dtype(p))
             return
@@ -262,21 +265,39 @@ class Shampoo(GradkitOptimizer):
         )
 
     def _accumulate(self, p: Tensor, g: Tensor, state: dict[str, Any], group) -> None:
-        """Add this step's gradient to every statistic and to the graft's accumulator."""
+        """Add this step's gradient to every statistic and to the graft's accumulator, unless
+        some sum would overflow: then nothing is added and ``skipped_statistics`` counts the
+        step (a single huge finite gradient must not turn the statistics into inf and freeze
+        every later root). Checked without a host sync: |a + b| <= max|a| + max|b|."""
         g = g.to(accumulator_dtype(p))
+        graft = {"adagrad": "graft_sum_sq", "adam": "graft_exp_avg_sq"}.get(group["grafting"])
+        if graft is not None:
+            state.setdefault(graft, torch.zeros_like(g))
+        if g.numel() == 0:
+            return
+        added: list[tuple[Tensor, Tensor]] = []  # (accumulator, what this step adds to it)
         if p.dim() <= 1:
-            state["diagonal"].addcmul_(g, g)
+            added.append((state["diagonal"], g * g))
         else:
             for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
                 block = g[index]
                 for i in range(block.dim()):
-                    state[f"statistic_{b}_{i}"].add_(dimension_statistic(block, i))
+                    added.append((state[f"statistic_{b}_{i}"], dimension_statistic(block, i)))
+        ema = None  # Adam's graft: v <- beta2 v + (1 - beta2) g^2
         if group["grafting"] == "adagrad":
-            state.setdefault("graft_sum_sq", torch.zeros_like(g)).addcmul_(g, g)
+            added.append((state["graft_sum_sq"], g * g))
         elif group["grafting"] == "adam":
             beta2 = group["graft_beta2"]
-            state.setdefault("graft_exp_avg_sq", torch.zeros_like(g))
-            state["graft_exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            ema = (state["graft_exp_avg_sq"], g * g * (1 - beta2))
+        checked = added + ([ema] if ema is not None else [])
+        ok = torch.isfinite(torch.stack([a.abs().amax() + x.abs().amax() for a, x in checked]))
+        ok = ok.all()
+        for accumulator, increment in added:
+            accumulator.add_(torch.where(ok, increment, 0.0))
+        if ema is not None:
+            accumulator, increment = ema
+            accumulator.copy_(torch.where(ok, accumulator * beta2 + increment, accumulator))
+        state["skipped_statistics"].add_((~ok).long())
 
     @staticmethod
     def _momentum(p: Tensor, g: Tensor, state: dict[str, Any], group) -> Tensor:
@@ -313,7 +334,7 @@ class Shampoo(GradkitOptimizer):
                 top = diagonal.max()
                 eps = torch.where(top > 0, eps * top, torch.full_like(top, eps))
             return d * (diagonal + eps).pow(self._exponent(group, 1))
-        out = torch.empty_like(d)
+        out = torch.empty_like(d, dtype=accumulator_dtype(p))  # cast once, when applied
         for b, index in enumerate(block_slices(tuple(p.shape), group["max_dim"])):
             roots = [state[f"root_{b}_{i}"] for i in range(d.dim())]
             out[index] = precondition(d[index].to(roots[0].dtype), roots)
@@ -342,4 +363,6 @@ class Shampoo(GradkitOptimizer):
         norm = torch.linalg.vector_norm(direction, dtype=torch.float64)
         ratio = torch.linalg.vector_norm(graft_step, dtype=torch.float64) / norm
         ratio = torch.where(norm > 0, ratio, torch.zeros_like(ratio))
-        return direction * ratio.to(direction.dtype)
+        # float32 at least: the ratio of a float16 step can exceed float16's range
+        wide = torch.promote_types(direction.dtype, torch.float32)
+        return direction.to(wide) * ratio.to(wide)
