@@ -16,10 +16,10 @@ from gradkit.report import ReportEntry, json_safe, write_report
 META = {"version": "x", "torch": "y", "scale": "quick", "seeds": [0], "elapsed_seconds": 1.0}
 
 
-def test_json_safe_replaces_non_finite_numbers():
+def test_json_safe_replaces_non_finite_numbers_by_null():
     assert json_safe({"a": [math.inf, math.nan, 1.0], 2: -math.inf}) == {
-        "a": ["inf", "nan", 1.0],
-        "2": "-inf",
+        "a": [None, None, 1.0],
+        "2": None,
     }
 
 
@@ -46,7 +46,7 @@ def test_report_files_escape_text_and_embed_figures(tmp_path):
     assert "x &lt; y &amp; &lt;b&gt;" in page and "&lt;i&gt;" in page
     assert page.count("data:image/png;base64,") == 1
     data = json.loads(paths["json"].read_text())
-    assert data["claims"][0]["numbers"] == {"v": "inf"}
+    assert data["claims"][0]["numbers"] == {"v": None}
     assert data["claims"][1]["figure"] is None
     assert "| a-claim | holds |" in paths["markdown"].read_text()
 

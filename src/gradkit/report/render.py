@@ -37,9 +37,10 @@ class ReportEntry:
 
 
 def json_safe(value: Any) -> Any:
-    """Replace non-finite floats by strings ("inf", "nan") so the JSON is standard."""
+    """Replace non-finite floats by null so the JSON is standard and every reader parses it;
+    the record that holds them says why (``diverged``, or a target never reached)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return None
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
