@@ -255,3 +255,12 @@ def test_state_is_tensor_only_and_deepcopyable(case):
 def test_complex_parameters_are_rejected(case):
     with pytest.raises(ValueError, match="complex"):
         case.build([torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))])
+
+
+@pytest.mark.parametrize("flag", ["foreach", "maximize", "check_finite"])
+@pytest.mark.parametrize("value", ["yes", 1, "False"])
+def test_boolean_flags_refuse_anything_but_booleans(flag, value):
+    from gradkit.optim import Signum
+
+    with pytest.raises(ValueError, match=f"{flag} must be"):
+        Signum([torch.nn.Parameter(torch.zeros(2))], lr=0.1, **{flag: value})

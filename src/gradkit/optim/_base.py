@@ -99,6 +99,11 @@ class GradkitOptimizer(Optimizer):
         group = self.param_groups[-1]
         for name, check in self._checks.items():
             check(name, group[name])
+        for flag in ("maximize", "check_finite"):
+            if not isinstance(group[flag], bool):
+                raise ValueError(f"{flag} must be True or False, got {group[flag]!r}")
+        if group["foreach"] is not None and not isinstance(group["foreach"], bool):
+            raise ValueError(f"foreach must be True, False or None, got {group['foreach']!r}")
         for p in group["params"]:
             if torch.is_complex(p):
                 raise ValueError(f"{type(self).__name__} does not support complex parameters")
