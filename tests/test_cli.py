@@ -218,3 +218,11 @@ def test_force_replaces_the_results_of_an_earlier_run(tmp_path):
     argv = ["simulate", "--algo", "allreduce", "--workers", "2", "--epochs", "0.1"]
     assert main([*argv, "--out", str(tmp_path), "--force"]) == 0
     assert any(p.suffix == ".json" for p in tmp_path.iterdir())
+
+
+def test_simulate_gives_signum_vote_a_default_lr_that_trains(tmp_path):
+    argv = ["simulate", "--algo", "signum-vote", "--workers", "4", "--epochs", "3"]
+    assert main([*argv, "--task", "digits-mlp", "--out", str(tmp_path / "sim")]) == 0
+    trace = json.loads((tmp_path / "sim" / "signum-vote.json").read_text())
+    assert trace["settings"]["lr"] == 0.003
+    assert trace["evals"][-1]["train_loss"] < 0.5 * trace["evals"][0]["train_loss"]

@@ -226,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"one of: {', '.join(TASKS)} (default mnist1d-mlp)",
     )
     sim.add_argument("--epochs", type=_positive(float), default=5.0, help="epochs (default 5)")
-    sim.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (default 0.1)")
+    sim.add_argument(
+        "--lr", type=_positive(float), help="learning rate (default: the algorithm's; 0.1 mostly)"
+    )
     sim.add_argument(
         "--batch-size", type=_positive(int), default=32, help="per-worker batch (default 32)"
     )
@@ -358,7 +360,7 @@ def _train_distributed(args, console: Console) -> int:
                 args.algo,
                 args.task,
                 epochs=args.epochs or 5,
-                lr=args.lr or 0.1,
+                lr=args.lr,
                 seed=args.seed,
                 batch_size=args.batch_size,
                 slowdown=args.slow_worker if rank == 0 else 1.0,

@@ -140,6 +140,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             compressed.signum_majority_vote,
             "Signum with majority vote (1-bit signs each way)",
             True,
+            defaults={"lr": 0.003},  # a sign step: ~100x below SGD's rates
         ),
         Algorithm("qsgd", compressed.qsgd_sgd, "QSGD-compressed SGD (no error feedback)", True),
         Algorithm("ecq", compressed.ecq_sgd, "ECQ-SGD (error-compensated quantization)", True),
@@ -163,6 +164,13 @@ ALGORITHMS: dict[str, Algorithm] = {
         ),
     ]
 }
+
+
+def default_lr(algorithm: str | Algorithm) -> float:
+    """The learning rate a run of ``algorithm`` uses when none is given: its own default
+    (sign methods step in other units) or 0.1."""
+    algorithm = get_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
+    return algorithm.defaults.get("lr", 0.1)
 
 
 def get_algorithm(name: str) -> Algorithm:

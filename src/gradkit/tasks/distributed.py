@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from gradkit.distributed.algorithms import default_lr
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.torch_comm import TorchComm
 from gradkit.distributed.trace import Trace
@@ -17,7 +18,6 @@ from gradkit.tasks.training import evaluation_metrics, make_loss, seeded_model
 
 DISTRIBUTED_BATCH_SIZE = 32
 """Default per-worker batch: small enough that 64 workers each hold whole batches of mnist1d."""
-DEFAULT_LR = 0.1
 
 
 def task_problem(
@@ -81,14 +81,15 @@ def simulate_task(
     cluster: Cluster,
     *,
     epochs: float,
-    lr: float = DEFAULT_LR,
+    lr: float | None = None,
     seed: int = 0,
     batch_size: int | None = None,
     evals_per_epoch: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
     **hyper,
 ) -> Trace:
-    """Simulate ``algorithm`` training ``task`` on ``cluster`` (see ``gradkit.sim.simulate``)."""
+    """Simulate ``algorithm`` training ``task`` on ``cluster`` (see ``gradkit.sim.simulate``);
+    ``lr`` defaults to the algorithm's (:func:`~gradkit.distributed.algorithms.default_lr`)."""
     return simulate(
         algorithm,
         task_problem(task, seed, batch_size),
@@ -97,7 +98,7 @@ def simulate_task(
         seed=seed,
         evals_per_epoch=evals_per_epoch,
         on_progress=on_progress,
-        lr=lr,
+        lr=default_lr(algorithm) if lr is None else lr,
         **hyper,
     )
 
@@ -107,7 +108,7 @@ def train_distributed(
     task: Task | str,
     *,
     epochs: float,
-    lr: float = DEFAULT_LR,
+    lr: float | None = None,
     seed: int = 0,
     batch_size: int | None = None,
     slowdown: float = 1.0,
@@ -116,7 +117,8 @@ def train_distributed(
     **hyper,
 ) -> Trace:
     """This rank's part of a real run of ``algorithm`` on ``task`` (torch.distributed must be
-    initialised, e.g. by torchrun); every rank returns the same trace."""
+    initialised, e.g. by torchrun); every rank returns the same trace. ``lr`` defaults to the
+    algorithm's."""
     return TorchComm(
         algorithm,
         task_problem(task, seed, batch_size),
@@ -125,6 +127,6 @@ def train_distributed(
         slowdown=slowdown,
         timeout=timeout,
         on_progress=on_progress,
-        lr=lr,
+        lr=default_lr(algorithm) if lr is None else lr,
         **hyper,
     ).run()
