@@ -34,6 +34,10 @@ def trace_figure(traces: dict[str, Trace], time_label: str = "simulated time") -
                     **({"linthresh": 1e-6} if metric == "consensus" else {}),
                 )
     axes[0][0].legend(fontsize=8)
+    first = next(iter(traces.values()))
+    kind = "real run" if first.settings.get("real") else "simulation"
+    names = ", ".join(traces)
+    fig.suptitle(f"{names} on {first.workers} workers ({kind}, seed {first.seed})")
     fig.tight_layout()
     return fig
 
