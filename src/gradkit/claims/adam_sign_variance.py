@@ -179,7 +179,7 @@ def run(ctx: RunContext) -> ClaimResult:
         ]
     )
 
-    fig = Figure(figsize=(13, 3.8))
+    fig = Figure(figsize=(13, 3.8), layout="tight")
     ax1, ax2, ax3 = fig.subplots(1, 3)
     ax1.hist(factors, bins=50, color="tab:blue")
     ax1.set_xlabel("variance factor sqrt(1/(1+eta^2))")
@@ -199,7 +199,6 @@ def run(ctx: RunContext) -> ClaimResult:
     ax3.set_xlabel("log10 eta^2 (batch 100)")
     ax3.set_title("noise-to-signal, mnist1d MLP")
     ax3.legend()
-    fig.tight_layout()
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

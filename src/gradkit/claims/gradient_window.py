@@ -66,7 +66,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "windows": spans,
         "per_seed_top_mass": [[s[w].mass_in_top(TOP) for w in range(windows)] for s in per_seed],
     }
-    fig = Figure(figsize=(5.5, 3.6))
+    fig = Figure(figsize=(5.5, 3.6), layout="tight")
     ax = fig.subplots()
     for w, span in enumerate(spans):
         values = per_seed[0][w].singular_values.numpy()
@@ -76,7 +76,6 @@ def run(ctx: RunContext) -> ClaimResult:
     ax.set_ylabel("sigma_i / sigma_1")
     ax.set_title(f"gradient-window spectra, {TASK} (seed {ctx.seeds[0]})")
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

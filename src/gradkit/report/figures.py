@@ -1,4 +1,8 @@
-"""Figures shared by claims: what a criterion compares, with the spread over seeds."""
+"""Figures shared by claims: what a criterion compares, with the spread over seeds.
+
+Every figure of gradkit lays itself out when saved (``layout="tight"``), never while it is
+built: claims build theirs in concurrent threads, and matplotlib's text layout (mathtext
+parsing) is not thread-safe; saving happens in one thread."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def seeds_figure(
     seed. ``values[metric][problem][method]`` lists the per-seed values (any non-finite value,
     a diverged run, is drawn at the panel's top edge as an 'x')."""
     problems = list(next(iter(values.values())))
-    fig = Figure(figsize=(3.8 * len(problems), 3.0 * len(metrics)))
+    fig = Figure(figsize=(3.8 * len(problems), 3.0 * len(metrics)), layout="tight")
     axes = fig.subplots(len(metrics), len(problems), squeeze=False)
     for row, (metric, ylabel) in enumerate(metrics.items()):
         for col, problem in enumerate(problems):
@@ -37,7 +41,6 @@ def seeds_figure(
             ax.set_xticks(range(len(methods)), [labels.get(m, m) for m in methods], fontsize=8)
             ax.set_title(problem, fontsize=9)
             ax.set_ylabel(ylabel)
-    fig.tight_layout()
     return fig
 
 
@@ -58,7 +61,7 @@ def curves_figure(outcomes, methods: Sequence[str], panels: Sequence[Panel], lab
     """Each panel: each method's median curve over seeds, with a band from the smallest to the
     largest seed. ``outcomes[problem][method]`` has ``runs`` (RunRecords) and ``lr``; methods
     missing from a problem are skipped."""
-    fig = Figure(figsize=(4.4 * min(len(panels), 3), 3.4 * -(-len(panels) // 3)))
+    fig = Figure(figsize=(4.4 * min(len(panels), 3), 3.4 * -(-len(panels) // 3)), layout="tight")
     axes = fig.subplots(-(-len(panels) // 3), min(len(panels), 3), squeeze=False).ravel()
     for ax, panel in zip(axes, panels, strict=False):
         for name in panel.methods or methods:
@@ -83,5 +86,4 @@ def curves_figure(outcomes, methods: Sequence[str], panels: Sequence[Panel], lab
         ax.legend(fontsize=7)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    fig.tight_layout()
     return fig

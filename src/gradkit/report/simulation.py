@@ -18,7 +18,7 @@ def trace_figure(traces: dict[str, Trace], time_label: str = "simulated time") -
     """Rows: train loss, test accuracy, consensus distance (those present); columns: against
     epochs and against time. One line per labelled trace."""
     metrics = [m for m in PANELS if any(t.evals and m in t.evals[0] for t in traces.values())]
-    fig = Figure(figsize=(9, 2.8 * len(metrics)))
+    fig = Figure(figsize=(9, 2.8 * len(metrics)), layout="tight")
     axes = fig.subplots(len(metrics), 2, squeeze=False)
     for row, metric in enumerate(metrics):
         for column, against in enumerate(("epoch", "time")):
@@ -38,7 +38,6 @@ def trace_figure(traces: dict[str, Trace], time_label: str = "simulated time") -
     kind = "real run" if first.settings.get("real") else "simulation"
     names = ", ".join(traces)
     fig.suptitle(f"{names} on {first.workers} workers ({kind}, seed {first.seed})")
-    fig.tight_layout()
     return fig
 
 

@@ -12,7 +12,7 @@ from gradkit.report.render import json_safe
 
 def loss_figure(result) -> Figure:
     """Mini-batch loss per step, and train/test loss at the evaluations, against epochs."""
-    fig = Figure(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4), layout="tight")
     ax = fig.subplots()
     steps_per_epoch = result.evals[-1]["step"] / max(result.evals[-1]["epoch"], 1e-12)
     if result.step_losses:
@@ -26,7 +26,6 @@ def loss_figure(result) -> Figure:
     ax.set_yscale("log")
     ax.set_title(f"{result.task} / {result.optimizer} (lr {result.lr:g}, seed {result.seed})")
     ax.legend()
-    fig.tight_layout()
     return fig
 
 
