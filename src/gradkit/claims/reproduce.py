@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -117,7 +118,7 @@ def reproduce(
 
             def run_one(claim_id: str) -> ReportEntry:
                 task = progress.add_task(claim_id, total=None)
-                advance = lambda units: progress.advance(task, units)  # noqa: E731
+                advance = functools.partial(progress.advance, task)
                 ctx = RunContext(
                     scale,
                     list(range(seeds)),

@@ -7,7 +7,13 @@ import time
 
 import torch
 
-from gradkit.distributed.compressed import codec_seed, ecq_codec, qsgd_codec
+from gradkit.distributed.compressed import (
+    codec_seed,
+    decode_mean,
+    ecq_codec,
+    encode,
+    qsgd_codec,
+)
 from gradkit.experiments.runs import RunRecord
 from gradkit.optim import GGT, FullMatrixAdaGrad, Shampoo, build_optimizer
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
@@ -267,13 +273,14 @@ def quantization_error_run(
     x = engine.flat.clone()
     for step in range(1, steps + 1):
         grad, _ = engine.gradient(x, *shard.next_batch())
-        gradient_sum += grad
+        wide = grad.double()
+        gradient_sum += wide
         for name, per_tensor in quantizers.items():
-            sent = [
-                _quantized(q, part)
+            sent = [  # what the receivers decode from this worker's messages
+                decode_mean(q, [encode(q, part)])
                 for q, part in zip(per_tensor, torch.split(grad, sizes), strict=True)
             ]
-            errors[name] += torch.cat(sent).double() - grad.double()
+            errors[name] += torch.cat(sent).double() - wide
         x.sub_(grad, alpha=lr)
         if step % every == 0 or step == steps:
             for name, error in errors.items():
@@ -283,9 +290,3 @@ def quantization_error_run(
     metrics = {f"error:{n}": float(e.norm()) for n, e in errors.items()}
     metrics |= {f"relative_error:{n}": float(e.norm()) / total for n, e in errors.items()}
     return RunRecord(metrics, curves, False, time.perf_counter() - started)
-
-
-def _quantized(codec, grad: torch.Tensor) -> torch.Tensor:
-    """What the receiver decodes from ``codec``'s message for ``grad``."""
-    payload = codec.compress(grad)
-    return payload[1] if isinstance(payload, tuple) else codec.decompress(payload)
