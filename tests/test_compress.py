@@ -45,6 +45,26 @@ def test_pack_matches_a_plain_packer_and_round_trips(numel):
     assert torch.equal(unpack_signs(packed, numel), torch.where(t >= 0, 1.0, -1.0))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_every_dtype_packs_and_unpacks_alike(dtype):
+    """numpy packs float16/64; bfloat16 takes the torch path: same code, -0.0 codes +1."""
+    t = torch.randn(203, generator=torch.Generator().manual_seed(1)).to(dtype)
+    t[:3] = torch.tensor([0.0, -0.0, -1e-30])
+    packed = pack_signs(t)
+    assert packed.tolist() == plain_pack(t.float().tolist())
+    signs = unpack_signs(packed, t.numel(), dtype)
+    assert signs.dtype == dtype and torch.equal(signs, torch.where(t >= 0, 1.0, -1.0).to(dtype))
+
+
+def test_unpack_into_a_given_buffer():
+    t = torch.randn(21, generator=torch.Generator().manual_seed(2))
+    out = torch.empty(21, dtype=torch.float64)
+    assert unpack_signs(pack_signs(t), 21, out=out) is out
+    assert torch.equal(out, torch.where(t >= 0, 1.0, -1.0).double())
+    with pytest.raises(ValueError, match="21 contiguous elements"):
+        unpack_signs(pack_signs(t), 21, out=torch.empty(22))
+
+
 def test_pack_agrees_with_numpy_packbits_on_a_large_tensor():
     t = torch.randn(1_000_003, generator=torch.Generator().manual_seed(0))
     assert np.array_equal(pack_signs(t).numpy(), np.packbits(t.numpy() >= 0))

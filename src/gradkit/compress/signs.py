@@ -7,6 +7,9 @@ as ``numpy.packbits`` does; a code of n signs takes ceil(n/8) bytes.
 
 from __future__ import annotations
 
+from functools import cache
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -39,31 +42,62 @@ def pack_bits(bits: Tensor) -> Tensor:
     return ((words * _GATHER) >> 56).to(torch.uint8)
 
 
-def unpack_bits(packed: Tensor, numel: int) -> Tensor:
-    """The first ``numel`` bits of a packed code as a uint8 tensor of 0/1 (inverse of
-    :func:`pack_bits`)."""
+def _check_code(packed: Tensor, numel: int) -> None:
     if packed.dtype != torch.uint8 or packed.dim() != 1:
         raise ValueError(
             f"packed must be a 1-D uint8 tensor, got {packed.dtype} {tuple(packed.shape)}"
         )
     if not 0 <= numel <= 8 * packed.numel():
         raise ValueError(f"numel {numel} does not fit a code of {packed.numel()} bytes")
+
+
+def unpack_bits(packed: Tensor, numel: int) -> Tensor:
+    """The first ``numel`` bits of a packed code as a uint8 tensor of 0/1 (inverse of
+    :func:`pack_bits`)."""
+    _check_code(packed, numel)
     spread = (packed.to(torch.int64) * _SPREAD) & _SELECT
     return spread.view(torch.uint8)[:numel].clamp_(max=1)
 
 
 def pack_signs(t: Tensor) -> Tensor:
     """The signs of ``t`` (flattened; t_i >= 0 codes as 1) packed 8 per byte, most significant
-    bit first: a uint8 tensor of ceil(numel/8) bytes. NaN or Inf raise."""
+    bit first: a uint8 tensor of ceil(numel/8) bytes. NaN or Inf raise.
+
+    CPU tensors of a dtype numpy has are packed by ``numpy.packbits`` on a zero-copy view (its
+    comparison is about 4x faster than torch's at one thread); others by :func:`pack_bits`."""
     check_finite(t)
+    t = t.detach()
+    if t.device.type == "cpu" and t.dtype in (torch.float16, torch.float32, torch.float64):
+        return torch.from_numpy(np.packbits(t.reshape(-1).numpy() >= 0))
     return pack_bits(t.ge(0))
 
 
-def unpack_signs(packed: Tensor, numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
+@cache
+def _sign_table(device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Row b: the 8 signs (+1/-1, most significant bit first) that byte b codes."""
+    bits = unpack_bits(torch.arange(256, dtype=torch.uint8), 8 * 256).view(256, 8)
+    return (bits.to(dtype) * 2 - 1).to(device)
+
+
+def unpack_signs(
+    packed: Tensor, numel: int, dtype: torch.dtype = torch.float32, out: Tensor | None = None
+) -> Tensor:
     """The first ``numel`` signs of a packed code as a tensor of +1/-1 (inverse of
-    :func:`pack_signs`)."""
-    out = torch.empty(numel, dtype=dtype, device=packed.device)
-    return torch.mul(unpack_bits(packed, numel), 2, out=out).sub_(1)
+    :func:`pack_signs`): one table look-up of 8 signs per byte. With ``out`` (``numel``
+    contiguous elements on the code's device), the signs are written there and it is
+    returned."""
+    _check_code(packed, numel)
+    whole, rest = divmod(numel, 8)
+    dtype = out.dtype if out is not None else dtype
+    if out is None:
+        out = torch.empty(numel, dtype=dtype, device=packed.device)
+    elif out.numel() != numel or not out.is_contiguous() or out.device != packed.device:
+        raise ValueError(f"out must be {numel} contiguous elements on {packed.device}")
+    table = _sign_table(packed.device, dtype)
+    torch.index_select(table, 0, packed[:whole].int(), out=out[: 8 * whole].view(whole, 8))
+    if rest:
+        out[8 * whole :] = table.index_select(0, packed[whole:].int())[0, :rest]
+    return out
 
 
 def majority_vote(
