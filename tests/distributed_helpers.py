@@ -106,7 +106,8 @@ def hang_after(victim: int, steps: int):
 def _ddp_training(make_state, hook, epochs: float, lr: float, device: str, **sgd):
     """Train the regression problem with DDP + ``hook`` + plain SGD on the simulator's shards
     and batch order (seed 3), on ``device`` (``cuda``: this rank's GPU, NCCL); return the final
-    flat parameters (on the CPU) and the hook state."""
+    flat parameters (on the CPU) and the hook state. Buckets are tiny, so each parameter is
+    its own bucket and the hook's communication of one overlaps the next."""
     from torch.nn.parallel import DistributedDataParallel
 
     problem = regression_problem()
@@ -115,7 +116,10 @@ def _ddp_training(make_state, hook, epochs: float, lr: float, device: str, **sgd
     shard = problem.shard(shards[rank], rank, 3)
     where = torch.device("cuda", torch.cuda.current_device()) if device == "cuda" else "cpu"
     model = problem.build_model().to(where)
-    ddp = DistributedDataParallel(model, device_ids=[where] if device == "cuda" else None)
+    ddp = DistributedDataParallel(
+        model, device_ids=[where] if device == "cuda" else None, bucket_cap_mb=1e-6
+    )
+    assert len(list(model.parameters())) > 1
     state = make_state(model)
     ddp.register_comm_hook(state, hook)
     optimizer = torch.optim.SGD(ddp.parameters(), lr=lr, **sgd)

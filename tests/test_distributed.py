@@ -133,3 +133,14 @@ def test_ddp_compression_hooks_give_the_simulators_parameters(kind, options, sim
 @pytest.mark.parametrize("kind", ["sign", "ecq", "dgc"])
 def test_hook_states_resume_exactly_from_their_state_dict(kind):
     assert launch(hook_state_resumes, 1, kind) == [True]
+
+
+def test_a_hook_refuses_an_operation_it_cannot_run():
+    from gradkit.distributed import ops
+    from gradkit.distributed.hooks import run_async
+
+    def program():
+        yield ops.AllReduce(torch.ones(3))
+
+    with pytest.raises(TypeError, match="cannot run AllReduce; hooks run AllGather and AllToAll"):
+        run_async(program(), None).wait()

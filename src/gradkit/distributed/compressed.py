@@ -55,18 +55,18 @@ def corrupt(worker: Worker, t: Tensor, byzantine: int, attack: Attack) -> Tensor
     return noise * (torch.linalg.vector_norm(t) / math.sqrt(t.numel()))
 
 
-def vote_exchange(worker: Worker, signs: Tensor):
-    """Sub-program: the majority vote sign(sum over workers of sign(signs)) (ties +1) as +1/-1,
-    1 bit per coordinate each way. The packed code is cut into one chunk per worker; an
-    all-to-all gives worker j every worker's chunk j, which it votes on; an all-gather of the
-    packed votes returns V to all."""
+def vote_exchange(worker: Worker, signs: Tensor, out: Tensor | None = None):
+    """Sub-program: the majority vote sign(sum over workers of sign(signs)) (ties +1) as +1/-1
+    (written into ``out`` if given), 1 bit per coordinate each way. The packed code is cut into
+    one chunk per worker; an all-to-all gives worker j every worker's chunk j, which it votes
+    on; an all-gather of the packed votes returns V to all."""
     n, d = worker.world_size, signs.numel()
     packed = pack_signs(signs)
     chunk = math.ceil(packed.numel() / n)
     padded = torch.cat([packed, packed.new_zeros(n * chunk - packed.numel())]).view(n, chunk)
     columns = yield worker.all_to_all(padded)
     votes = yield worker.all_gather(pack_signs(majority_vote(list(columns), 8 * chunk)))
-    return unpack_signs(torch.cat(votes), d, signs.dtype)
+    return unpack_signs(torch.cat(votes), d, signs.dtype, out=out)
 
 
 def signum_majority_vote(
@@ -122,27 +122,56 @@ def decode_mean(codec, payloads: list[Payload]) -> Tensor:
     return total.div_(len(payloads))
 
 
-def gather_payloads(worker: Worker, payload: Payload):
-    """Every worker's payload (a sub-program: ``payloads = yield from gather_payloads(...)``).
-    Variable-size tensors (sparse values and indices) are padded to the largest count after an
-    all-gather of the counts."""
-    n = worker.world_size
-    gathered: list[dict[str, Tensor]] = [{} for _ in range(n)]
-    sizes = None
-    if "indices" in payload.tensors:
-        indices = payload.tensors["indices"]
-        count = torch.tensor([indices.numel()], device=indices.device)
-        sizes = [int(c) for c in (yield worker.all_gather(count))]
-    for name, tensor in payload.tensors.items():
-        if sizes is not None and name in ("values", "indices"):
-            padded = torch.cat([tensor, tensor.new_zeros(max(sizes) - tensor.numel())])
-            parts = yield worker.all_gather(padded)
-            parts = [p[:size] for p, size in zip(parts, sizes, strict=True)]
-        else:
-            parts = yield worker.all_gather(tensor)
-        for rank, part in enumerate(parts):
-            gathered[rank][name] = part
-    return [Payload(t, 0, payload.shape, payload.dtype) for t in gathered]
+ALIGNMENT = 8  # bytes: every tensor in a packed message starts at a multiple of this
+
+
+def _pack(tensors: list[Tensor]) -> tuple[Tensor, list[int]]:
+    """One uint8 message holding ``tensors`` (flattened, each padded to ``ALIGNMENT`` bytes) and
+    their true sizes in bytes."""
+    parts, sizes = [], []
+    for t in tensors:
+        raw = t.detach().reshape(-1).view(torch.uint8)
+        sizes.append(raw.numel())
+        parts += [raw, raw.new_zeros(-raw.numel() % ALIGNMENT)]
+    return torch.cat(parts), sizes
+
+
+def _unpack(message: Tensor, sizes: list[int], dtypes: list[torch.dtype]) -> list[Tensor]:
+    """The 1-D tensors of a message built by :func:`_pack` (views into it)."""
+    out, offset = [], 0
+    for size, dtype in zip(sizes, dtypes, strict=True):
+        out.append(message[offset : offset + size].view(dtype))
+        offset += size + (-size % ALIGNMENT)
+    return out
+
+
+def gather_payloads(worker: Worker, payloads: list[Payload]):
+    """Sub-program: every worker's payloads for the same tensors, as ``gathered[i][rank]``
+    (``gathered = yield from gather_payloads(worker, payloads)``).
+
+    All payloads travel in one uint8 message per worker (one all-gather). Sparse payloads vary
+    in size, so their sizes are all-gathered first and the messages padded to the longest."""
+    names = [(i, name) for i, p in enumerate(payloads) for name in p.tensors]
+    tensors = [payloads[i].tensors[name] for i, name in names]
+    message, sizes = _pack(tensors)
+    if any("indices" in p.tensors for p in payloads):
+        counts = yield worker.all_gather(torch.tensor(sizes, device=message.device))
+        rank_sizes = [c.tolist() for c in counts]
+    else:
+        rank_sizes = [sizes] * worker.world_size
+    longest = max(sum(s + (-s % ALIGNMENT) for s in sizes) for sizes in rank_sizes)
+    messages = yield worker.all_gather(
+        torch.cat([message, message.new_zeros(longest - message.numel())])
+    )
+    gathered: list[list[dict[str, Tensor]]] = [[{} for _ in messages] for _ in payloads]
+    dtypes = [t.dtype for t in tensors]
+    for rank, (received, sizes) in enumerate(zip(messages, rank_sizes, strict=True)):
+        for (i, name), t in zip(names, _unpack(received, sizes, dtypes), strict=True):
+            gathered[i][rank][name] = t
+    return [
+        [Payload(t, 0, p.shape, p.dtype) for t in per_rank]
+        for p, per_rank in zip(payloads, gathered, strict=True)
+    ]
 
 
 def compressed_sgd(
@@ -156,19 +185,20 @@ def compressed_sgd(
 ):
     r"""Data-parallel SGD on compressed gradients. For every parameter tensor, each worker sends
     C(g) (``make_codec(seed)`` builds the tensor's compressor, possibly wrapped in
-    :class:`~gradkit.compress.ErrorFeedback`, or a DGC), the payloads are gathered, and each
-    worker applies x <- x - lr * u, u <- momentum u + (1/n) sum_m decompress(payload_m).
+    :class:`~gradkit.compress.ErrorFeedback`, or a DGC), all tensors' payloads are gathered in
+    one message, and each worker applies x <- x - lr * u,
+    u <- momentum u + (1/n) sum_m decompress(payload_m).
     """
     codecs = [
         make_codec(codec_seed(worker.seed, worker.rank, i)) for i in range(len(worker.param_sizes))
     ]
     for _ in range(worker.steps):
         grad = corrupt(worker, (yield worker.gradient()), byzantine, attack)
-        means = []
-        for codec, part in zip(codecs, torch.split(grad, worker.param_sizes), strict=True):
-            payload = encode(codec, part)
-            worker.count("payload_bits", payload.bits)
-            means.append(decode_mean(codec, (yield from gather_payloads(worker, payload))))
+        parts = torch.split(grad, worker.param_sizes)
+        payloads = [encode(codec, part) for codec, part in zip(codecs, parts, strict=True)]
+        worker.count("payload_bits", sum(p.bits for p in payloads))
+        gathered = yield from gather_payloads(worker, payloads)
+        means = [decode_mean(c, g) for c, g in zip(codecs, gathered, strict=True)]
         worker.apply(torch.cat(means), lr, momentum)
 
 

@@ -2,6 +2,11 @@
 (:class:`SignVoteState` with :func:`signum_vote_hook`), ECQ-SGD (:class:`ECQState`) and DGC
 (:class:`DGCState`) with :func:`compressed_hook`.
 
+A hook compresses its bucket on the backward thread, launches the bucket's collectives with
+``async_op=True`` and returns at once; decoding runs when they complete, so one bucket's
+communication overlaps the backward of the next (as torch's ``powerSGD_hook`` does). Each
+bucket travels as one message per collective.
+
 Register once, before the first backward::
 
     state = SignVoteState(model, momentum=0.9)
@@ -45,21 +50,55 @@ class _Group:
         return ops.AllToAll(tensor)
 
 
-def run_on_group(program, group: dist.ProcessGroup | None):
-    """Drive a collective sub-program (it yields all-gathers and all-to-alls) directly on a
-    process group and return its result, so hooks and simulated programs share one code path."""
-    result = None
-    while True:
+def _launch(op, group: dist.ProcessGroup | None) -> tuple[Any, dist.Work]:
+    """Start ``op`` asynchronously on ``group``: (where its result will be, the work)."""
+    if isinstance(op, ops.AllToAll):
+        received = torch.empty_like(op.tensor)
+        return received, dist.all_to_all_single(received, op.tensor, group=group, async_op=True)
+    if isinstance(op, ops.AllGather):
+        parts = [torch.empty_like(op.tensor) for _ in range(dist.get_world_size(group))]
+        return parts, dist.all_gather(parts, op.tensor, group=group, async_op=True)
+    raise TypeError(
+        f"a DDP communication hook cannot run {type(op).__name__}; hooks run AllGather and AllToAll"
+    )
+
+
+def run_async(
+    program, group: dist.ProcessGroup | None, after: torch.futures.Future | None = None
+) -> torch.futures.Future:
+    """Drive a collective sub-program (it yields all-gathers and all-to-alls) on a process
+    group without blocking: each operation is launched with ``async_op=True`` and the program
+    resumes when it completes. The future holds the program's return value, or its error (or
+    the collective's), so hooks and simulated programs share one code path.
+
+    With ``after``, the program starts when that future completes. Gloo matches collectives by
+    the order in which each rank launches them, and its completions run on its own threads, so
+    buckets chained this way launch in the same order on every rank."""
+    done: torch.futures.Future = torch.futures.Future()
+
+    def resume(result) -> None:
         try:
-            op = program.send(result)
-        except StopIteration as done:
-            return done.value
-        if isinstance(op, ops.AllToAll):
-            result = torch.empty_like(op.tensor)
-            dist.all_to_all_single(result, op.tensor, group=group)
+            received, work = _launch(program.send(result), group)
+        except StopIteration as finished:
+            done.set_result(finished.value)
+        except Exception as error:
+            done.set_exception(error)
         else:
-            result = [torch.empty_like(op.tensor) for _ in range(dist.get_world_size(group))]
-            dist.all_gather(result, op.tensor, group=group)
+            work.get_future().add_done_callback(lambda future: resume_after(future, received))
+
+    def resume_after(future: torch.futures.Future, received) -> None:
+        try:
+            future.wait()  # raises the operation's error; waiting on the Work here would hang
+        except Exception as error:
+            done.set_exception(error)
+        else:
+            resume(received)
+
+    if after is None:
+        resume(None)
+    else:
+        after.add_done_callback(lambda previous: resume_after(previous, None))
+    return done
 
 
 class _ParameterKeyed:
@@ -69,6 +108,13 @@ class _ParameterKeyed:
     def __init__(self, module: nn.Module, process_group: dist.ProcessGroup | None):
         self.process_group = process_group
         self._index = {p: i for i, p in enumerate(module.parameters())}
+        self._last: torch.futures.Future | None = None
+
+    def communicate(self, program) -> torch.futures.Future:
+        """Run a bucket's collective sub-program after the previous bucket's (see
+        :func:`run_async`)."""
+        self._last = run_async(program, self.process_group, after=self._last)
+        return self._last
 
 
 class SignVoteState(_ParameterKeyed):
@@ -125,14 +171,10 @@ def signum_vote_hook(
     state: SignVoteState, bucket: dist.GradBucket
 ) -> torch.futures.Future[torch.Tensor]:
     """Replace the bucket's gradients by the majority vote of the workers' momentum signs."""
-    momenta = state.momenta_of(bucket)
-    flat = torch.cat([m.reshape(-1) for m in momenta])
-    votes = run_on_group(vote_exchange(_Group(state.process_group), flat), state.process_group)
+    flat = torch.cat([m.reshape(-1) for m in state.momenta_of(bucket)])
     buffer = bucket.buffer()
-    buffer.copy_(votes)
-    future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
-    future.set_result(buffer)
-    return future
+    exchange = vote_exchange(_Group(state.process_group), flat, out=buffer)
+    return state.communicate(exchange).then(lambda _: buffer)
 
 
 class CompressionState(_ParameterKeyed):
@@ -241,13 +283,19 @@ def compressed_hook(
     state: CompressionState, bucket: dist.GradBucket
 ) -> torch.futures.Future[torch.Tensor]:
     """Replace each gradient in the bucket by the mean of the workers' compressed gradients."""
-    for param, grad in zip(bucket.parameters(), bucket.gradients(), strict=True):
-        codec = state.codec(param)
-        payload = encode(codec, grad.detach().reshape(-1).clone())
-        state.payload_bits += payload.bits
-        group = state.process_group
-        mean = decode_mean(codec, run_on_group(gather_payloads(_Group(group), payload), group))
-        grad.copy_(mean.view_as(grad))
-    future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
-    future.set_result(bucket.buffer())
-    return future
+    grads = bucket.gradients()
+    codecs = [state.codec(param) for param in bucket.parameters()]
+    payloads = [
+        encode(codec, grad.detach().reshape(-1).clone())
+        for codec, grad in zip(codecs, grads, strict=True)
+    ]
+    state.payload_bits += sum(p.bits for p in payloads)
+
+    def write_means(future: torch.futures.Future) -> Tensor:
+        for codec, grad, gathered in zip(codecs, grads, future.value(), strict=True):
+            grad.copy_(decode_mean(codec, gathered).view_as(grad))
+        return bucket.buffer()
+
+    return state.communicate(gather_payloads(_Group(state.process_group), payloads)).then(
+        write_means
+    )
