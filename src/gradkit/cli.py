@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 LIST_KINDS = ("claims", "optimizers", "algorithms", "tasks")
-BENCH_KINDS = ("optim", "sim", "distributed", "compress")
+BENCH_KINDS = ("optim", "sim", "distributed", "compress", "hooks")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -259,10 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="performance benchmarks")
     bench.add_argument("kind", choices=BENCH_KINDS, help="which benchmark")
     bench.add_argument(
-        "--params", type=_positive(float), default=10.0, help="millions of parameters (default 10)"
+        "--params",
+        type=_positive(float),
+        help="millions of parameters (default 10; hooks: 25)",
     )
+    bench.add_argument("--rounds", type=_positive(int), help="timed rounds (default 30; hooks: 10)")
     bench.add_argument(
-        "--rounds", type=_positive(int), default=30, help="timed rounds (default 30)"
+        "--rate",
+        default="1gbit",
+        help="hooks: the emulated link's rate, as tc writes it (default 1gbit)",
     )
     bench.add_argument(
         "--workers",
@@ -463,6 +468,7 @@ def _bench(args, console: Console) -> int:
         "sim": _bench_sim,
         "distributed": _bench_distributed,
         "compress": _bench_compress,
+        "hooks": _bench_hooks,
     }
     rows = benches[args.kind](args, console)
     if args.out:
@@ -471,6 +477,7 @@ def _bench(args, console: Console) -> int:
 
 
 def _bench_optim(args, console: Console) -> list:
+    args.params, args.rounds = args.params or 10.0, args.rounds or 30
     from gradkit.bench import bench_optimizers, total_parameters
 
     console.print(
@@ -605,6 +612,29 @@ def _bench_distributed(args, console: Console) -> list:
     for r in rows:
         table.add_row(r.name, str(r.processes), f"{r.value:.3g}", r.unit, r.note)
     console.print(table)
+    return rows
+
+
+def _bench_hooks(args, console: Console) -> list:
+    from gradkit.bench.hooks import bench_hooks
+
+    params, rounds = args.params or 25.0, args.rounds or 10
+    console.print(
+        f"DDP steps with each hook vs fp32 all-reduce: 2 processes, {params:g}M parameters, "
+        f"{rounds} rounds, on loopback and on a {args.rate} link in a network namespace..."
+    )
+    rows, skipped = bench_hooks(params, rounds, args.rate)
+    table = Table(title="DDP communication hooks (gloo, one thread per process)")
+    for column in ("link", "step", "median ms", "speedup vs DDP", "simulator predicts", "note"):
+        table.add_column(column)
+    for r in rows:
+        predicted = "" if r.predicted_ms is None else f"{r.predicted_ms:.0f} ms"
+        table.add_row(
+            r.link, r.candidate, f"{r.step_ms:.0f}", f"{r.speedup:.2f}x", predicted, r.note
+        )
+    console.print(table)
+    if skipped:
+        console.print(f"[yellow]{skipped}[/]")
     return rows
 
 

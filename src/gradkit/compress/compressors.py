@@ -72,44 +72,76 @@ class QSGD:
         return 1 + math.ceil(math.log2(self.levels + 1))
 
     def compress(self, t: Tensor) -> Payload:
-        check_finite(t)
+        return self.quantize(t)[0]
+
+    def quantize(self, t: Tensor, check: bool = True) -> tuple[Payload, Tensor]:
+        """The payload of Q(t) and Q(t) itself (what :meth:`decompress` would return, without
+        decoding the payload again). ``check=False`` skips the NaN/Inf check (done by the
+        caller)."""
+        if check:
+            check_finite(t)
         flat = t.detach().reshape(-1).float()
-        pad = -flat.numel() % self.bucket_size
-        buckets = torch.nn.functional.pad(flat, (0, pad)).view(-1, self.bucket_size)
+        numel = flat.numel()
+        ratio = flat.abs()
         if self.norm == "l2":  # in float64: squares of large entries overflow float32
-            scales = torch.linalg.vector_norm(buckets.double(), dim=1).float()
+            scales = self._per_bucket(flat.double(), lambda b: torch.linalg.vector_norm(b, dim=1))
+            scales = scales.float()
         else:
-            scales = buckets.abs().amax(dim=1)
-        ratio = buckets.abs().div_(scales.clamp_min(1e-38).unsqueeze(1)).mul_(self.levels)
-        floor = ratio.floor()
-        noise = torch.rand(
-            ratio.shape, generator=self.generators.on(flat.device), device=flat.device
-        )
-        level = floor.add_(noise.lt_(ratio.sub_(floor))).view(-1)[: flat.numel()].to(torch.uint8)
-        planes = [pack_bits(flat.ge(0))] + [
-            pack_bits(level.bitwise_right_shift(b).bitwise_and_(1).bool())
+            scales = self._per_bucket(ratio, lambda b: b.amax(dim=1))
+        self._scale_buckets(ratio, scales.clamp_min(1e-38), divide=True)
+        ratio.mul_(self.levels)  # after the division: |v_i| / c <= 1 exactly, so l_i <= s
+        level = ratio.floor()
+        noise = torch.rand(numel, generator=self.generators.on(flat.device), device=flat.device)
+        level.add_(noise.lt_(ratio.sub_(level)))
+        codes = level.to(torch.uint8)
+        planes = [pack_signs(flat, check=False)] + [
+            pack_bits(codes.bitwise_right_shift(b).bitwise_and_(1).view(torch.bool))
             for b in range(self.bits_per_entry - 1)
         ]
-        bits = flat.numel() * self.bits_per_entry + FLOAT_BITS * scales.numel()
-        return Payload({"planes": torch.cat(planes), "scales": scales}, bits, t.shape, t.dtype)
+        bits = numel * self.bits_per_entry + FLOAT_BITS * scales.numel()
+        payload = Payload({"planes": torch.cat(planes), "scales": scales}, bits, t.shape, t.dtype)
+        self._scale_buckets(level, scales / self.levels)
+        return payload, level.copysign_(flat).to(t.dtype).view(t.shape)
+
+    def _per_bucket(self, t: Tensor, reduce) -> Tensor:
+        """``reduce`` (rows to one value each) over the buckets of a flat tensor; the last
+        bucket may be short."""
+        full = t.numel() - t.numel() % self.bucket_size
+        parts = [reduce(t[:full].view(-1, self.bucket_size))]
+        if full < t.numel():
+            parts.append(reduce(t[full:].unsqueeze(0)))
+        return torch.cat(parts)
+
+    def _scale_buckets(self, t: Tensor, factors: Tensor, divide: bool = False) -> None:
+        """Multiply (or divide) each bucket of a flat tensor in place by its factor."""
+        full = t.numel() - t.numel() % self.bucket_size
+        op = Tensor.div_ if divide else Tensor.mul_
+        op(t[:full].view(-1, self.bucket_size), factors[: full // self.bucket_size, None])
+        if full < t.numel():
+            op(t[full:], factors[-1])
 
     def decompress(self, payload: Payload) -> Tensor:
         """Sign and level bits travel as bit planes (1 + ceil(log2(s+1)) planes of numel bits)."""
         return self.decompress_sum([payload])
 
     def decompress_sum(self, payloads: list[Payload]) -> Tensor:
-        """The sum of several payloads' decompressions, decoded in one vectorised pass."""
-        first, count, n = payloads[0], len(payloads), payloads[0].numel
-        planes = torch.stack([p.tensors["planes"] for p in payloads])
-        bits = unpack_bits(planes.view(-1), planes.numel() * 8)
-        bits = bits.view(count, self.bits_per_entry, -1)[:, :, :n].float()
-        level = torch.zeros(count, n, device=planes.device)
-        for b in range(1, self.bits_per_entry):
-            level.add_(bits[:, b], alpha=2 ** (b - 1))
-        level.mul_(bits[:, 0].mul_(2).sub_(1))
-        scales = torch.stack([p.tensors["scales"] for p in payloads]) / self.levels
-        level.mul_(scales.repeat_interleave(self.bucket_size, dim=1)[:, :n])
-        return level.sum(0).to(first.dtype).view(first.shape)
+        """The sum of several payloads' decompressions: per payload, the signed level is
+        assembled in int8 and converted once, then scaled bucket by bucket."""
+        first, numel = payloads[0], payloads[0].numel
+        nbytes = math.ceil(numel / 8)
+        device = first.tensors["planes"].device
+        total = torch.zeros(numel, device=device)
+        for payload in payloads:
+            planes = payload.tensors["planes"]
+            level = torch.zeros(numel, dtype=torch.int8, device=device)
+            for b in range(1, self.bits_per_entry):
+                plane = unpack_bits(planes[b * nbytes : (b + 1) * nbytes], numel)
+                level.add_(plane.view(torch.int8).bitwise_left_shift_(b - 1))
+            sign = unpack_bits(planes[:nbytes], numel).view(torch.int8).mul_(2).sub_(1)
+            value = level.mul_(sign).float()
+            self._scale_buckets(value, payload.tensors["scales"] / self.levels)
+            total.add_(value)
+        return total.to(first.dtype).view(first.shape)
 
     def state_dict(self) -> dict[str, Any]:
         return self.generators.state_dict()

@@ -59,13 +59,15 @@ def unpack_bits(packed: Tensor, numel: int) -> Tensor:
     return spread.view(torch.uint8)[:numel].clamp_(max=1)
 
 
-def pack_signs(t: Tensor) -> Tensor:
+def pack_signs(t: Tensor, check: bool = True) -> Tensor:
     """The signs of ``t`` (flattened; t_i >= 0 codes as 1) packed 8 per byte, most significant
-    bit first: a uint8 tensor of ceil(numel/8) bytes. NaN or Inf raise.
+    bit first: a uint8 tensor of ceil(numel/8) bytes. NaN or Inf raise (unless ``check`` is
+    False: the caller has checked).
 
     CPU tensors of a dtype numpy has are packed by ``numpy.packbits`` on a zero-copy view (its
     comparison is about 4x faster than torch's at one thread); others by :func:`pack_bits`."""
-    check_finite(t)
+    if check:
+        check_finite(t)
     t = t.detach()
     if t.device.type == "cpu" and t.dtype in (torch.float16, torch.float32, torch.float64):
         return torch.from_numpy(np.packbits(t.reshape(-1).numpy() >= 0))

@@ -64,7 +64,10 @@ def _launch(op, group: dist.ProcessGroup | None) -> tuple[Any, dist.Work]:
 
 
 def run_async(
-    program, group: dist.ProcessGroup | None, after: torch.futures.Future | None = None
+    program,
+    group: dist.ProcessGroup | None,
+    after: torch.futures.Future | None = None,
+    on_operation: Callable[[Any], None] | None = None,
 ) -> torch.futures.Future:
     """Drive a collective sub-program (it yields all-gathers and all-to-alls) on a process
     group without blocking: each operation is launched with ``async_op=True`` and the program
@@ -73,12 +76,16 @@ def run_async(
 
     With ``after``, the program starts when that future completes. Gloo matches collectives by
     the order in which each rank launches them, and its completions run on its own threads, so
-    buckets chained this way launch in the same order on every rank."""
+    buckets chained this way launch in the same order on every rank. ``on_operation`` sees
+    every operation before it is launched."""
     done: torch.futures.Future = torch.futures.Future()
 
     def resume(result) -> None:
         try:
-            received, work = _launch(program.send(result), group)
+            op = program.send(result)
+            if on_operation is not None:
+                on_operation(op)
+            received, work = _launch(op, group)
         except StopIteration as finished:
             done.set_result(finished.value)
         except Exception as error:
@@ -109,11 +116,12 @@ class _ParameterKeyed:
         self.process_group = process_group
         self._index = {p: i for i, p in enumerate(module.parameters())}
         self._last: torch.futures.Future | None = None
+        self.on_operation: Callable[[Any], None] | None = None  # sees every operation sent
 
     def communicate(self, program) -> torch.futures.Future:
         """Run a bucket's collective sub-program after the previous bucket's (see
         :func:`run_async`)."""
-        self._last = run_async(program, self.process_group, after=self._last)
+        self._last = run_async(program, self.process_group, self._last, self.on_operation)
         return self._last
 
 
@@ -285,9 +293,9 @@ def compressed_hook(
     """Replace each gradient in the bucket by the mean of the workers' compressed gradients."""
     grads = bucket.gradients()
     codecs = [state.codec(param) for param in bucket.parameters()]
+    # codecs keep no reference to their input, so the bucket's views need no copy
     payloads = [
-        encode(codec, grad.detach().reshape(-1).clone())
-        for codec, grad in zip(codecs, grads, strict=True)
+        encode(codec, grad.detach().reshape(-1)) for codec, grad in zip(codecs, grads, strict=True)
     ]
     state.payload_bits += sum(p.bits for p in payloads)
 

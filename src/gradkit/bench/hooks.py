@@ -1,0 +1,210 @@
+"""DDP training steps with gradkit's communication hooks against plain DDP (fp32 all-reduce):
+2 processes, gloo, one thread each, an MLP of about 25M parameters, on loopback and on an
+emulated slow link.
+
+The slow link is real: the benchmark re-runs itself inside a fresh network namespace
+(``unshare --net``, ``ip link set lo up``) whose loopback is shaped by
+``tc qdisc add dev lo root tbf rate RATE burst 64kb latency 50ms``. Both processes' traffic
+goes through that one queue, so each direction gets about half of RATE.
+
+Each candidate trains its own copy of the model; candidates alternate in a shuffled order every
+round (the same order on both ranks) and the figure is the median step time. Next to each
+measured step, the simulator's cost model predicts it: the compute-only step (DDP under
+``no_sync``, measured) plus :class:`~gradkit.sim.NetworkModel`'s time for the operations the
+hook actually sent (recorded through its ``on_operation``), for links of the emulated rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from gradkit.bench.timing import interleaved_medians
+from gradkit.distributed.launch import launch
+from gradkit.sim import NetworkModel
+
+BATCH = 16
+BASELINE = "DDP fp32 all-reduce"
+GOALS = {"majority vote": 5.0, "ECQ ternary": 3.0, "DGC 0.1%": 10.0}  # at 1 Gbit/s
+SLOW_LINK = "1gbit"
+NETEM = "tbf rate {rate} burst 64kb latency 50ms"
+
+
+@dataclass
+class HookBenchRow:
+    link: str
+    candidate: str
+    step_ms: float
+    speedup: float  # the baseline's step time / this step time, same run
+    predicted_ms: float | None
+    note: str = ""
+
+
+def _model(width: int) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(width, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh(),
+        nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1),
+    )  # fmt: skip
+
+
+def width_for(params_millions: float) -> int:
+    """The width of the 3-hidden-layer MLP with about that many parameters (3 w^2)."""
+    return max(8, round((params_millions * 1e6 / 3) ** 0.5))
+
+
+def _hook_states():
+    from gradkit.distributed.hooks import (
+        DGCState,
+        ECQState,
+        SignVoteState,
+        compressed_hook,
+        signum_vote_hook,
+    )
+
+    return {
+        "majority vote": (lambda m: SignVoteState(m, momentum=0.9), signum_vote_hook),
+        "ECQ ternary": (lambda m: ECQState(m, levels=1, bucket_size=512), compressed_hook),
+        "DGC 0.1%": (lambda m: DGCState(m, density=0.001, warmup_steps=0), compressed_hook),
+    }
+
+
+def _step(
+    model: nn.Module, optimizer, inputs, targets, sync: bool = True, log: list | None = None
+) -> Callable[[], None]:
+    def step():
+        if log is not None:
+            log.clear()  # it keeps the operations of the last step
+        optimizer.zero_grad(set_to_none=True)
+        if sync:
+            nn.functional.mse_loss(model(inputs), targets).backward()
+        else:
+            with model.no_sync():
+                nn.functional.mse_loss(model(inputs), targets).backward()
+        optimizer.step()
+
+    return step
+
+
+def _rank_steps(width: int, rounds: int) -> dict:
+    """In each rank: median seconds per training step of every candidate, and the operations
+    (kind, bytes) each hook sent in one step."""
+    generator = torch.Generator().manual_seed(dist.get_rank())
+    inputs = torch.randn(BATCH, width, generator=generator)
+    targets = torch.randn(BATCH, 1, generator=generator)
+    steps, sent = {}, {}
+    plain = DistributedDataParallel(_model(width))
+    plain_optimizer = torch.optim.SGD(plain.parameters(), lr=1e-3)
+    steps[BASELINE] = _step(plain, plain_optimizer, inputs, targets)
+    steps["compute only"] = _step(plain, plain_optimizer, inputs, targets, sync=False)
+    for name, (make_state, hook) in _hook_states().items():
+        ddp = DistributedDataParallel(_model(width))
+        state = make_state(ddp.module)
+        ddp.register_comm_hook(state, hook)
+        log: list[tuple[str, int]] = []
+        state.on_operation = lambda op, log=log: log.append((type(op).__name__, op.payload_bytes))
+        sent[name] = log
+        optimizer = torch.optim.SGD(ddp.parameters(), lr=1e-3)
+        steps[name] = _step(ddp, optimizer, inputs, targets, log=log)
+    return {"seconds": interleaved_medians(steps, rounds, warmup=2), "operations": sent}
+
+
+def _predicted(network: NetworkModel, n: int, compute: float, operations) -> float:
+    cost = {"AllGather": network.all_gather, "AllToAll": network.all_to_all}
+    return compute + sum(cost[kind](n, nbytes) for kind, nbytes in operations)
+
+
+def measure(link: str, params_millions: float, rounds: int, bandwidth: float | None) -> list:
+    width = width_for(params_millions)
+    result = launch(_rank_steps, 2, width, rounds, timeout=1800, comm_timeout=300)[0]
+    seconds, operations = result["seconds"], result["operations"]
+    base = seconds[BASELINE]
+    network = NetworkModel(latency=1e-4, bandwidth=bandwidth) if bandwidth else None
+    parameters = sum(p.numel() for p in _model(width).parameters())
+    rows = []
+    for name, value in seconds.items():
+        predicted = None
+        if network is not None and name != "compute only":
+            if name == BASELINE:
+                predicted = seconds["compute only"] + network.all_reduce(2, 4 * parameters)
+            else:
+                predicted = _predicted(network, 2, seconds["compute only"], operations[name])
+        goal = GOALS.get(name) if bandwidth else None
+        note = f"{parameters / 1e6:.1f}M parameters" if name == BASELINE else ""
+        if goal is not None:
+            note = f"goal >= {goal:g}x: {'met' if base / value >= goal else 'missed'}"
+        rows.append(
+            HookBenchRow(link, name, value * 1e3, base / value, predicted and predicted * 1e3, note)
+        )
+    return rows
+
+
+def rate_bits(rate: str) -> float:
+    """Bits per second of a tc rate such as ``1gbit``, ``100mbit`` or ``500kbit``."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(kbit|mbit|gbit)", rate)
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"--rate must look like 1gbit, 100mbit or 500kbit, got {rate!r}")
+    return float(match[1]) * {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}[match[2]]
+
+
+def measure_shaped(rate: str, params_millions: float, rounds: int) -> list | str:
+    """The benchmark inside a network namespace whose loopback is shaped to ``rate``; a string
+    saying why when this machine cannot do that (not root, no unshare/ip/tc)."""
+    missing = [tool for tool in ("unshare", "ip", "tc") if shutil.which(tool) is None]
+    if missing:
+        return f"slow link skipped: {', '.join(missing)} not found"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.json"
+        inner = (
+            f"ip link set lo mtu 1500 up && tc qdisc add dev lo root {NETEM.format(rate=rate)} && "
+            f"exec {sys.executable} -m gradkit.bench.hooks --rate {rate} "
+            f"--params {params_millions} --rounds {rounds} --out {out}"
+        )
+        done = subprocess.run(
+            ["unshare", "--net", "sh", "-c", inner], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            return f"slow link skipped: the shaped namespace failed ({last})"
+        return [HookBenchRow(**row) for row in json.loads(out.read_text())]
+
+
+def bench_hooks(params_millions: float = 25.0, rounds: int = 10, rate: str = SLOW_LINK):
+    """Rows for loopback and for the shaped link, and a note if the latter was skipped."""
+    rate_bits(rate)
+    rows = measure("loopback", params_millions, rounds, None)
+    shaped = measure_shaped(rate, params_millions, rounds)
+    if isinstance(shaped, str):
+        return rows, shaped
+    return rows + shaped, None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point inside the shaped namespace: measure and write the rows as JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", required=True)
+    parser.add_argument("--params", type=float, required=True)
+    parser.add_argument("--rounds", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    # two senders share the shaped queue: each link gets half the rate, in bytes per second
+    bandwidth = rate_bits(args.rate) / 8 / 2
+    rows = measure(args.rate, args.params, args.rounds, bandwidth)
+    args.out.write_text(json.dumps([asdict(r) for r in rows]))
+
+
+if __name__ == "__main__":
+    main()
