@@ -226,3 +226,27 @@ def test_simulate_gives_signum_vote_a_default_lr_that_trains(tmp_path):
     trace = json.loads((tmp_path / "sim" / "signum-vote.json").read_text())
     assert trace["settings"]["lr"] == 0.003
     assert trace["evals"][-1]["train_loss"] < 0.5 * trace["evals"][0]["train_loss"]
+
+
+def test_bench_hooks_times_every_hook_against_ddp(tmp_path, capsys):
+    out = tmp_path / "hooks.json"
+    argv = ["bench", "hooks", "--params", "0.01", "--rounds", "1", "--out", str(out)]
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())
+    loopback = {r["candidate"]: r for r in rows if r["link"] == "loopback"}
+    assert set(loopback) == {
+        "DDP fp32 all-reduce", "compute only", "majority vote", "ECQ ternary", "DGC 0.1%",
+    }  # fmt: skip
+    assert loopback["DDP fp32 all-reduce"]["speedup"] == 1.0
+    assert all(r["step_ms"] > 0 for r in rows)
+    shaped = [r for r in rows if r["link"] == "1gbit"]
+    output = capsys.readouterr().out
+    # the shaped link needs root and unshare/ip/tc; elsewhere the run says why it skipped it
+    assert shaped or "slow link skipped" in output
+    assert all(r["predicted_ms"] for r in shaped if r["candidate"] != "compute only")
+
+
+def test_bench_hooks_refuses_a_malformed_rate(capsys):
+    assert main(["bench", "hooks", "--rate", "1gbit; reboot"]) == 2
+    err = capsys.readouterr().err
+    assert "--rate must look like 1gbit" in err and len(err.strip().splitlines()) == 1
