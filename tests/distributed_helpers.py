@@ -61,8 +61,47 @@ AVERAGE_ONLY = Algorithm(
 )
 
 
-def final_models(algorithm: str, epochs: float, lr: float):
-    comm = TorchComm(algorithm, regression_problem(), epochs=epochs, seed=3, lr=lr)
+def every_operation(worker, *, lr: float):
+    """One of every operation (lr unused): the drivers must count the same bytes for each."""
+    n, x = worker.world_size, worker.x
+    grad = yield worker.gradient()
+    worker.apply(grad, lr)
+    yield worker.all_reduce(x)
+    yield worker.all_gather(x[:3])
+    yield worker.all_to_all(torch.zeros(n, 2, dtype=x.dtype))
+    yield worker.broadcast(x[:4], src=1)
+    yield worker.exchange(x[:5], peers=((worker.rank - 1) % n, (worker.rank + 1) % n))
+    yield worker.push(x[:] * 0, reply=True)
+    yield worker.push(x[:] * 0)
+    yield worker.pull()
+    if worker.active:
+        yield worker.average_with(worker.random_neighbor())
+
+
+EVERY_OPERATION = Algorithm(
+    "every-operation",
+    every_operation,
+    "byte accounting test",
+    synchronous=False,
+    needs_bipartite=True,
+    serves=lambda rank: rank == 0 or not is_active(rank),
+)
+
+
+def bytes_of_every_operation():
+    trace = TorchComm(EVERY_OPERATION, regression_problem(), epochs=1, seed=3, lr=0.0).run()
+    return trace.bytes_sent, trace.bytes_received
+
+
+def final_models(algorithm: str, epochs: float, lr: float, evals_per_epoch: int = 1):
+    comm = TorchComm(
+        algorithm,
+        regression_problem(),
+        epochs=epochs,
+        seed=3,
+        lr=lr,
+        evals_per_epoch=evals_per_epoch,
+    )
     trace = comm.run()
     return comm.worker.x.clone(), trace
 

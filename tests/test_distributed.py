@@ -144,3 +144,36 @@ def test_a_hook_refuses_an_operation_it_cannot_run():
 
     with pytest.raises(TypeError, match="cannot run AllReduce; hooks run AllGather and AllToAll"):
         run_async(program(), None).wait()
+
+
+@pytest.mark.timeout(120)
+def test_both_drivers_count_the_same_bytes_for_every_operation():
+    """The server lives on rank 0 in both: its own push and pull are free and uncounted."""
+    from distributed_helpers import EVERY_OPERATION, bytes_of_every_operation
+
+    sent, received = launch(bytes_of_every_operation, 4)[0]
+    trace = Simulator(
+        EVERY_OPERATION, regression_problem(), Cluster(4), epochs=1, seed=3, lr=0.0
+    ).run()
+    assert (sent, received) == (trace.bytes_sent, trace.bytes_received)
+    assert sent[0] < sent[2]  # rank 0 pushes to itself
+
+
+@pytest.mark.timeout(120)
+def test_real_runs_evaluate_periodically_like_the_simulator():
+    """Synchronous: the same judged model at the same steps as the simulator. Asynchronous:
+    rank 0's view in between (no consensus), the collective evaluation at both ends."""
+    _, trace = launch(final_models, 2, "allreduce", 3, 0.05, 4)[0]
+    simulated = Simulator(
+        "allreduce", regression_problem(), Cluster(2), epochs=3, seed=3, lr=0.05, evals_per_epoch=4
+    ).run()
+    assert [e["step"] for e in trace.evals] == [e["step"] for e in simulated.evals]
+    assert len(trace.evals) > 10
+    assert [e["train_loss"] for e in trace.evals] == pytest.approx(
+        [e["train_loss"] for e in simulated.evals], rel=1e-9
+    )
+    _, trace = launch(final_models, 4, "easgd", 3, 0.05, 4)[0]
+    inner = trace.evals[1:-1]
+    assert len(inner) >= 8 and all("consensus" not in e for e in inner)
+    assert "consensus" in trace.evals[0] and "consensus" in trace.evals[-1]
+    assert [e["time"] for e in trace.evals] == sorted(e["time"] for e in trace.evals)

@@ -125,6 +125,35 @@ class Pull:
         return self.model_bytes
 
 
+def message_bytes(op, rank: int, n: int, server: int) -> tuple[int, int]:
+    """(sent, received) bytes that ``op`` moves for the worker ``rank`` that called it, the
+    same in every driver. The server state lives on rank ``server`` (colocated with that
+    worker), so its own ``Push`` and ``Pull`` move nothing. For ``AverageWithPeer`` the passive
+    peer moves the same bytes, counted on its side by whoever serves it."""
+    if isinstance(op, AllReduce | AllGather | AllToAll | Broadcast):
+        return collective_bytes(op, rank, n)
+    nbytes = op.payload_bytes
+    if isinstance(op, Exchange):
+        return nbytes * len(op.peers), nbytes * len(op.peers)
+    if isinstance(op, AverageWithPeer):
+        return nbytes, nbytes
+    if isinstance(op, Push | Pull) and rank == server:
+        return 0, 0
+    if isinstance(op, Push):
+        return nbytes, nbytes if op.reply else 0
+    if isinstance(op, Pull):
+        return 0, nbytes
+    return 0, 0
+
+
+def check_peers(rank: int, peers: tuple[int, ...], n: int) -> None:
+    """Peers must be distinct ranks in 0..n-1 other than ``rank``."""
+    if len(set(peers)) != len(peers) or any(p == rank or not 0 <= p < n for p in peers):
+        raise ValueError(
+            f"rank {rank} named peers {peers}; peers must be distinct other ranks in 0..{n - 1}"
+        )
+
+
 def check_concurrent(operations: tuple) -> None:
     """A tuple of operations runs concurrently; it may hold at most one ``Gradient`` (a worker
     computes one gradient at a time)."""

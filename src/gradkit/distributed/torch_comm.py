@@ -21,12 +21,12 @@ import torch.distributed as dist
 from torch import Tensor
 
 from gradkit.distributed import ops
-from gradkit.distributed.algorithms import SERVER_RANK, Algorithm, resolve
-from gradkit.distributed.ops import check_concurrent
+from gradkit.distributed.algorithms import SERVER_RANK, Algorithm
+from gradkit.distributed.driver import DriverCore
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.service import HEADER, PAYLOAD, REPLY, Request, Service, header
 from gradkit.distributed.trace import Trace
-from gradkit.distributed.worker import TOPOLOGIES, Topology, Worker
+from gradkit.distributed.worker import Topology
 
 _run_ids = itertools.count()
 
@@ -41,7 +41,13 @@ class TorchComm:
     and :func:`gradkit.distributed.launch` do). ``slowdown`` > 1 makes this rank a straggler: it
     sleeps (slowdown - 1) times the measured compute time after every gradient.
     ``timeout`` bounds every wait on a peer over the request group (seconds); the default
-    group's timeout is the one given to ``init_process_group``."""
+    group's timeout is the one given to ``init_process_group``.
+
+    Evaluations: the judged model (the mean of all ranks' models, or the server state) at the
+    start and at the end; in between, ``evals_per_epoch`` times per epoch, the same judged
+    model for synchronous algorithms (every rank is at the same step), and rank 0's view for
+    asynchronous ones (the server state, or rank 0's own model; such rows carry no
+    ``consensus``), so that evaluating never makes asynchronous ranks wait for each other."""
 
     def __init__(
         self,
@@ -53,6 +59,7 @@ class TorchComm:
         slowdown: float = 1.0,
         topology: Topology = "ring",
         timeout: float = 20.0,
+        evals_per_epoch: int = 1,
         on_progress: Callable[[int, int], None] | None = None,
         **hyper,
     ):
@@ -61,39 +68,38 @@ class TorchComm:
                 "torch.distributed is not initialised: launch with torchrun, or use "
                 "gradkit.distributed.launch"
             )
-        self.algorithm, self.hyper = resolve(algorithm, hyper)
-        if topology not in TOPOLOGIES:
-            raise ValueError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
-        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
-        self.algorithm.check(self.world_size, topology)
         if not (math.isfinite(slowdown) and slowdown >= 1):
             raise ValueError(f"slowdown must be a finite factor >= 1, got {slowdown!r}")
-        self.problem, self.seed, self.slowdown = problem, seed, slowdown
-        self.on_progress = on_progress
+        self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         nccl = dist.get_backend() == "nccl"
         self.device = (
             torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
         )
-        n = self.world_size
-        shards, steps = problem.partition(n, epochs, seed)
-        self.engine = problem.engine(seed, self.device)
-        self._judge = problem.engine(seed) if nccl else self.engine  # metrics run on the CPU
-        start = self.engine.flat.detach().clone()
-        dist.broadcast(start, 0)
-        self.shard = problem.shard(shards[self.rank], self.rank, seed, self.device)
-        self.budget = steps * n
-        self._started = time.perf_counter()
-        self.worker = Worker(
-            self.rank,
-            n,
-            start.clone(),
-            steps=steps,
+        self.core = DriverCore(
+            algorithm,
+            problem,
+            workers=self.world_size,
+            epochs=epochs,
             seed=seed,
             topology=topology,
-            clock=lambda: time.perf_counter() - self._started,
-            budget=self._claim,
-            param_sizes=self.engine.param_sizes,
+            evals_per_epoch=evals_per_epoch,
+            on_progress=None,
+            hyper=hyper,
+            device=self.device,
+            real=True,
         )
+        self.algorithm, self.hyper = self.core.algorithm, self.core.hyper
+        self.problem, self.seed, self.slowdown = problem, seed, slowdown
+        self.on_progress = on_progress
+        self.engine, self.trace, self.budget = self.core.engine, self.core.trace, self.core.budget
+        self._judge = problem.engine(seed) if nccl else self.engine  # metrics run on the CPU
+        start = self.core.start
+        dist.broadcast(start, 0)
+        index = self.core.shard_indices[self.rank]
+        self.shard = problem.shard(index, self.rank, seed, self.device)
+        self._started = time.perf_counter()
+        clock = lambda: time.perf_counter() - self._started  # noqa: E731
+        self.worker = self.core.make_worker(self.rank, start, clock, self._claim)
         run_id = next(_run_ids)
         self._budget_key = f"gradkit/run{run_id}/claimed"
         self._store = dist.distributed_c10d._get_default_store()
@@ -106,41 +112,30 @@ class TorchComm:
         self._server_lock = threading.Lock()
         self._service: Service | None = None
         self._gradients = 0
-        self.trace = Trace.start(
-            self.algorithm.name,
-            n,
-            seed,
-            epochs,
-            problem.batch_size,
-            start.numel(),
-            self.hyper,
-            real=True,
-        )
 
     # running -----------------------------------------------------------------------------
     def run(self) -> Trace:
         """Run the program; every rank returns the same trace (all ranks' step records, the
-        evaluation of the starting and the final judged model, wall-clock times)."""
+        evaluations, wall-clock times)."""
         dist.barrier()
         self._started = time.perf_counter()
         self._evaluate()
         if self.world_size > 1 and self.algorithm.serves(self.rank):
             self._service = Service(self.worker, self._gossip, self.server, self._server_lock)
             self._service.start()
-        program = self.algorithm.program(self.worker, **self.hyper)
+        program = self.core.program(self.worker)
         result = None
         while True:
             self._check_service()
-            try:
-                op = program.send(result)
-            except StopIteration:
+            op = self.core.next_operation(program, result)
+            if op is None:
                 break
             result = self._execute(op)
+            self._evaluate_if_due()
         dist.barrier()
         self._stop_services()
         self._evaluate()
         self._gather()
-        self.trace.duration = self.trace.wall_seconds = time.perf_counter() - self._started
         return self.trace
 
     def _claim(self) -> bool:
@@ -164,7 +159,25 @@ class TorchComm:
             self._service.join()
             self._check_service()
 
+    def _evaluate_if_due(self) -> None:
+        """Periodic evaluation (see the class docstring) when the steps of all ranks together,
+        estimated as this rank's times n, pass the next evaluation point."""
+        if not self.core.progress(len(self.worker.records) * self.world_size):
+            return
+        if self.algorithm.synchronous:
+            self._evaluate()
+        elif self.rank == 0:
+            if self.algorithm.evaluates == "server":
+                with self._server_lock:
+                    judged = self.server.clone()
+            else:
+                with self.worker.lock:
+                    judged = self.worker.x.cpu()
+            applied = int(self._store.add(self._budget_key, 0))
+            self.core.record_evaluation(self._elapsed(), applied, judged, None, self._judge)
+
     def _evaluate(self) -> None:
+        """Evaluate the judged model (a collective: every rank calls it at the same point)."""
         n = self.world_size
         x = self.worker.x
         mean = x.clone()
@@ -177,16 +190,12 @@ class TorchComm:
             dist.broadcast(judged, SERVER_RANK)
         else:
             judged = mean
-        steps = self._gradients_total()
-        row = {
-            "time": time.perf_counter() - self._started,
-            "epoch": steps * self.problem.batch_size / self.problem.num_samples,
-            "step": steps,
-            "consensus": float(spread) / n,
-        }
-        if self.problem.evaluate is not None:
-            row.update(self.problem.evaluate(self._judge.load(judged.cpu())))
-        self.trace.evals.append(row)
+        applied = self._gradients_total()
+        consensus = float(spread) / n
+        self.core.record_evaluation(self._elapsed(), applied, judged.cpu(), consensus, self._judge)
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._started
 
     def _gradients_total(self) -> int:
         count = torch.tensor([len(self.worker.records)], dtype=torch.int64, device=self.device)
@@ -194,20 +203,19 @@ class TorchComm:
         return int(count)
 
     def _gather(self) -> None:
+        """Every rank's part of the trace, on every rank."""
         w = self.worker
-        mine = (w.records, w.bytes_sent, w.bytes_received, w.counters)
         everyone: list = [None] * self.world_size
-        dist.all_gather_object(everyone, mine)
-        trace = self.trace
-        trace.steps = sorted((r for part in everyone for r in part[0]), key=lambda r: r.time)
-        trace.bytes_sent = [part[1] for part in everyone]
-        trace.bytes_received = [part[2] for part in everyone]
-        trace.counters = [part[3] for part in everyone]
+        dist.all_gather_object(everyone, (w.records, w.bytes_sent, w.bytes_received, w.counters))
+        evals = [self.trace.evals]  # rank 0's: it alone may have evaluated in between
+        dist.broadcast_object_list(evals, src=0)
+        self.trace.evals = evals[0]
+        elapsed = self._elapsed()
+        self.core.finish_trace(everyone, elapsed, elapsed)
 
     # operations --------------------------------------------------------------------------
     def _execute(self, op):
         if isinstance(op, tuple):
-            check_concurrent(op)
             pending = [self._begin(o) for o in op]
             return tuple(finish() for finish in pending)
         return self._begin(op)()
@@ -261,9 +269,7 @@ class TorchComm:
 
         def finish():
             work.wait()
-            sent, received = ops.collective_bytes(op, self.rank, n)
-            self.worker.bytes_sent += sent
-            self.worker.bytes_received += received
+            self.core.account(self.worker, op)
             if isinstance(op, ops.AllReduce) and op.op == "mean":
                 out.div_(n)
             return out
@@ -271,7 +277,7 @@ class TorchComm:
         return finish
 
     def _exchange(self, op: ops.Exchange):
-        self._check_peers(op.peers)
+        ops.check_peers(self.rank, op.peers, self.world_size)
         received = {peer: torch.empty_like(op.tensor) for peer in op.peers}
         p2p = [dist.P2POp(dist.isend, op.tensor, peer) for peer in op.peers] + [
             dist.P2POp(dist.irecv, received[peer], peer) for peer in op.peers
@@ -281,14 +287,13 @@ class TorchComm:
         def finish():
             for work in works:
                 work.wait()
-            self.worker.bytes_sent += op.payload_bytes * len(op.peers)
-            self.worker.bytes_received += op.payload_bytes * len(op.peers)
+            self.core.account(self.worker, op)
             return received
 
         return finish
 
     def _average(self, op: ops.AverageWithPeer):
-        self._check_peers((op.peer,))
+        ops.check_peers(self.rank, (op.peer,), self.world_size)
         worker = self.worker
         with worker.lock:
             payload = worker.x.to("cpu", copy=True)
@@ -298,9 +303,8 @@ class TorchComm:
         def finish():
             self._wait(works, op.peer)
             worker.replace_model(reply.to(self.device))
-            with worker.lock:
-                worker.bytes_sent += op.payload_bytes
-                worker.bytes_received += op.payload_bytes
+            with worker.lock:  # the service thread counts the passive side's bytes
+                self.core.account(worker, op)
             return None
 
         return finish
@@ -318,11 +322,8 @@ class TorchComm:
 
         def finish():
             self._wait(works, SERVER_RANK)
-            self.worker.bytes_sent += op.payload_bytes
-            if reply is None:
-                return None
-            self.worker.bytes_received += op.payload_bytes
-            return reply.to(self.device)
+            self.core.account(self.worker, op)
+            return None if reply is None else reply.to(self.device)
 
         return finish
 
@@ -336,7 +337,7 @@ class TorchComm:
 
         def finish():
             self._wait(works, SERVER_RANK)
-            self.worker.bytes_received += op.payload_bytes
+            self.core.account(self.worker, op)
             return reply.to(self.device)
 
         return finish
@@ -362,14 +363,6 @@ class TorchComm:
             raise PeerFailedError(
                 f"rank {self.rank}: rank {peer} did not answer: {error}"
             ) from error
-
-    def _check_peers(self, peers: tuple[int, ...]) -> None:
-        n = self.world_size
-        if len(set(peers)) != len(peers) or any(p == self.rank or not 0 <= p < n for p in peers):
-            raise ValueError(
-                f"rank {self.rank} named peers {peers}; peers must be distinct other ranks in "
-                f"0..{n - 1}"
-            )
 
 
 _BEGIN = {

@@ -55,13 +55,15 @@ class Trace:
         return self.evals[-1][metric] if self.evals else math.nan
 
     def series(self, metric: str, against: str = "epoch") -> tuple[list[float], list[float]]:
-        """(x, y) of ``metric`` over the evaluations, x being ``epoch`` or ``time``."""
-        return [e[against] for e in self.evals], [e[metric] for e in self.evals]
+        """(x, y) of ``metric`` over the evaluations that have it, x being ``epoch`` or
+        ``time``."""
+        rows = [e for e in self.evals if metric in e]
+        return [e[against] for e in rows], [e[metric] for e in rows]
 
     def time_to(self, metric: str, target: float, lower_is_better: bool = True) -> float:
         """The first evaluation time at which ``metric`` reached ``target`` (inf if never)."""
         for e in self.evals:
-            value = e[metric]
+            value = e.get(metric, math.nan)
             if value <= target if lower_is_better else value >= target:
                 return e["time"]
         return math.inf

@@ -14,9 +14,6 @@ import numpy as np
 
 from gradkit.distributed.worker import TOPOLOGIES, Topology
 
-SERVER = -1
-"""The rank of the parameter server (EASGD's centre) in link descriptions."""
-
 
 def _check_positive(name: str, value: float) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -58,7 +55,7 @@ class ComputeModel:
 @dataclass(frozen=True)
 class NetworkModel:
     """A message of B bytes from i to j takes ``latency + B * s_ij / bandwidth``, where s_ij is
-    ``link_slowdown`` of the unordered pair (1 if absent; the server is rank ``SERVER``).
+    ``link_slowdown`` of the unordered pair (1 if absent; the server lives on rank 0).
 
     Collective costs for n workers and B bytes per worker, with s the slowest link of the ring
     0-1-...-(n-1)-0:
@@ -134,7 +131,7 @@ class Cluster:
                 raise ValueError(f"slowdown names worker {rank}, outside 0..{self.workers - 1}")
         for a, b in self.network.link_slowdown:
             for rank in (a, b):
-                if rank != SERVER and not 0 <= rank < self.workers:
+                if not 0 <= rank < self.workers:
                     raise ValueError(
                         f"link_slowdown names worker {rank}, outside 0..{self.workers - 1}"
                     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,13 +17,12 @@ import torch
 from torch import Tensor
 
 from gradkit.distributed import ops
-from gradkit.distributed.algorithms import Algorithm, resolve
+from gradkit.distributed.algorithms import SERVER_RANK, Algorithm
+from gradkit.distributed.driver import DriverCore, ProgressCallback
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.trace import Trace
 from gradkit.distributed.worker import NonFiniteLossError, Worker, derived_seed
-from gradkit.sim.cluster import SERVER, Cluster
-
-ProgressCallback = Callable[[int, int], None]
+from gradkit.sim.cluster import Cluster
 
 
 class SimulationError(RuntimeError):
@@ -44,7 +42,8 @@ class Simulator:
 
     The judged model (the workers' mean, or the server's state) is evaluated at step 0,
     ``evals_per_epoch`` times per epoch, and at the end. ``hyper`` overrides the algorithm's
-    keyword defaults (``lr`` is required).
+    keyword defaults (``lr`` is required). The server state lives on rank ``SERVER_RANK``, as
+    in real runs (see :mod:`gradkit.distributed.driver`).
     """
 
     def __init__(
@@ -59,42 +58,33 @@ class Simulator:
         on_progress: ProgressCallback | None = None,
         **hyper,
     ):
-        self.algorithm, self.hyper = resolve(algorithm, hyper)
-        self.algorithm.check(cluster.workers, cluster.network.topology)
-        if not isinstance(evals_per_epoch, int) or evals_per_epoch < 1:
-            raise ValueError(f"evals_per_epoch must be a positive integer, got {evals_per_epoch!r}")
-        self.problem, self.cluster, self.seed = problem, cluster, seed
-        self.on_progress = on_progress
         n = cluster.workers
-        shards, steps = problem.partition(n, epochs, seed)
+        self.core = DriverCore(
+            algorithm,
+            problem,
+            workers=n,
+            epochs=epochs,
+            seed=seed,
+            topology=cluster.network.topology,
+            evals_per_epoch=evals_per_epoch,
+            on_progress=on_progress,
+            hyper=hyper,
+        )
+        self.algorithm, self.hyper = self.core.algorithm, self.core.hyper
+        self.problem, self.cluster, self.seed = problem, cluster, seed
+        self.engine, self.trace = self.core.engine, self.core.trace
         self.env = simpy.Environment()
-        self.engine = problem.engine(seed)
-        start = self.engine.flat.detach().clone()
-        self.shards = [problem.shard(index, rank, seed) for rank, index in enumerate(shards)]
+        start = self.core.start
+        self.shards = [
+            problem.shard(index, rank, seed) for rank, index in enumerate(self.core.shard_indices)
+        ]
         self.workers = [
-            Worker(
-                rank,
-                n,
-                start.clone(),
-                steps=steps,
-                seed=seed,
-                topology=cluster.network.topology,
-                clock=lambda: self.env.now,
-                budget=self._claim,
-                param_sizes=self.engine.param_sizes,
-            )
+            self.core.make_worker(rank, start, lambda: self.env.now, self._claim)
             for rank in range(n)
         ]
         self.server = start.clone()
-        self.budget = steps * n
         self._claimed = 0
         self._applied = 0
-        steps_per_epoch = problem.num_samples / problem.batch_size
-        interval = max(1, round(steps_per_epoch / evals_per_epoch))
-        if self.algorithm.synchronous:
-            interval = math.ceil(interval / n) * n
-        self._eval_interval = interval
-        self._next_eval = interval
         self._timing_rng = np.random.default_rng(derived_seed(seed, 2))
         self._vectorise = True
         self._pending_x = torch.empty(n, start.numel(), dtype=start.dtype)
@@ -107,9 +97,11 @@ class Simulator:
         self._mailboxes: dict[tuple[int, int], simpy.Store] = {}
         self._blocked_on: list[str] = ["not started"] * n
         self._finished = 0
-        self.trace = Trace.start(
-            self.algorithm.name, n, seed, epochs, problem.batch_size, start.numel(), self.hyper
-        )
+
+    @property
+    def budget(self) -> int:
+        """Gradient steps of all workers together."""
+        return self.core.budget
 
     # running -----------------------------------------------------------------------------
     def run(self) -> Trace:
@@ -135,37 +127,26 @@ class Simulator:
                 raise SimulationError("the worker programs deadlocked; " + "; ".join(stuck))
             if self.trace.evals[-1]["time"] != self.env.now or self._applied != self._last_eval:
                 self._evaluate()
-        trace = self.trace
-        trace.steps = sorted(
-            (r for w in self.workers for r in w.records), key=lambda r: (r.time, r.worker)
-        )
-        trace.bytes_sent = [w.bytes_sent for w in self.workers]
-        trace.bytes_received = [w.bytes_received for w in self.workers]
-        trace.counters = [dict(w.counters) for w in self.workers]
-        trace.duration = float(self.env.now)
-        trace.wall_seconds = time.perf_counter() - started
-        return trace
+        parts = [(w.records, w.bytes_sent, w.bytes_received, w.counters) for w in self.workers]
+        return self.core.finish_trace(parts, float(self.env.now), time.perf_counter() - started)
 
     def _claim(self) -> bool:
-        if self._claimed >= self.budget:
+        if self._claimed >= self.core.budget:
             return False
         self._claimed += 1
         return True
 
     def _drive(self, worker: Worker):
-        program = self.algorithm.program(worker, **self.hyper)
+        program = self.core.program(worker)
         result = None
         while True:
             applied = len(worker.records)
-            try:
-                op = program.send(result)
-            except StopIteration:
-                self._after_applies(len(worker.records) - applied)
-                break
+            op = self.core.next_operation(program, result)
             self._after_applies(len(worker.records) - applied)
+            if op is None:
+                break
             self._blocked_on[worker.rank] = _describe(op)
             if isinstance(op, tuple):
-                ops.check_concurrent(op)
                 running = [self.env.process(self._execute(worker, o)) for o in op]
                 yield simpy.AllOf(self.env, running)
                 result = tuple(p.value for p in running)
@@ -175,15 +156,10 @@ class Simulator:
         self._finished += 1
 
     def _after_applies(self, count: int) -> None:
-        if not count:
-            return
-        self._applied += count
-        if self.on_progress is not None:
-            self.on_progress(min(self._applied, self.budget), self.budget)
-        if self._applied >= self._next_eval:
-            self._evaluate()
-            while self._next_eval <= self._applied:
-                self._next_eval += self._eval_interval
+        if count:
+            self._applied += count
+            if self.core.progress(self._applied):
+                self._evaluate()
 
     def _evaluate(self) -> None:
         n = len(self.workers)
@@ -192,15 +168,8 @@ class Simulator:
             mean.add_(worker.x)
         mean /= n
         judged = self.server if self.algorithm.evaluates == "server" else mean
-        row = {
-            "time": float(self.env.now),
-            "epoch": self._applied * self.problem.batch_size / self.problem.num_samples,
-            "step": self._applied,
-            "consensus": sum(float(torch.dist(w.x, mean)) ** 2 for w in self.workers) / n,
-        }
-        if self.problem.evaluate is not None:
-            row.update(self.problem.evaluate(self.engine.load(judged)))
-        self.trace.evals.append(row)
+        consensus = sum(float(torch.dist(w.x, mean)) ** 2 for w in self.workers) / n
+        self.core.record_evaluation(float(self.env.now), self._applied, judged, consensus)
         self._last_eval = self._applied
 
     # operations --------------------------------------------------------------------------
@@ -263,13 +232,11 @@ class Simulator:
             current.done.succeed(_complete_collective(current.calls, n, self.cluster))
         results, cost = yield current.done
         yield self.env.timeout(cost)
-        sent, received = ops.collective_bytes(op, worker.rank, n)
-        worker.bytes_sent += sent
-        worker.bytes_received += received
+        self.core.account(worker, op)
         return results[worker.rank]
 
     def _exchange(self, worker: Worker, op: ops.Exchange):
-        self._check_peers(worker, op.peers)
+        ops.check_peers(worker.rank, op.peers, len(self.workers))
         sends = [
             self.env.process(self._deliver(worker.rank, peer, op.tensor.clone()))
             for peer in op.peers
@@ -278,8 +245,7 @@ class Simulator:
         for peer in op.peers:
             received[peer] = yield self._mailbox(peer, worker.rank).get()
         yield simpy.AllOf(self.env, sends)
-        worker.bytes_sent += op.payload_bytes * len(op.peers)
-        worker.bytes_received += sum(ops.tensor_bytes(t) for t in received.values())
+        self.core.account(worker, op)
         return received
 
     def _deliver(self, src: int, dst: int, tensor: Tensor):
@@ -290,7 +256,7 @@ class Simulator:
         return self._mailboxes.setdefault((src, dst), simpy.Store(self.env))
 
     def _average(self, worker: Worker, op: ops.AverageWithPeer):
-        self._check_peers(worker, (op.peer,))
+        ops.check_peers(worker.rank, (op.peer,), len(self.workers))
         peer = self.workers[op.peer]
         network = self.cluster.network
         first, second = sorted((worker.rank, peer.rank))
@@ -304,40 +270,32 @@ class Simulator:
                 yield self.env.timeout(network.transfer(peer.rank, worker.rank, op.payload_bytes))
                 worker.replace_model(average)
         for side in (worker, peer):
-            side.bytes_sent += op.payload_bytes
-            side.bytes_received += op.payload_bytes
+            self.core.account(side, op)
 
     def _push(self, worker: Worker, op: ops.Push):
-        network = self.cluster.network
+        network, colocated = self.cluster.network, worker.rank == SERVER_RANK
         with self._server_lock.request() as lock:
             yield lock
-            yield self.env.timeout(network.transfer(worker.rank, SERVER, op.payload_bytes))
+            if not colocated:
+                yield self.env.timeout(network.transfer(worker.rank, SERVER_RANK, op.payload_bytes))
             self.server.add_(op.tensor)
-            worker.bytes_sent += op.payload_bytes
-            if not op.reply:
-                return None
-            state = self.server.clone()
-            yield self.env.timeout(network.transfer(SERVER, worker.rank, op.payload_bytes))
-        worker.bytes_received += op.payload_bytes
+            state = self.server.clone() if op.reply else None
+            if op.reply and not colocated:
+                yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
+        self.core.account(worker, op)
         return state
 
     def _pull(self, worker: Worker, op: ops.Pull):
-        network = self.cluster.network
+        network, colocated = self.cluster.network, worker.rank == SERVER_RANK
         with self._server_lock.request() as lock:
             yield lock
-            yield self.env.timeout(network.transfer(worker.rank, SERVER, 0))
+            if not colocated:
+                yield self.env.timeout(network.transfer(worker.rank, SERVER_RANK, 0))
             state = self.server.clone()
-            yield self.env.timeout(network.transfer(SERVER, worker.rank, op.payload_bytes))
-        worker.bytes_received += op.payload_bytes
+            if not colocated:
+                yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
+        self.core.account(worker, op)
         return state
-
-    def _check_peers(self, worker: Worker, peers: tuple[int, ...]) -> None:
-        n = len(self.workers)
-        if len(set(peers)) != len(peers) or any(p == worker.rank or not 0 <= p < n for p in peers):
-            raise SimulationError(
-                f"worker {worker.rank} named peers {peers}; peers must be distinct other ranks "
-                f"in 0..{n - 1}"
-            )
 
 
 def _describe(op) -> str:

@@ -113,12 +113,14 @@ def train_distributed(
     batch_size: int | None = None,
     slowdown: float = 1.0,
     timeout: float = 20.0,
+    evals_per_epoch: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
     **hyper,
 ) -> Trace:
     """This rank's part of a real run of ``algorithm`` on ``task`` (torch.distributed must be
-    initialised, e.g. by torchrun); every rank returns the same trace. ``lr`` defaults to the
-    algorithm's."""
+    initialised, e.g. by torchrun); every rank returns the same trace, evaluated
+    ``evals_per_epoch`` times per epoch (see :class:`~gradkit.distributed.TorchComm`). ``lr``
+    defaults to the algorithm's."""
     return TorchComm(
         algorithm,
         task_problem(task, seed, batch_size),
@@ -126,6 +128,7 @@ def train_distributed(
         seed=seed,
         slowdown=slowdown,
         timeout=timeout,
+        evals_per_epoch=evals_per_epoch,
         on_progress=on_progress,
         lr=default_lr(algorithm) if lr is None else lr,
         **hyper,
