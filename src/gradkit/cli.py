@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -333,6 +334,10 @@ def _train(args, console: Console) -> int:
     return 0
 
 
+class StoppedByLauncher(RuntimeError):
+    """torchrun sent SIGTERM: another rank failed."""
+
+
 def _train_distributed(args, console: Console) -> int:
     from datetime import timedelta
 
@@ -340,6 +345,7 @@ def _train_distributed(args, console: Console) -> int:
     import torch.distributed as dist
     from rich.progress import Progress
 
+    from gradkit.distributed.watch import PeerWatch
     from gradkit.report.simulation import write_trace_outputs
     from gradkit.tasks.distributed import train_distributed
 
@@ -358,6 +364,12 @@ def _train_distributed(args, console: Console) -> int:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout))
     rank = dist.get_rank()
+    watch = PeerWatch()
+
+    def launcher_stops_us(signum, frame):  # torchrun's reaction to a failed rank
+        raise StoppedByLauncher("torchrun stopped this rank")
+
+    signal.signal(signal.SIGTERM, launcher_stops_us)
     try:
         with Progress(console=console, disable=rank != 0) as progress:
             bar = progress.add_task(f"{args.algo}, rank 0 of {dist.get_world_size()}", total=None)
@@ -374,7 +386,12 @@ def _train_distributed(args, console: Console) -> int:
                 on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
             )
             progress.update(bar, completed=1, total=1)  # asynchronous ranks stop at the budget
+    except RuntimeError as error:  # a failed or timed-out collective, a lost peer, SIGTERM
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish the line; SIGKILL still ends us
+        print(f"gradkit train: error: {watch.describe_failure(error)}", file=sys.stderr)
+        return 1
     finally:
+        watch.stop()
         dist.destroy_process_group()
     if rank == 0:
         paths = write_trace_outputs({args.algo: trace}, out, "wall seconds")
