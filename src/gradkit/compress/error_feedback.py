@@ -51,7 +51,10 @@ class ErrorFeedback:
             payload = self.compressor.compress(compensated)
             sent = self.compressor.decompress(payload)
         sent = sent.to(self.memory.dtype)
-        self.memory.mul_(self.beta).add_(wide).sub_(sent)
+        if self.alpha == self.beta == 1:  # h <- (g + h) - ghat, one pass
+            torch.sub(compensated, sent, out=self.memory)
+        else:
+            self.memory.mul_(self.beta).add_(wide).sub_(sent)
         return payload, sent.to(g.dtype)
 
     def state_dict(self) -> dict[str, Any]:
