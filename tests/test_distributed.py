@@ -177,3 +177,21 @@ def test_real_runs_evaluate_periodically_like_the_simulator():
     assert len(inner) >= 8 and all("consensus" not in e for e in inner)
     assert "consensus" in trace.evals[0] and "consensus" in trace.evals[-1]
     assert [e["time"] for e in trace.evals] == sorted(e["time"] for e in trace.evals)
+
+
+def test_a_failing_bucket_fails_its_future_and_the_buckets_chained_after_it():
+    from gradkit.distributed.hooks import run_async
+
+    def failing():
+        raise ValueError("cannot encode this bucket")
+        yield  # a generator
+
+    def harmless():
+        return "never reached"
+        yield
+
+    first = run_async(failing(), None)
+    second = run_async(harmless(), None, after=first)
+    for future in (first, second):
+        with pytest.raises(ValueError, match="cannot encode this bucket"):
+            future.wait()

@@ -51,7 +51,23 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def bench_signs(numel: int, repeats: int = 7) -> list[CompressBenchRow]:
+def bench_signs(numel: int, repeats: int = 7, threads: int | None = None):
+    """Rows for packing and unpacking ``numel`` signs, at ``threads`` torch threads (default:
+    as set); numpy's packbits is single-threaded."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        rows = _sign_rows(numel, repeats)
+    finally:
+        torch.set_num_threads(before)
+    if threads is not None:
+        for row in rows:
+            row.note = f"{threads} thread" + ("s" if threads > 1 else "")
+    return rows
+
+
+def _sign_rows(numel: int, repeats: int) -> list[CompressBenchRow]:
     t = torch.randn(numel, generator=torch.Generator().manual_seed(0))
     array = t.numpy()
 
@@ -151,5 +167,6 @@ def bench_collectives(
 
 
 def bench_compression(collectives: bool = True) -> list[CompressBenchRow]:
-    rows = bench_signs(1_000_000) + bench_signs(25_000_000) + bench_threshold()
+    rows = bench_signs(1_000_000) + bench_signs(25_000_000) + bench_signs(25_000_000, threads=1)
+    rows += bench_threshold()
     return rows + (bench_collectives() if collectives else [])

@@ -182,7 +182,12 @@ def signum_vote_hook(
     flat = torch.cat([m.reshape(-1) for m in state.momenta_of(bucket)])
     buffer = bucket.buffer()
     exchange = vote_exchange(_Group(state.process_group), flat, out=buffer)
-    return state.communicate(exchange).then(lambda _: buffer)
+
+    def votes(future: torch.futures.Future) -> Tensor:
+        future.wait()  # raises the exchange's error
+        return buffer
+
+    return state.communicate(exchange).then(votes)
 
 
 class CompressionState(_ParameterKeyed):
