@@ -236,8 +236,10 @@ def test_bench_hooks_times_every_hook_against_ddp(tmp_path, capsys):
     loopback = {r["candidate"]: r for r in rows if r["link"] == "loopback"}
     assert set(loopback) == {
         "DDP fp32 all-reduce", "compute only", "majority vote", "ECQ ternary", "DGC 0.1%",
+        "allreduce epoch", "adpsgd epoch",
     }  # fmt: skip
     assert loopback["DDP fp32 all-reduce"]["speedup"] == 1.0
+    assert loopback["allreduce epoch"]["speedup"] == 1.0
     assert all(r["step_ms"] > 0 for r in rows)
     shaped = [r for r in rows if r["link"] == "1gbit"]
     output = capsys.readouterr().out

@@ -12,6 +12,11 @@ round (the same order on both ranks) and the figure is the median step time. Nex
 measured step, the simulator's cost model predicts it: the compute-only step (DDP under
 ``no_sync``, measured) plus :class:`~gradkit.sim.NetworkModel`'s time for the operations the
 hook actually sent (recorded through its ``on_operation``), for links of the emulated rate.
+
+The slow-link check runs the slow-network claim's algorithms for real (AllReduce SGD and
+AD-PSGD through :class:`~gradkit.distributed.TorchComm`, 2 processes, the mnist1d MLP) and
+simulates the same runs with measured compute times and links of the emulated rate: seconds per
+epoch, real against simulated.
 """
 
 from __future__ import annotations
@@ -33,13 +38,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from gradkit.bench.timing import interleaved_medians
+from gradkit.distributed import TorchComm
 from gradkit.distributed.launch import launch
-from gradkit.sim import NetworkModel
+from gradkit.sim import Cluster, ComputeModel, NetworkModel, Simulator
+from gradkit.tasks.distributed import task_problem
 
 BATCH = 16
 BASELINE = "DDP fp32 all-reduce"
 GOALS = {"majority vote": 5.0, "ECQ ternary": 3.0, "DGC 0.1%": 10.0}  # at 1 Gbit/s
 SLOW_LINK = "1gbit"
+CHECK_TASK, CHECK_EPOCHS, CHECK_LR = "mnist1d-mlp", 3, 0.05
+CHECK_ALGORITHMS = ("allreduce", "adpsgd")  # the slow-network claim's, on 2 processes
 NETEM = "tbf rate {rate} burst 64kb latency 50ms"
 
 
@@ -152,6 +161,52 @@ def measure(link: str, params_millions: float, rounds: int, bandwidth: float | N
     return rows
 
 
+def _rank_epoch_seconds(algorithm: str) -> float:
+    problem = task_problem(CHECK_TASK, seed=0)
+    trace = TorchComm(algorithm, problem, epochs=CHECK_EPOCHS, lr=CHECK_LR).run()
+    return trace.duration / CHECK_EPOCHS
+
+
+def slow_link_check(link: str, bandwidth: float | None) -> list[HookBenchRow]:
+    """Seconds per epoch of each algorithm for real, and simulated on links of ``bandwidth``
+    bytes/s with the compute times measured (one thread, as the real ranks)."""
+    real = {a: launch(_rank_epoch_seconds, 2, a, timeout=600)[0] for a in CHECK_ALGORITHMS}
+    simulated = {}
+    if bandwidth is not None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for algorithm in CHECK_ALGORITHMS:
+                network = NetworkModel(latency=1e-4, bandwidth=bandwidth)
+                cluster = Cluster(2, ComputeModel(measured=True), network)
+                problem = task_problem(CHECK_TASK, seed=0)
+                trace = Simulator(
+                    algorithm, problem, cluster, epochs=CHECK_EPOCHS, lr=CHECK_LR
+                ).run()
+                simulated[algorithm] = trace.duration / CHECK_EPOCHS
+        finally:
+            torch.set_num_threads(threads)
+    base = real[CHECK_ALGORITHMS[0]]
+    rows = []
+    for algorithm, seconds in real.items():
+        predicted = simulated.get(algorithm)
+        note = f"{CHECK_TASK}, 2 processes"
+        if predicted is not None:
+            speedup = simulated[CHECK_ALGORITHMS[0]] / predicted
+            note += f"; simulated speedup {speedup:.2f}x"
+        rows.append(
+            HookBenchRow(
+                link,
+                f"{algorithm} epoch",
+                seconds * 1e3,
+                base / seconds,
+                None if predicted is None else predicted * 1e3,
+                note,
+            )
+        )
+    return rows
+
+
 def rate_bits(rate: str) -> float:
     """Bits per second of a tc rate such as ``1gbit``, ``100mbit`` or ``500kbit``."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(kbit|mbit|gbit)", rate)
@@ -186,6 +241,7 @@ def bench_hooks(params_millions: float = 25.0, rounds: int = 10, rate: str = SLO
     """Rows for loopback and for the shaped link, and a note if the latter was skipped."""
     rate_bits(rate)
     rows = measure("loopback", params_millions, rounds, None)
+    rows += slow_link_check("loopback", None)
     shaped = measure_shaped(rate, params_millions, rounds)
     if isinstance(shaped, str):
         return rows, shaped
@@ -203,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     # two senders share the shaped queue: each link gets half the rate, in bytes per second
     bandwidth = rate_bits(args.rate) / 8 / 2
     rows = measure(args.rate, args.params, args.rounds, bandwidth)
+    rows += slow_link_check(args.rate, bandwidth)
     args.out.write_text(json.dumps([asdict(r) for r in rows]))
 
 
