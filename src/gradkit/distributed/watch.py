@@ -2,13 +2,15 @@
 can name the peers that went silent (dead, or stopped) instead of printing the backend's error.
 
 Each rank's thread increments ``gradkit/heartbeat/<rank>`` every ``interval`` seconds. A peer
-is silent when its counter does not move over a few intervals. Counters, not clocks: the ranks
-may run on machines whose clocks disagree. Under torchrun the store belongs to the launcher's
-agent, so it outlives any worker.
+is silent when its counter does not move over a few intervals and it has not said that it left
+(a rank that finishes, or that is itself reporting a failure, marks ``gradkit/left/<rank>``).
+Counters, not clocks: the ranks may run on machines whose clocks disagree. Under torchrun the
+store belongs to the launcher's agent, so it outlives any worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -35,10 +37,15 @@ class PeerWatch:
         self.stop()
 
     def stop(self) -> None:
+        self._leave()
         self._stopped.set()
 
     def _key(self, rank: int) -> str:
         return f"gradkit/heartbeat/{rank}"
+
+    def _leave(self) -> None:
+        with contextlib.suppress(Exception):  # the store may be gone
+            self._store.add(f"gradkit/left/{self.rank}", 1)
 
     def _beat(self) -> None:
         self._store.add(self._key(self.rank), 1)
@@ -60,13 +67,19 @@ class PeerWatch:
             before = self._counts()
             time.sleep(intervals * self.interval)
             after = self._counts()
+            left = [self._store.add(f"gradkit/left/{r}", 0) for r in range(self.world_size)]
         except Exception:
             return None
-        return [r for r in range(self.world_size) if r != self.rank and after[r] == before[r]]
+        return [
+            r
+            for r in range(self.world_size)
+            if r != self.rank and after[r] == before[r] and not left[r]
+        ]
 
     def describe_failure(self, error: BaseException) -> str:
         """One line for an error that ended this rank's run: the silent peers if any (the cause
         of a failed or timed-out collective), else the error's first line."""
+        self._leave()  # alive and reporting: not one of the lost
         silent = self.silent_peers()
         if silent:
             names = ", ".join(str(r) for r in silent)
