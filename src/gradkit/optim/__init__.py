@@ -1,8 +1,13 @@
 """torch.optim-compatible optimizers from the ICML 2018 notes."""
 
 from gradkit.optim._base import NonFiniteGradientError
+from gradkit.optim.batch_size import BatchSizeController, ProgressiveSampler, batch_statistics
 from gradkit.optim.full_matrix import FullMatrixAdaGrad
 from gradkit.optim.ggt import GGT
+from gradkit.optim.lbfgs_memory import LBFGSMemory
+from gradkit.optim.line_search import armijo_backtracking
+from gradkit.optim.pbqn import ProgressiveBatchLBFGS
+from gradkit.optim.per_sample import PerSampleGradientError, per_sample_gradients
 from gradkit.optim.registry import OPTIMIZERS, OptimizerSpec, build_optimizer
 from gradkit.optim.shampoo import Shampoo
 from gradkit.optim.sign import SignSGD, Signum
@@ -13,11 +18,19 @@ __all__ = [
     "MSVAG",
     "OPTIMIZERS",
     "SVAG",
+    "BatchSizeController",
     "FullMatrixAdaGrad",
+    "LBFGSMemory",
     "NonFiniteGradientError",
     "OptimizerSpec",
+    "PerSampleGradientError",
+    "ProgressiveBatchLBFGS",
+    "ProgressiveSampler",
     "Shampoo",
     "SignSGD",
     "Signum",
+    "armijo_backtracking",
+    "batch_statistics",
     "build_optimizer",
+    "per_sample_gradients",
 ]
