@@ -252,3 +252,12 @@ def test_bench_hooks_refuses_a_malformed_rate(capsys):
     assert main(["bench", "hooks", "--rate", "1gbit; reboot"]) == 2
     err = capsys.readouterr().err
     assert "--rate must look like 1gbit" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_lbfgs_reports_both_ratios(tmp_path, capsys):
+    out = tmp_path / "lbfgs.json"
+    assert main(["bench", "lbfgs", "--rounds", "2", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["baseline"] for r in rows] == ["Python loop", "torch.optim.LBFGS iteration"]
+    assert all(r["median_ms"] > 0 and r["baseline_ms"] > 0 for r in rows)
+    assert "progressive-batching L-BFGS" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 LIST_KINDS = ("claims", "optimizers", "algorithms", "tasks")
-BENCH_KINDS = ("optim", "sim", "distributed", "compress", "hooks")
+BENCH_KINDS = ("optim", "sim", "distributed", "compress", "hooks", "lbfgs")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -486,6 +486,7 @@ def _bench(args, console: Console) -> int:
         "distributed": _bench_distributed,
         "compress": _bench_compress,
         "hooks": _bench_hooks,
+        "lbfgs": _bench_lbfgs,
     }
     rows = benches[args.kind](args, console)
     if args.out:
@@ -628,6 +629,28 @@ def _bench_distributed(args, console: Console) -> list:
         table.add_column(column)
     for r in rows:
         table.add_row(r.name, str(r.processes), f"{r.value:.3g}", r.unit, r.note)
+    console.print(table)
+    return rows
+
+
+def _bench_lbfgs(args, console: Console) -> list:
+    from gradkit.bench.lbfgs import bench_lbfgs
+
+    rounds = args.rounds or 10
+    console.print(f"Timing per-sample gradients and L-BFGS iterations, {rounds} rounds...")
+    rows = bench_lbfgs(rounds)
+    table = Table(title="progressive-batching L-BFGS (medians, baselines in the same run)")
+    for column in ("measure", "size", "median ms", "baseline", "baseline ms", "ratio"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.name,
+            r.size,
+            f"{r.median_ms:.2f}",
+            r.baseline,
+            f"{r.baseline_ms:.2f}",
+            f"{r.ratio:.3g}x",
+        )
     console.print(table)
     return rows
 
