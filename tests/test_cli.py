@@ -261,3 +261,15 @@ def test_bench_lbfgs_reports_both_ratios(tmp_path, capsys):
     assert [r["baseline"] for r in rows] == ["Python loop", "torch.optim.LBFGS iteration"]
     assert all(r["median_ms"] > 0 and r["baseline_ms"] > 0 for r in rows)
     assert "progressive-batching L-BFGS" in capsys.readouterr().out
+
+
+def test_train_runs_pbqn_and_refuses_a_learning_rate_for_it(tmp_path, capsys):
+    out = tmp_path / "pbqn"
+    argv = ["train", "--task", "breast-cancer-logreg", "--optimizer", "pbqn", "--epochs", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["optimizer"] == "pbqn" and metrics["history"]["batch_size"]
+    assert (out / "loss.png").exists()
+    assert main([*argv, "--lr", "0.1", "--out", str(tmp_path / "refused")]) == 2
+    assert "--optimizer pbqn takes no --lr" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()

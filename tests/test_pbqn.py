@@ -362,3 +362,17 @@ def test_a_run_resumes_exactly_from_its_state_dict():
         parameters_to_vector(model.parameters()), parameters_to_vector(twin.parameters())
     )
     assert opt.batch_sizes == twin_opt.batch_sizes
+
+
+def test_the_training_loop_hands_pbqn_the_data_and_counts_epochs_in_gradients():
+    from gradkit.tasks import train
+
+    result = train("breast-cancer-logreg", "pbqn", epochs=3, seed=0, evals_per_epoch=2)
+    n = 455  # the task's training split
+    assert result.lr is None and not result.diverged
+    epochs = [e["epoch"] for e in result.evals]
+    assert epochs[0] == 0 and epochs[-1] >= 3 and epochs == sorted(epochs)
+    sizes = result.history["batch_size"]
+    assert len(sizes) == len(result.step_losses) and sizes == sorted(sizes)
+    assert result.history["gradient_evaluations"][0] == sum(sizes) >= 3 * n
+    assert result.final("train_loss") < result.evals[0]["train_loss"]

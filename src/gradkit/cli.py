@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gradkit.distributed.worker import TOPOLOGIES
     from gradkit.optim import OPTIMIZERS
     from gradkit.tasks import TASKS
+    from gradkit.tasks.training import PBQN
 
     parser = _Parser(prog="gradkit", description="Methods and claims of the ICML 2018 notes.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -187,9 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--optimizer",
-        choices=list(OPTIMIZERS),
+        choices=[*OPTIMIZERS, PBQN],
         metavar="NAME",
-        help=f"one of: {', '.join(OPTIMIZERS)} (single process)",
+        help=f"one of: {', '.join([*OPTIMIZERS, PBQN])} (single process)",
     )
     _add_distributed_options(tr, ALGORITHMS)
     tr.add_argument(
@@ -295,6 +296,8 @@ def _reproduce(args, console: Console) -> int:
 
 
 def _train(args, console: Console) -> int:
+    from gradkit.tasks.training import PBQN
+
     if (args.optimizer is None) == (args.algo is None):
         raise ValueError("give exactly one of --optimizer (one process) or --algo (distributed)")
     if args.algo is not None:
@@ -304,6 +307,8 @@ def _train(args, console: Console) -> int:
             "--param sets a distributed algorithm's hyper-parameters (with --algo); "
             f"--optimizer {args.optimizer} takes its learning rate from --lr"
         )
+    if args.optimizer == PBQN and args.lr is not None:
+        raise ValueError("--optimizer pbqn takes no --lr: its steps come from its line search")
     from rich.progress import Progress
 
     from gradkit.report.training import write_training_outputs
@@ -465,6 +470,13 @@ def _list(args, console: Console) -> int:
         "claims": [(c.id, c.statement) for c in CLAIMS.values()],
         "optimizers": [
             (o.name, f"{o.description}; default lr {o.default_lr:g}") for o in OPTIMIZERS.values()
+        ]
+        + [
+            (
+                "pbqn",
+                "progressive-batching L-BFGS (gradkit.optim.ProgressiveBatchLBFGS): draws its own "
+                "growing samples from the training set; no learning rate (Armijo line search)",
+            )
         ],
         "algorithms": [(a.name, a.description) for a in ALGORITHMS.values()],
         "tasks": [(t.name, t.description) for t in TASKS.values()],

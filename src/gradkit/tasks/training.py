@@ -20,10 +20,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from gradkit.optim import NonFiniteGradientError, build_optimizer
+from gradkit.optim import NonFiniteGradientError, ProgressiveBatchLBFGS, build_optimizer
 from gradkit.tasks.datasets import Dataset
 
 OptimizerFactory = Callable[[list[nn.Parameter]], Optimizer]
+PBQN = "pbqn"
+"""The name ``train`` gives :class:`~gradkit.optim.ProgressiveBatchLBFGS`: it is handed the
+training set (it draws its own samples, starting from the task's batch size) and runs for the
+task's epochs counted in per-sample gradient evaluations."""
 StepCallback = Callable[[int, int], None]
 
 
@@ -62,6 +66,7 @@ class TrainResult:
     evals: list[dict[str, float]] = field(default_factory=list)
     diverged: bool = False
     seconds: float = 0.0
+    history: dict[str, list[float]] = field(default_factory=dict)  # per step, if the optimizer has
 
     def final(self, metric: str) -> float:
         """The metric at the last evaluation (``inf`` loss / ``nan`` accuracy if diverged)."""
@@ -161,6 +166,30 @@ def fit(
     started = time.perf_counter()
     result.evals.append(_eval_point(model, data, loss_fn, 0, steps_per_epoch))
     model.train()
+    if isinstance(optimizer, ProgressiveBatchLBFGS):
+        step = _fit_sampling_itself(
+            model, data, optimizer, loss_fn, epochs, eval_interval, on_step, result
+        )
+        steps_per_epoch = 1  # its evaluation points carry their own epochs
+    else:
+        step = _fit_minibatches(
+            model, data, optimizer, loss_fn, generator, batch_size, total, eval_interval,
+            steps_per_epoch, on_step, result,
+        )  # fmt: skip
+    if result.diverged:
+        point = _eval_point(model, data, loss_fn, step, steps_per_epoch)
+        point.update({k: math.inf for k in point if k.endswith("loss")})
+        point.update({k: math.nan for k in point if k.endswith("accuracy")})
+        result.evals.append(point)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _fit_minibatches(
+    model, data, optimizer, loss_fn, generator, batch_size, total, eval_interval,
+    steps_per_epoch, on_step, result,
+) -> int:  # fmt: skip
+    n = len(data.x_train)
     step = 0
     while step < total and not result.diverged:
         order = torch.randperm(n, generator=generator)
@@ -186,13 +215,41 @@ def fit(
                 on_step(step, total)
             if step >= total:
                 break
-    if result.diverged:
-        point = _eval_point(model, data, loss_fn, step, steps_per_epoch)
-        point.update({k: math.inf for k in point if k.endswith("loss")})
-        point.update({k: math.nan for k in point if k.endswith("accuracy")})
-        result.evals.append(point)
-    result.seconds = time.perf_counter() - started
-    return result
+    return step
+
+
+def _fit_sampling_itself(
+    model, data, optimizer: ProgressiveBatchLBFGS, loss_fn, epochs, eval_interval, on_step, result
+) -> int:
+    """An optimizer that draws its own samples (PBQN) runs until it has evaluated ``epochs``
+    times n per-sample gradients; an evaluation every n / evals_per_epoch of them, its
+    ``epoch`` being the gradient evaluations over n."""
+    n = len(data.x_train)
+    budget = epochs * n
+    every = max(1, eval_interval * result.batch_size)  # n / evals_per_epoch, as for minibatches
+    next_eval, step = every, 0
+    while optimizer.gradient_evaluations < budget:
+        try:
+            value = optimizer.step()
+        except NonFiniteGradientError:
+            result.diverged = True
+            break
+        step += 1
+        result.step_losses.append(value)
+        done = optimizer.gradient_evaluations
+        if done >= next_eval or done >= budget:
+            point = {"step": step, "epoch": done / n, **evaluation_metrics(model, data, loss_fn)}
+            result.evals.append(point)
+            while next_eval <= done:
+                next_eval += every
+        if on_step is not None:
+            on_step(min(done, budget), budget)
+    result.history = {
+        "batch_size": [float(b) for b in optimizer.batch_sizes],
+        "step_size": list(optimizer.step_sizes),
+        "gradient_evaluations": [float(optimizer.gradient_evaluations)],
+    }
+    return step
 
 
 def seeded_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
@@ -227,7 +284,21 @@ def train(
     task = get_task(task) if isinstance(task, str) else task
     data = task.load(seed) if data is None else data
     model = seeded_model(lambda: task.build_model(data, seed), seed)
-    if isinstance(optimizer, str):
+    epochs = task.epochs if epochs is None else epochs
+    batch_size = task.batch_size if batch_size is None else batch_size
+    if optimizer == PBQN:
+        if lr is not None:
+            raise ValueError("pbqn takes no learning rate: its steps come from its line search")
+        name = PBQN
+        opt = ProgressiveBatchLBFGS(
+            model,
+            make_loss(task.loss),
+            data.x_train,
+            data.y_train,
+            initial_batch=max(2, min(batch_size, len(data.x_train))),
+            seed=seed,
+        )
+    elif isinstance(optimizer, str):
         name = optimizer
         opt = build_optimizer(optimizer, model.parameters(), lr)
     else:
@@ -238,11 +309,11 @@ def train(
         data,
         opt,
         loss=task.loss,
-        epochs=task.epochs if epochs is None else epochs,
-        batch_size=task.batch_size if batch_size is None else batch_size,
+        epochs=epochs,
+        batch_size=batch_size,
         seed=seed,
         evals_per_epoch=evals_per_epoch,
         max_steps=max_steps,
         on_step=on_step,
-        label=(task.name, name, opt.param_groups[0]["lr"]),
+        label=(task.name, name, None if name == PBQN else opt.param_groups[0]["lr"]),
     )
