@@ -311,6 +311,9 @@ def test_progressive_batches_grow_and_never_shrink():
         (torch.zeros(5, 3), torch.zeros(4), {}, "inputs hold 5 samples but targets 4"),
         (torch.zeros(5, 3), torch.zeros(5), {"overlap": 0.0}, r"overlap must be in \(0, 1\]"),
         (torch.zeros(5, 3), torch.zeros(5), {"per_sample": "magic"}, "per_sample must be one of"),
+        (torch.zeros(5, 3), torch.zeros(5), {"theta": 1.5}, r"theta must be in \(0, 1\]"),
+        (torch.zeros(5, 3), torch.zeros(5), {"c1": 0.0}, r"c1 must be in \(0, 1\)"),
+        (torch.zeros(5, 3), torch.zeros(5), {"history": 0}, "history must be a positive"),
     ],
 )
 def test_bad_input_is_refused_with_one_clear_message(inputs, targets, options, message):
@@ -376,3 +379,10 @@ def test_the_training_loop_hands_pbqn_the_data_and_counts_epochs_in_gradients():
     assert len(sizes) == len(result.step_losses) and sizes == sorted(sizes)
     assert result.history["gradient_evaluations"][0] == sum(sizes) >= 3 * n
     assert result.final("train_loss") < result.evals[0]["train_loss"]
+
+
+def test_a_second_parameter_group_is_refused():
+    x, y = breast_cancer(torch.float32)
+    opt = ProgressiveBatchLBFGS(linear_model(x.shape[1], torch.float32), logistic, x, y)
+    with pytest.raises(ValueError, match="optimizes one group"):
+        opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)]})

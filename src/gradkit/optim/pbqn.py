@@ -96,6 +96,9 @@ class ProgressiveBatchLBFGS(Optimizer):
             )
         if not (isinstance(weight_decay, int | float) and weight_decay >= 0):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        for name, value in (("c1", c1), ("shrink", shrink)):
+            if not (isinstance(value, int | float) and 0 < value < 1):
+                raise ValueError(f"{name} must be in (0, 1), got {value!r}")
         if not isinstance(max_backtracks, int) or max_backtracks < 1:
             raise ValueError(f"max_backtracks must be a positive integer, got {max_backtracks!r}")
         if per_sample not in METHODS:
@@ -115,6 +118,14 @@ class ProgressiveBatchLBFGS(Optimizer):
         self.last_statistics: BatchStatistics | None = None
         self._sample: Tensor | None = None
         self._previous: tuple[Tensor, Tensor] | None = None  # x_k, mean over O_k at x_k
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if self.param_groups:
+            raise ValueError(
+                "ProgressiveBatchLBFGS optimizes one group, the model's parameters; it cannot "
+                "take another"
+            )
+        super().add_param_group(param_group)
 
     def state_dict(self) -> dict[str, Any]:
         """torch.optim's state plus the run's: sample, overlap, memory, counters, RNG."""
