@@ -386,3 +386,30 @@ def test_a_second_parameter_group_is_refused():
     opt = ProgressiveBatchLBFGS(linear_model(x.shape[1], torch.float32), logistic, x, y)
     with pytest.raises(ValueError, match="optimizes one group"):
         opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)]})
+
+
+@pytest.mark.parametrize("problem", ["breast-cancer", "digits-parity", "synthetic"])
+def test_logistic_problems_know_their_optimum(problem):
+    from gradkit.tasks.logistic import logistic_problem
+
+    spec = logistic_problem(problem, 0)
+    model = spec.model()
+    opt = ProgressiveBatchLBFGS(
+        model, logistic, spec.inputs, spec.targets, initial_batch=spec.samples, overlap=1.0,
+        weight_decay=spec.l2,
+    )  # fmt: skip
+    for _ in range(150):
+        opt.step()
+    assert spec.objective(model) - spec.optimum < 1e-10  # and full-batch L-BFGS cannot beat F*
+    assert spec.objective(model) - spec.optimum > -1e-12
+
+
+def test_the_work_run_compares_methods_on_per_sample_gradients():
+    from gradkit.experiments.kinds import logistic_work_run
+
+    for method, lr in (("pbqn", 1.0), ("lbfgs", 1.0), ("sgd", 0.5)):
+        record = logistic_work_run("breast-cancer", 0, method, lr, 2, 1e-6)
+        epochs, gaps = record.curve("suboptimality")
+        assert epochs[0] == 0 and 2 <= epochs[-1] < 3 and gaps[-1] < gaps[0]
+        assert 0 < record.metrics["final_gap"] < 1 and not record.diverged
+        assert ("batch_size" in record.curves) == (method != "sgd")
