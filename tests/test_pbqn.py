@@ -413,3 +413,23 @@ def test_the_work_run_compares_methods_on_per_sample_gradients():
         assert epochs[0] == 0 and 2 <= epochs[-1] < 3 and gaps[-1] < gaps[0]
         assert 0 < record.metrics["final_gap"] < 1 and not record.diverged
         assert ("batch_size" in record.curves) == (method != "sgd")
+
+
+def test_the_controller_drives_plain_sgd_through_the_growing_sampler():
+    """Any optimizer: per-sample gradients of the sample, the controller's test along the mean
+    gradient, SGD on the mean; the batch grows as the iterates approach the optimum."""
+    x, y = breast_cancer()
+    n, d = x.shape
+    model = linear_model(d)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.5)
+    controller = BatchSizeController(8, n, theta=0.5)
+    sampler = ProgressiveSampler(n, overlap=0.0, generator=torch.Generator().manual_seed(7))
+    for _ in range(150):
+        sample = sampler.next(controller.size)
+        per_sample = per_sample_gradients(model, logistic, x[sample], y[sample])
+        controller.update(per_sample)
+        sgd.zero_grad()
+        logistic(model(x[sample]), y[sample]).backward()
+        sgd.step()
+    sizes = controller.history
+    assert sizes == sorted(sizes) and sizes[-1] >= 8 * sizes[0]
