@@ -156,7 +156,14 @@ def measure(link: str, params_millions: float, rounds: int, bandwidth: float | N
         if goal is not None:
             note = f"goal >= {goal:g}x: {'met' if base / value >= goal else 'missed'}"
         rows.append(
-            HookBenchRow(link, name, value * 1e3, base / value, predicted and predicted * 1e3, note)
+            HookBenchRow(
+                link,
+                name,
+                value * 1e3,
+                base / value,
+                None if predicted is None else predicted * 1e3,
+                note,
+            )
         )
     return rows
 

@@ -363,7 +363,8 @@ def logistic_work_run(
     else:
         raise ValueError(f"unknown method {method!r}; choose from pbqn, lbfgs, sgd")
     stride = max(1, len(points) // CURVE_POINTS)
-    curves["suboptimality"] = points[::stride] + ([points[-1]] if len(points) % stride else [])
+    kept = sorted({*range(0, len(points), stride), len(points) - 1})
+    curves["suboptimality"] = [points[i] for i in kept]
     return RunRecord(
         metrics={"final_gap": max(gap, 0.0) / initial_gap, "epochs_to_target": reached},
         curves=curves,

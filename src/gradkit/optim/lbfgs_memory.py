@@ -38,16 +38,15 @@ class LBFGSMemory:
     def add(self, s: Tensor, y: Tensor) -> bool:
         """Store (s, y) if it passes the curvature test (after damping, if enabled); True if
         stored."""
-        threshold = self.eps * float(s @ s)
-        curvature = float(y @ s)
-        if curvature <= threshold or not (s @ s) > 0:
-            if not self.damping or not (s @ s) > 0:
-                self.skipped += 1
-                return False
+        norm_sq = float(s @ s)
+        threshold, curvature = self.eps * norm_sq, float(y @ s)
+        if not norm_sq > 0 or (curvature <= threshold and not self.damping):
+            self.skipped += 1
+            return False
+        if curvature <= threshold:
             bs = s / self.gamma
             sbs = float(s @ bs)
-            phi = (sbs - threshold) / (sbs - curvature)  # y_phi^T s = threshold exactly
-            phi = min(1.0, max(0.0, phi))
+            phi = min(1.0, max(0.0, (sbs - threshold) / (sbs - curvature)))  # y_phi^T s = thr
             y = phi * y + (1 - phi) * bs
             if not float(y @ s) > 0:
                 self.skipped += 1

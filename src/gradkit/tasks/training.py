@@ -167,17 +167,17 @@ def fit(
     result.evals.append(_eval_point(model, data, loss_fn, 0, steps_per_epoch))
     model.train()
     if isinstance(optimizer, ProgressiveBatchLBFGS):
-        step = _fit_sampling_itself(
+        step, epoch = _fit_sampling_itself(
             model, data, optimizer, loss_fn, epochs, eval_interval, on_step, result
         )
-        steps_per_epoch = 1  # its evaluation points carry their own epochs
     else:
         step = _fit_minibatches(
             model, data, optimizer, loss_fn, generator, batch_size, total, eval_interval,
             steps_per_epoch, on_step, result,
         )  # fmt: skip
+        epoch = step / steps_per_epoch
     if result.diverged:
-        point = _eval_point(model, data, loss_fn, step, steps_per_epoch)
+        point = {"step": step, "epoch": epoch, **evaluation_metrics(model, data, loss_fn)}
         point.update({k: math.inf for k in point if k.endswith("loss")})
         point.update({k: math.nan for k in point if k.endswith("accuracy")})
         result.evals.append(point)
@@ -220,10 +220,10 @@ def _fit_minibatches(
 
 def _fit_sampling_itself(
     model, data, optimizer: ProgressiveBatchLBFGS, loss_fn, epochs, eval_interval, on_step, result
-) -> int:
+) -> tuple[int, float]:
     """An optimizer that draws its own samples (PBQN) runs until it has evaluated ``epochs``
     times n per-sample gradients; an evaluation every n / evals_per_epoch of them, its
-    ``epoch`` being the gradient evaluations over n."""
+    ``epoch`` being the gradient evaluations over n. Returns (iterations, epochs done)."""
     n = len(data.x_train)
     budget = epochs * n
     every = max(1, eval_interval * result.batch_size)  # n / evals_per_epoch, as for minibatches
@@ -249,7 +249,7 @@ def _fit_sampling_itself(
         "step_size": list(optimizer.step_sizes),
         "gradient_evaluations": [float(optimizer.gradient_evaluations)],
     }
-    return step
+    return step, optimizer.gradient_evaluations / n
 
 
 def seeded_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
