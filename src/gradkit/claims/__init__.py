@@ -15,6 +15,7 @@ from gradkit.claims import (
     gradient_window,
     majority_vote,
     msvag_vs_adam,
+    pbqn_work,
     shampoo_cnn,
     shampoo_convex,
     sign_geometry,
@@ -42,6 +43,7 @@ CLAIMS: dict[str, Claim] = {
         ggt_conditioning.CLAIM,
         ggt_recurrent.CLAIM,
         gradient_window.CLAIM,
+        pbqn_work.CLAIM,
     ]
 }
 

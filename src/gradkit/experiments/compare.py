@@ -10,6 +10,7 @@ pairs proceed concurrently.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ TRAIN_SEEDS = "gradkit.experiments.batched:train_task_seeds"
 CONVEX = "gradkit.experiments.kinds:convex_run"
 SIMULATE = "gradkit.experiments.kinds:simulate_run"
 QUADRATIC = "gradkit.experiments.kinds:quadratic_run"
+LOGISTIC = "gradkit.experiments.kinds:logistic_work_run"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ class MethodOutcome:
     method: Method
     search: SearchResult
     runs: list[RunRecord]
+
+    @classmethod
+    def fixed(cls, method: Method, value: float, runs: list[RunRecord]) -> MethodOutcome:
+        """An outcome whose rate was set, not searched (e.g. a paper's value)."""
+        return cls(method, SearchResult(value, [{value: math.nan}], [], False), runs)
 
     @property
     def lr(self) -> float:
@@ -170,6 +177,23 @@ def full_batch(problem: str, target_gap: float, **options: Any) -> SpecFactory:
             options=options,
             hyper=dict(method.hyper),
         )
+
+    return make
+
+
+def logistic_work(problem: str, target_gap: float) -> SpecFactory:
+    """Runs of :func:`gradkit.experiments.kinds.logistic_work_run` on a logistic regression of
+    :mod:`gradkit.tasks.logistic`, budgets in epochs of per-sample gradients. The searched value
+    is PBQN's ``theta`` (its own unit; it has no learning rate) and the learning rate of the
+    others; ``Method.hyper`` adds the kind's options (``batch``, ``theta``)."""
+
+    def make(method: Method, value: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
+        rate = {"theta": value, "lr": 1.0} if method.runs == "pbqn" else {"lr": value}
+        options = dict(method.hyper) | rate
+        return RunSpec.of(
+            LOGISTIC, problem=problem, seed=seed, method=method.runs, epochs=epochs,
+            target_gap=target_gap, **options,
+        )  # fmt: skip
 
     return make
 

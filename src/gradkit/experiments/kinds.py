@@ -6,6 +6,7 @@ import math
 import time
 
 import torch
+from torch.nn.utils import parameters_to_vector
 
 from gradkit.distributed.compressed import (
     codec_seed,
@@ -15,7 +16,16 @@ from gradkit.distributed.compressed import (
     qsgd_codec,
 )
 from gradkit.experiments.runs import RunRecord
-from gradkit.optim import GGT, FullMatrixAdaGrad, ProgressiveBatchLBFGS, Shampoo, build_optimizer
+from gradkit.optim import (
+    GGT,
+    BatchSizeController,
+    FullMatrixAdaGrad,
+    ProgressiveBatchLBFGS,
+    ProgressiveSampler,
+    Shampoo,
+    build_optimizer,
+    per_sample_gradients,
+)
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
 from gradkit.tasks import convex, get_task, train
 from gradkit.tasks.distributed import task_problem, with_suboptimality
@@ -294,29 +304,42 @@ def quantization_error_run(
     return RunRecord(metrics, curves, False, time.perf_counter() - started)
 
 
-SGD_BATCH = 32
 SGD_RECORDS_PER_EPOCH = 8
+LOGISTIC_METHODS = ("pbqn", "lbfgs", "sgd", "sgd-growing")
 
 
 def logistic_work_run(
-    problem: str, seed: int, method: str, lr: float, epochs: int, target_gap: float
+    problem: str,
+    seed: int,
+    method: str,
+    lr: float,
+    epochs: int,
+    target_gap: float,
+    theta: float = 0.9,
+    batch: int = 32,
 ) -> RunRecord:
     """Minimise an l2-regularised logistic regression of :mod:`gradkit.tasks.logistic` with
-    ``method`` until it has evaluated ``epochs`` times n per-sample gradients: ``pbqn`` (first
-    sample 1% of n, at least 16; theta 0.9, memory 10, 25% overlap; no learning rate),
-    ``lbfgs`` (the same on the full data, overlap 1: L-BFGS with Armijo backtracking) or
-    ``sgd`` (batch 32 at ``lr``, shuffled from ``seed``).
+    ``method`` until it has evaluated ``epochs`` times n per-sample gradients:
+
+    - ``pbqn``: first sample 1% of n (at least 16), ``theta``, memory 10, 25% overlap; no
+      learning rate (``lr`` is ignored);
+    - ``lbfgs``: the same on the full data with overlap 1, i.e. L-BFGS with Armijo backtracking;
+    - ``sgd``: batches of ``batch`` at ``lr``, shuffled from ``seed``;
+    - ``sgd-growing``: SGD at ``lr`` on fresh samples whose size a
+      :class:`~gradkit.optim.BatchSizeController` (inner-product test along the gradient,
+      ``theta``) grows from ``batch``.
 
     Metrics: ``final_gap`` = (F - F*) / (F0 - F*) at the budget, ``epochs_to_target`` (per-sample
-    gradients / n until the gap is <= ``target_gap``; epochs + 1 if never). Curves:
-    ``suboptimality`` F - F* against epochs of per-sample gradients; for PBQN ``batch_size``
-    and ``step_size`` per iteration.
+    gradients / n until the gap is <= ``target_gap``; epochs + 1 if never), ``final_batch``.
+    Curves: ``suboptimality`` F - F* against epochs of per-sample gradients; ``batch_size``
+    (and for PBQN ``step_size``) per iteration.
     """
+    if method not in LOGISTIC_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(LOGISTIC_METHODS)}")
     spec = logistic_problem(problem, seed)
     n = spec.samples
     model = spec.model()
     initial_gap = spec.objective(model) - spec.optimum
-    budget = epochs * n
     points = [[0.0, initial_gap]]
     reached = float(epochs + 1)
     started = time.perf_counter()
@@ -329,45 +352,82 @@ def logistic_work_run(
             reached = done / n
         return gap
 
-    curves: dict[str, list[list[float]]] = {}
-    gap = initial_gap
     if method in ("pbqn", "lbfgs"):
-        full = method == "lbfgs"
-        opt = ProgressiveBatchLBFGS(
-            model, logistic_loss, spec.inputs, spec.targets,
-            initial_batch=n if full else min(n, max(16, math.ceil(0.01 * n))),
-            overlap=1.0 if full else 0.25, weight_decay=spec.l2, seed=seed,
-        )  # fmt: skip
-        while opt.gradient_evaluations < budget and math.isfinite(gap):
-            opt.step()
-            gap = record(opt.gradient_evaluations)
-        curves["batch_size"] = [[i, float(b)] for i, b in enumerate(opt.batch_sizes, 1)]
-        curves["step_size"] = [[i, a] for i, a in enumerate(opt.step_sizes, 1)]
-    elif method == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=spec.l2)
-        generator = torch.Generator().manual_seed(seed)
-        every = max(1, n // (SGD_BATCH * SGD_RECORDS_PER_EPOCH))
-        done = steps = 0
-        while done < budget and math.isfinite(gap):
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n - SGD_BATCH + 1, SGD_BATCH):
-                index = order[start : start + SGD_BATCH]
-                opt.zero_grad(set_to_none=True)
-                logistic_loss(model(spec.inputs[index]), spec.targets[index]).backward()
-                opt.step()
-                done, steps = done + SGD_BATCH, steps + 1
-                if steps % every == 0 or done >= budget:
-                    gap = record(done)
-                if done >= budget or not math.isfinite(gap):
-                    break
+        gap, curves = _lbfgs_family(spec, model, method == "lbfgs", theta, seed, epochs, record)
     else:
-        raise ValueError(f"unknown method {method!r}; choose from pbqn, lbfgs, sgd")
+        gap, curves = _sgd(spec, model, lr, batch, method == "sgd-growing", theta, seed, epochs,
+                           record)  # fmt: skip
     stride = max(1, len(points) // CURVE_POINTS)
     kept = sorted({*range(0, len(points), stride), len(points) - 1})
     curves["suboptimality"] = [points[i] for i in kept]
-    return RunRecord(
-        metrics={"final_gap": max(gap, 0.0) / initial_gap, "epochs_to_target": reached},
-        curves=curves,
-        diverged=not math.isfinite(gap),
-        seconds=time.perf_counter() - started,
-    )
+    metrics = {
+        "final_gap": max(gap, 0.0) / initial_gap,
+        "epochs_to_target": reached,
+        "final_batch": curves["batch_size"][-1][1],
+    }
+    return RunRecord(metrics, curves, not math.isfinite(gap), time.perf_counter() - started)
+
+
+def _lbfgs_family(spec, model, full: bool, theta: float, seed: int, epochs: int, record):
+    n = spec.samples
+    opt = ProgressiveBatchLBFGS(
+        model, logistic_loss, spec.inputs, spec.targets,
+        initial_batch=n if full else min(n, max(16, math.ceil(0.01 * n))), theta=theta,
+        overlap=1.0 if full else 0.25, weight_decay=spec.l2, seed=seed,
+    )  # fmt: skip
+    gap = 1.0
+    while opt.gradient_evaluations < epochs * n and math.isfinite(gap):
+        opt.step()
+        gap = record(opt.gradient_evaluations)
+    curves = {
+        "batch_size": [[i, float(b)] for i, b in enumerate(opt.batch_sizes, 1)],
+        "step_size": [[i, a] for i, a in enumerate(opt.step_sizes, 1)],
+    }
+    return gap, curves
+
+
+def _sgd(spec, model, lr: float, batch: int, growing: bool, theta, seed: int, epochs: int, record):
+    """Plain SGD on batches of ``batch`` (a shuffled pass per epoch) or, ``growing``, on fresh
+    samples of the controller's size: per-sample gradients of F (loss + l2), the test along
+    their mean, a step along it."""
+    n = spec.samples
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=lr, weight_decay=0.0 if growing else spec.l2)
+    generator = torch.Generator().manual_seed(seed)
+    controller = BatchSizeController(min(batch, n), n, theta=theta)
+    sampler = ProgressiveSampler(n, overlap=0.0, generator=generator)
+
+    def samples():
+        while True:
+            if growing:
+                yield sampler.next(controller.size)
+                continue
+            order = torch.randperm(n, generator=generator)
+            yield from (order[s : s + batch] for s in range(0, n - batch + 1, batch))
+
+    every = max(1, n // (batch * SGD_RECORDS_PER_EPOCH))
+    sizes: list[list[float]] = []
+    done = steps = 0
+    gap = 1.0
+    for index in samples():
+        opt.zero_grad(set_to_none=True)
+        if growing:
+            rows = per_sample_gradients(model, logistic_loss, spec.inputs[index],
+                                        spec.targets[index])  # fmt: skip
+            rows.add_(parameters_to_vector(params).detach(), alpha=spec.l2)
+            controller.update(rows)
+            for p, g in zip(params, rows.mean(0).split([p.numel() for p in params]), strict=True):
+                p.grad = g.view_as(p)
+        else:
+            logistic_loss(model(spec.inputs[index]), spec.targets[index]).backward()
+        opt.step()
+        done, steps = done + len(index), steps + 1
+        if growing or steps == 1:
+            sizes.append([steps, float(len(index))])
+        if steps % every == 0 or done >= epochs * n:
+            gap = record(done)
+        if done >= epochs * n or not math.isfinite(gap):
+            break
+    if not growing:
+        sizes.append([steps, float(batch)])
+    return gap, {"batch_size": sizes}

@@ -100,7 +100,10 @@ class SearchResult:
         return sorted({lr for rung in self.scores for lr in rung})
 
     def note(self) -> str:
-        """One sentence for a report, empty when there is nothing to say."""
+        """One sentence for a report, empty when there is nothing to say (or nothing was
+        searched)."""
+        if not self.budgets:
+            return ""
         if not math.isfinite(self.final_scores()[self.best]):
             return "every rate run at the full budget diverged on a tuning seed"
         if self.at_bound:

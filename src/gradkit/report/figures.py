@@ -57,10 +57,14 @@ class Panel:
     methods: tuple[str, ...] = ()  # drawn here instead of the figure's methods
 
 
-def curves_figure(outcomes, methods: Sequence[str], panels: Sequence[Panel], labels) -> Figure:
+def curves_figure(
+    outcomes, methods: Sequence[str], panels: Sequence[Panel], labels, rates=None
+) -> Figure:
     """Each panel: each method's median curve over seeds, with a band from the smallest to the
     largest seed. ``outcomes[problem][method]`` has ``runs`` (RunRecords) and ``lr``; methods
-    missing from a problem are skipped."""
+    missing from a problem are skipped. ``rates[method]`` names what its searched value is
+    (default "lr"; "" leaves it out of the legend)."""
+    rates = rates or {}
     fig = Figure(figsize=(4.4 * min(len(panels), 3), 3.4 * -(-len(panels) // 3)), layout="tight")
     axes = fig.subplots(-(-len(panels) // 3), min(len(panels), 3), squeeze=False).ravel()
     for ax, panel in zip(axes, panels, strict=False):
@@ -76,7 +80,9 @@ def curves_figure(outcomes, methods: Sequence[str], panels: Sequence[Panel], lab
             ys = np.array([s[1][:length] for s in series], dtype=float)
             if panel.log_y:
                 ys = np.maximum(ys, 1e-16)
-            line = ax.plot(x, np.median(ys, axis=0), label=f"{labels[name]} (lr {outcome.lr:.3g})")
+            rate = rates.get(name, "lr")
+            label = f"{labels[name]} ({rate} {outcome.lr:.3g})" if rate else labels[name]
+            line = ax.plot(x, np.median(ys, axis=0), label=label)
             ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), alpha=0.2, color=line[0].get_color())
         if panel.log_y:
             ax.set_yscale("log")
