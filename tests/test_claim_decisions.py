@@ -21,6 +21,7 @@ from gradkit.claims import (
     majority_vote,
     msvag_vs_adam,
     shampoo_cnn,
+    pbqn_work,
     shampoo_convex,
     sign_geometry,
     signum_matches_adam,
@@ -384,3 +385,36 @@ def test_gradient_window_decision(mass, expected):
 def test_gradient_window_decision_needs_a_window():
     with pytest.raises(ValueError, match="at least one window"):
         gradient_window.decide([])
+
+
+# ---- progressive-batching-saves-work -----------------------------------------------------------
+
+
+def work_problem(pbqn_epochs, lbfgs_epochs, pbqn_gap, sgd_gap):
+    epochs = {
+        "pbqn": seeds(pbqn_epochs, 0.3, pattern=0),
+        "lbfgs": seeds(lbfgs_epochs, 0.3, pattern=1),
+    }
+    gaps = {
+        "pbqn": seeds(pbqn_gap, 0.05 * pbqn_gap, pattern=2),
+        "sgd": seeds(sgd_gap, 0, pattern=3),
+    }
+    return epochs, gaps
+
+
+@pytest.mark.parametrize(
+    ("problems", "expected"),
+    [
+        ([(6, 9, 1e-8, 1e-4)] * 3, HOLDS),
+        ([(6, 9, 1e-8, 1e-4)] * 2 + [(12, 9, 1e-8, 1e-4)], UNSURE),  # loses one of three
+        ([(12, 9, 1e-8, 1e-4)] * 2 + [(6, 9, 1e-8, 1e-4)], FAILS),  # loses two of three
+        ([(6, 9, 1e-3, 1e-4)] * 3, FAILS),  # fewer epochs than L-BFGS but worse than SGD
+        ([(6, 9, 1e-8, 1e-4)] * 2 + [(31, 31, 1e-8, 1e-4)], UNSURE),  # neither reaches it
+        ([(6, 9, 0.0, 1e-4)] * 3, HOLDS),  # a gap at machine precision
+    ],
+)
+def test_pbqn_work_decision(problems, expected):
+    cases = {f"p{i}": work_problem(*values) for i, values in enumerate(problems)}
+    epochs = {p: e for p, (e, _) in cases.items()}
+    gaps = {p: g for p, (_, g) in cases.items()}
+    assert pbqn_work.decide(epochs, gaps, budget=30)[0] == expected

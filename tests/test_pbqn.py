@@ -407,12 +407,18 @@ def test_logistic_problems_know_their_optimum(problem):
 def test_the_work_run_compares_methods_on_per_sample_gradients():
     from gradkit.experiments.kinds import logistic_work_run
 
-    for method, lr in (("pbqn", 1.0), ("lbfgs", 1.0), ("sgd", 0.5)):
-        record = logistic_work_run("breast-cancer", 0, method, lr, 2, 1e-6)
+    for method, lr in (("pbqn", 1.0), ("lbfgs", 1.0), ("sgd", 0.5), ("sgd-growing", 0.5)):
+        record = logistic_work_run("breast-cancer", 0, method, lr, 2, 1e-6, theta=0.5, batch=16)
         epochs, gaps = record.curve("suboptimality")
-        assert epochs[0] == 0 and 2 <= epochs[-1] < 3 and gaps[-1] < gaps[0]
+        assert epochs[0] == 0 and epochs[-1] == 2 and gaps[-1] < gaps[0]
+        assert epochs == sorted(epochs)
         assert 0 < record.metrics["final_gap"] < 1 and not record.diverged
-        assert ("batch_size" in record.curves) == (method != "sgd")
+        _, sizes = record.curve("batch_size")
+        assert sizes == sorted(sizes) and record.metrics["final_batch"] == sizes[-1]
+        expected = {"pbqn": sizes[-1], "lbfgs": 569, "sgd": 16, "sgd-growing": sizes[-1]}
+        assert sizes[-1] == expected[method] and (sizes[-1] > 16) == (method != "sgd")
+    with pytest.raises(ValueError, match="unknown method 'adam'; choose from pbqn"):
+        logistic_work_run("breast-cancer", 0, "adam", 0.1, 1, 1e-6)
 
 
 def test_the_controller_drives_plain_sgd_through_the_growing_sampler():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 
@@ -357,15 +358,21 @@ def logistic_work_run(
     else:
         gap, curves = _sgd(spec, model, lr, batch, method == "sgd-growing", theta, seed, epochs,
                            record)  # fmt: skip
-    stride = max(1, len(points) // CURVE_POINTS)
-    kept = sorted({*range(0, len(points), stride), len(points) - 1})
-    curves["suboptimality"] = [points[i] for i in kept]
+    curves["suboptimality"] = on_grid(points, epochs)
     metrics = {
         "final_gap": max(gap, 0.0) / initial_gap,
         "epochs_to_target": reached,
         "final_batch": curves["batch_size"][-1][1],
     }
     return RunRecord(metrics, curves, not math.isfinite(gap), time.perf_counter() - started)
+
+
+def on_grid(points: list[list[float]], end: float) -> list[list[float]]:
+    """A step curve (x ascending) sampled at CURVE_POINTS + 1 even points of [0, end] (the last
+    value at or before each), so runs of different step counts align point by point."""
+    xs = [x for x, _ in points]
+    grid = [end * k / CURVE_POINTS for k in range(CURVE_POINTS + 1)]
+    return [[x, points[max(0, bisect.bisect_right(xs, x) - 1)][1]] for x in grid]
 
 
 def _lbfgs_family(spec, model, full: bool, theta: float, seed: int, epochs: int, record):
