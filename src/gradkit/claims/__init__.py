@@ -7,6 +7,7 @@ from gradkit.claims import (
     adam_sign_variance,
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
+    batch_growth,
     decentralized_accuracy,
     dgc_compression,
     ecq_quantization,
@@ -44,6 +45,7 @@ CLAIMS: dict[str, Claim] = {
         ggt_recurrent.CLAIM,
         gradient_window.CLAIM,
         pbqn_work.CLAIM,
+        batch_growth.CLAIM,
     ]
 }
 
