@@ -16,6 +16,7 @@ from gradkit.claims import (
     gradient_window,
     majority_vote,
     msvag_vs_adam,
+    pbqn_network,
     pbqn_work,
     shampoo_cnn,
     shampoo_convex,
@@ -46,6 +47,7 @@ CLAIMS: dict[str, Claim] = {
         gradient_window.CLAIM,
         pbqn_work.CLAIM,
         batch_growth.CLAIM,
+        pbqn_network.CLAIM,
     ]
 }
 

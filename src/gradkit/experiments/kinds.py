@@ -40,13 +40,15 @@ VALIDATION_FRACTION = 0.2
 def train_task(
     task: str,
     optimizer: str,
-    lr: float,
+    lr: float | None,
     seed: int,
     epochs: int,
     validation: bool = False,
     evals_per_epoch: int = 1,
 ) -> RunRecord:
-    """Train a registered task with a registered optimizer at ``lr`` from ``seed``.
+    """Train a registered task with a registered optimizer at ``lr`` (None for one without a
+    learning rate, PBQN) from ``seed``. An optimizer's per-iteration history (PBQN's batch and
+    step sizes) becomes curves against the iteration.
 
     With ``validation`` the task's training set is split (``VALIDATION_FRACTION`` held out,
     split drawn from ``seed``) and the held-out part is what the record calls ``test_*``: the
@@ -68,6 +70,9 @@ def train_task(
     final = result.evals[-1]
     metrics = {k: float(v) for k, v in final.items() if k not in ("epoch", "step")}
     curves = {name: [[float(e["epoch"]), float(e[name])] for e in result.evals] for name in metrics}
+    for name in ("batch_size", "step_size"):
+        if name in result.history:
+            curves[name] = [[float(i), v] for i, v in enumerate(result.history[name], 1)]
     return RunRecord(metrics, curves, result.diverged, result.seconds)
 
 

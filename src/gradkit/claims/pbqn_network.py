@@ -1,0 +1,123 @@
+"""Claim: progressive-batching L-BFGS trains a small convolutional network to a training loss
+comparable to Adam's per epoch (Bollapragada et al. 2018)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, training
+from gradkit.experiments import stats as st
+from gradkit.experiments.compare import search_notes
+from gradkit.report.figures import Panel, curves_figure
+
+TASK = "digits-cnn"
+PAPER_THETA = 0.9  # PBQN as train() builds it: first sample the task's batch (32), memory 10
+COMPARABLE = 2.0
+"""PBQN's final training loss is comparable if it is below COMPARABLE x Adam's."""
+PBQN = Method("pbqn", f"PBQN (theta {PAPER_THETA})", LrRange(PAPER_THETA, PAPER_THETA))
+ADAM = Method("adam", "Adam", LrRange(0.00215, 0.1))
+LABELS = {m.name: m.label for m in (PBQN, ADAM)}
+BUDGET = Budget(
+    smoke=1,
+    quick=10,
+    full=30,
+    paper="CIFAR-10 CNNs, training loss per epoch over tens of epochs",
+    why="Adam's training loss on the digits CNN falls by two orders of magnitude within 10 "
+    "epochs, so a method that is not comparable per epoch shows it there.",
+    unit="epochs of per-sample gradients",
+)
+TUNE_ON = Metric("train_loss")
+
+
+def log_losses(values: list[float]) -> list[float]:
+    return [math.log(v) if v > 0 else -math.inf for v in values]
+
+
+def decide(loss: dict[str, list[float]]) -> tuple[Verdict, str]:
+    """The 90% t-interval of the per-seed log(PBQN's final train loss / Adam's): holds if it
+    lies below log COMPARABLE, does not hold if it lies at or above it, inconclusive
+    otherwise. Returns the verdict and the interval."""
+    interval = st.paired_interval(log_losses(loss["pbqn"]), log_losses(loss["adam"]))
+    decision = st.less(interval, math.log(COMPARABLE))
+    verdict = {
+        st.Decision.YES: Verdict.HOLDS,
+        st.Decision.NO: Verdict.DOES_NOT_HOLD,
+        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
+    }[decision]
+    return verdict, str(interval)
+
+
+def run(ctx: RunContext) -> ClaimResult:
+    epochs = BUDGET.at(ctx.scale)
+    runs = training(TASK)
+    outcomes = ctx.compare({TASK: runs}, (ADAM,), epochs, TUNE_ON)[TASK]
+    pbqn_runs = ctx.runs_at(
+        lambda method, lr, budget, seed, tuning: runs(method, None, budget, seed, tuning),
+        PBQN,
+        PAPER_THETA,
+        epochs,
+    )
+    outcomes = {"pbqn": MethodOutcome.fixed(PBQN, PAPER_THETA, pbqn_runs), **outcomes}
+    loss = {m: o.values("train_loss") for m, o in outcomes.items()}
+    verdict, interval = decide(loss)
+    batches = [r.curve("batch_size")[1][-1] for r in pbqn_runs]
+    summary = (
+        f"{TASK}, {epochs} epochs (PBQN's counted in per-sample gradients), median of "
+        f"{len(ctx.seeds)} seeds: final train loss PBQN {outcomes['pbqn'].median('train_loss'):.4f}"
+        f" (last batch {statistics.median(batches):.0f} of the training set), Adam (lr "
+        f"{outcomes['adam'].lr:.3g}) {outcomes['adam'].median('train_loss'):.4f}; test accuracy "
+        f"{outcomes['pbqn'].median('test_accuracy'):.3f} vs "
+        f"{outcomes['adam'].median('test_accuracy'):.3f}. log(PBQN loss / Adam loss) per seed: "
+        f"{interval} (comparable: below log {COMPARABLE:g})."
+        + search_notes({TASK: {"adam": outcomes["adam"]}})
+    )
+    table = [
+        {
+            "method": LABELS[m],
+            "lr": "" if m == "pbqn" else f"{o.lr:.3g}",
+            "train loss per seed": ", ".join(f"{v:.4f}" for v in o.values("train_loss")),
+            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
+            "seconds per run": f"{statistics.median(r.seconds for r in o.runs):.1f}",
+        }
+        for m, o in outcomes.items()
+    ]
+    numbers = {
+        "setting": BUDGET.describe(ctx.scale),
+        "epochs": epochs,
+        "train_loss": loss,
+        "test_accuracy": {m: o.values("test_accuracy") for m, o in outcomes.items()},
+        "pbqn_last_batch": batches,
+        "adam_lr": outcomes["adam"].lr,
+        "log_loss_ratio": interval,
+    }
+    panels = [
+        Panel(TASK, "train_loss", "epoch", "train loss"),
+        Panel(TASK, "batch_size", "iteration", "batch size", title="PBQN's batch",
+              methods=("pbqn",)),
+        Panel(TASK, "step_size", "iteration", "accepted step", title="PBQN's accepted steps",
+              methods=("pbqn",)),
+    ]  # fmt: skip
+    fig = curves_figure({TASK: outcomes}, list(LABELS), panels, LABELS, {"pbqn": ""})
+    return ClaimResult(verdict, summary, numbers, table, fig)
+
+
+CLAIM = Claim(
+    id="pbqn-on-a-small-network",
+    statement=(
+        "Progressive-batching L-BFGS trains a convolutional network to a training loss "
+        "comparable to Adam's per epoch."
+    ),
+    source="Bollapragada, Mudigere, Nocedal, Shi & Tang, ICML 2018 (arXiv 1802.05374)",
+    criterion=(
+        f"The digits 2-D CNN, {BUDGET.quick} epochs (quick) of per-sample gradients. PBQN as the "
+        f"paper sets it (theta {PAPER_THETA}, memory 10, 25% overlap, stochastic Armijo search; "
+        "first sample the task's batch, 32), not tuned; Adam with its lr searched in its own "
+        "range (3 points per decade, widened at the edges, successive halving) by a tuning "
+        "run's train loss; then >= 3 seeds. Holds if the 90% t-interval of the per-seed "
+        f"log(PBQN's final train loss / Adam's) lies below log {COMPARABLE:g}, does not hold if "
+        "it lies at or above it, inconclusive otherwise."
+    ),
+    run=run,
+)
