@@ -12,6 +12,7 @@ from gradkit.claims import (
     adam_sign_variance,
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
+    batch_growth,
     decentralized_accuracy,
     dgc_compression,
     ecq_quantization,
@@ -20,8 +21,9 @@ from gradkit.claims import (
     gradient_window,
     majority_vote,
     msvag_vs_adam,
-    shampoo_cnn,
+    pbqn_network,
     pbqn_work,
+    shampoo_cnn,
     shampoo_convex,
     sign_geometry,
     signum_matches_adam,
@@ -418,3 +420,45 @@ def test_pbqn_work_decision(problems, expected):
     epochs = {p: e for p, (e, _) in cases.items()}
     gaps = {p: g for p, (_, g) in cases.items()}
     assert pbqn_work.decide(epochs, gaps, budget=30)[0] == expected
+
+
+# ---- batch-grows-with-noise --------------------------------------------------------------------
+
+
+def growth_problem(grown_gap, fixed_gap, last_batches):
+    gaps = {
+        "growing": seeds(grown_gap, 0.05 * grown_gap, pattern=0),
+        "fixed-16": seeds(fixed_gap, 0.05 * fixed_gap, pattern=1),
+        "fixed-128": seeds(fixed_gap, 0.05 * fixed_gap, pattern=2),
+    }
+    return gaps, {"growing": last_batches}
+
+
+@pytest.mark.parametrize(
+    ("problems", "expected"),
+    [
+        ([(1e-4, 1e-3, [100, 90, 120])] * 2, HOLDS),
+        ([(1e-4, 1e-3, [100, 90, 120]), (1e-2, 1e-3, [100, 90, 120])], UNSURE),
+        ([(1e-2, 1e-3, [100, 90, 120])] * 2, FAILS),
+        ([(1e-4, 1e-3, [16, 20, 30])] * 2, FAILS),  # lower, but the batch never grew
+        ([(1e-4, 1e-3, [16, 64, 80])] * 2, UNSURE),  # grew on some seeds only; 64 = 4 x 16 counts
+    ],
+)
+def test_batch_growth_decision(problems, expected):
+    cases = {f"p{i}": growth_problem(*values) for i, values in enumerate(problems)}
+    gaps = {p: g for p, (g, _) in cases.items()}
+    batches = {p: b for p, (_, b) in cases.items()}
+    assert batch_growth.decide(gaps, batches)[0] == expected
+
+
+# ---- pbqn-on-a-small-network -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ratio", "spread", "expected"),
+    [(1.2, 0.05, HOLDS), (5.0, 0.05, FAILS), (2.0, 0.5, UNSURE), (0.5, 0.05, HOLDS)],
+)
+def test_pbqn_network_decision(ratio, spread, expected):
+    adam = seeds(0.01, 0.001, pattern=0)
+    pbqn = [a * ratio * math.exp(spread * z) for a, z in zip(adam, PATTERNS[1], strict=False)]
+    assert pbqn_network.decide({"pbqn": pbqn, "adam": adam})[0] == expected
