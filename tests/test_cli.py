@@ -273,3 +273,24 @@ def test_train_runs_pbqn_and_refuses_a_learning_rate_for_it(tmp_path, capsys):
     assert main([*argv, "--lr", "0.1", "--out", str(tmp_path / "refused")]) == 2
     assert "--optimizer pbqn takes no --lr" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
+
+
+def test_train_sets_pbqn_hyper_parameters_with_param(tmp_path, capsys):
+    argv = ["train", "--task", "breast-cancer-logreg", "--optimizer", "pbqn", "--epochs", "2"]
+    strict, loose = tmp_path / "strict", tmp_path / "loose"
+    assert main([*argv, "--param", "theta=0.05", "--out", str(strict)]) == 0
+    assert main([*argv, "--param", "theta=0.9", "--out", str(loose)]) == 0
+    grown = [json.loads((d / "metrics.json").read_text())["history"]["batch_size"][-1]
+             for d in (strict, loose)]  # fmt: skip
+    assert grown[0] > grown[1]  # a smaller theta grows the batch faster
+    for param, message in (
+        ("theta=1.5", "theta must be in (0, 1], got 1.5"),
+        ("lr=0.1", "pbqn has no hyper-parameter 'lr'; choose from theta"),
+    ):
+        refused = tmp_path / param
+        assert main([*argv, "--param", param, "--out", str(refused)]) == 2
+        assert message in capsys.readouterr().err
+        assert not refused.exists()
+    adam = ["train", "--task", "breast-cancer-logreg", "--optimizer", "adam", "--epochs", "1"]
+    assert main([*adam, "--param", "theta=0.5", "--out", str(tmp_path / "adam")]) == 2
+    assert "--optimizer adam takes its learning rate from --lr" in capsys.readouterr().err

@@ -296,19 +296,20 @@ def _reproduce(args, console: Console) -> int:
 
 
 def _train(args, console: Console) -> int:
-    from gradkit.tasks.training import PBQN
+    from gradkit.tasks.training import PBQN, check_pbqn_options
 
     if (args.optimizer is None) == (args.algo is None):
         raise ValueError("give exactly one of --optimizer (one process) or --algo (distributed)")
     if args.algo is not None:
         return _train_distributed(args, console)
-    if args.param:
+    if args.param and args.optimizer != PBQN:
         raise ValueError(
-            "--param sets a distributed algorithm's hyper-parameters (with --algo); "
+            "--param sets a distributed algorithm's hyper-parameters (with --algo) or PBQN's; "
             f"--optimizer {args.optimizer} takes its learning rate from --lr"
         )
     if args.optimizer == PBQN and args.lr is not None:
         raise ValueError("--optimizer pbqn takes no --lr: its steps come from its line search")
+    options = check_pbqn_options(dict(args.param or ()))
     from rich.progress import Progress
 
     from gradkit.report.training import write_training_outputs
@@ -327,6 +328,7 @@ def _train(args, console: Console) -> int:
             batch_size=args.batch_size,
             seed=args.seed,
             on_step=lambda step, total: progress.update(bar, completed=step, total=total),
+            options=options,
         )
     paths = write_training_outputs(result, out)
     final = result.evals[-1]

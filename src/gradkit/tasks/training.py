@@ -252,6 +252,27 @@ def _fit_sampling_itself(
     return step, optimizer.gradient_evaluations / n
 
 
+PBQN_OPTIONS = (
+    "theta", "orthogonality", "nu", "overlap", "history", "curvature_eps", "damping", "c1",
+    "shrink", "max_backtracks", "weight_decay", "per_sample",
+)  # fmt: skip
+"""The PBQN hyper-parameters ``train`` passes on (its sample, seed and data come from the task)."""
+
+
+def check_pbqn_options(options: dict) -> dict:
+    """``options`` if every key is a PBQN hyper-parameter and every value one it accepts:
+    :class:`~gradkit.optim.ProgressiveBatchLBFGS` checks them on a two-sample probe problem, so
+    a bad value fails before anything runs or is written."""
+    unknown = sorted(set(options) - set(PBQN_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"pbqn has no hyper-parameter {unknown[0]!r}; choose from {', '.join(PBQN_OPTIONS)}"
+        )
+    probe = nn.Linear(1, 1)
+    ProgressiveBatchLBFGS(probe, F.mse_loss, torch.zeros(2, 1), torch.zeros(2, 1), **options)
+    return options
+
+
 def seeded_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     """``build()`` with torch's default initialisers seeded by ``seed``, leaving the global RNG
     as it was."""
@@ -272,12 +293,14 @@ def train(
     evals_per_epoch: int = 1,
     max_steps: int | None = None,
     on_step: StepCallback | None = None,
+    options: dict | None = None,
 ) -> TrainResult:
     """Train a registered task (a :class:`~gradkit.tasks.Task` or its name) with an optimizer.
 
     ``optimizer`` is a name from :data:`gradkit.optim.OPTIMIZERS` (built with ``lr``, or its
-    default lr) or a factory ``params -> Optimizer``. ``data`` overrides the task's dataset, e.g.
-    with a validation split for tuning. The model is initialised from ``seed``.
+    default lr), ``"pbqn"`` (no lr; ``options`` sets its hyper-parameters, see
+    :data:`PBQN_OPTIONS`) or a factory ``params -> Optimizer``. ``data`` overrides the task's
+    dataset, e.g. with a validation split for tuning. The model is initialised from ``seed``.
     """
     from gradkit.tasks.registry import get_task
 
@@ -286,6 +309,8 @@ def train(
     model = seeded_model(lambda: task.build_model(data, seed), seed)
     epochs = task.epochs if epochs is None else epochs
     batch_size = task.batch_size if batch_size is None else batch_size
+    if options and optimizer != PBQN:
+        raise ValueError(f"options are PBQN's hyper-parameters; {optimizer!r} takes only lr")
     if optimizer == PBQN:
         if lr is not None:
             raise ValueError("pbqn takes no learning rate: its steps come from its line search")
@@ -297,6 +322,7 @@ def train(
             data.y_train,
             initial_batch=max(2, min(batch_size, len(data.x_train))),
             seed=seed,
+            **check_pbqn_options(options or {}),
         )
     elif isinstance(optimizer, str):
         name = optimizer
