@@ -9,7 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradkit.optim import GGT, MSVAG, SVAG, FullMatrixAdaGrad, Shampoo, SignSGD, Signum
+from gradkit.optim import (
+    GGT,
+    MSVAG,
+    SVAG,
+    FullMatrixAdaGrad,
+    PerturbedGD,
+    Shampoo,
+    SignSGD,
+    Signum,
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,20 @@ CASES = [
         {"lr": 3e-2, "betas": (0.5, 0.9), "weight_decay": 0.1},
         has_foreach=False,
         float64_state=("gram", "exp_avg", "window_exp_avg"),
+    ),
+    OptimizerCase(
+        "PerturbedGD",
+        PerturbedGD,
+        {"lr": 1e-2, "radius": 0.05, "threshold": 1e9, "interval": 2},  # perturbs every 3rd step
+        {
+            "lr": _LR,
+            "radius": [0.0, -1.0, float("nan")],
+            "threshold": [-1.0, float("nan")],
+            "interval": [0, 1.5],
+            "seed": [-1, 0.5],
+            "weight_decay": _DECAY,
+        },
+        {"lr": 3e-2, "radius": 0.1, "interval": 1, "seed": 3, "weight_decay": 0.1},
     ),
     OptimizerCase(
         "FullMatrixAdaGrad",

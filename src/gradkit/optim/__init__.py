@@ -8,6 +8,7 @@ from gradkit.optim.lbfgs_memory import LBFGSMemory
 from gradkit.optim.line_search import armijo_backtracking
 from gradkit.optim.pbqn import ProgressiveBatchLBFGS
 from gradkit.optim.per_sample import PerSampleGradientError, per_sample_gradients
+from gradkit.optim.perturbed import PerturbedGD, paper_constants
 from gradkit.optim.registry import OPTIMIZERS, OptimizerSpec, build_optimizer
 from gradkit.optim.shampoo import Shampoo
 from gradkit.optim.sign import SignSGD, Signum
@@ -24,6 +25,7 @@ __all__ = [
     "NonFiniteGradientError",
     "OptimizerSpec",
     "PerSampleGradientError",
+    "PerturbedGD",
     "ProgressiveBatchLBFGS",
     "ProgressiveSampler",
     "Shampoo",
@@ -32,5 +34,6 @@ __all__ = [
     "armijo_backtracking",
     "batch_statistics",
     "build_optimizer",
+    "paper_constants",
     "per_sample_gradients",
 ]

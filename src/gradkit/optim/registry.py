@@ -10,6 +10,7 @@ from torch.optim import Optimizer
 
 from gradkit.optim.full_matrix import FullMatrixAdaGrad
 from gradkit.optim.ggt import GGT
+from gradkit.optim.perturbed import PerturbedGD
 from gradkit.optim.shampoo import Shampoo
 from gradkit.optim.sign import SignSGD, Signum
 from gradkit.optim.svag import MSVAG, SVAG
@@ -65,6 +66,13 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             "0.9/1, eps 1e-4 (gradkit.optim.GGT, flatten=True)",
             lambda p, lr: GGT(p, lr, window=200, betas=(0.9, 1.0), eps=1e-4, flatten=True),
             1e-3,
+        ),
+        OptimizerSpec(
+            "pgd",
+            "perturbed gradient descent, radius 1e-3 when the gradient norm is <= 1e-3, at most "
+            "every 10 steps (gradkit.optim.PerturbedGD)",
+            PerturbedGD,
+            0.1,
         ),
         OptimizerSpec(
             "full-adagrad",
