@@ -7,12 +7,14 @@ import pytest
 import torch
 from torch import nn
 
+from gradkit.analysis.jacobian import jacobian_spectrum
 from gradkit.analysis.stability import (
     layer_statistics,
     noise_stability,
     probed_layers,
     stable_rank,
 )
+from gradkit.init import delta_orthogonal_
 
 
 def mlp():
@@ -101,3 +103,34 @@ def test_bad_probes_are_refused_and_the_mode_restored():
         probed_layers(nn.Sequential(nn.ReLU()), x)
     assert net.training and probed_layers(net, x) == ["0", "2", "4"]
     assert stable_rank(torch.eye(5)) == pytest.approx(5.0)
+
+
+def test_the_jacobian_spectrum_of_a_linear_map_is_its_singular_values():
+    layer = nn.Linear(6, 4).double()
+    spectrum = jacobian_spectrum(layer, torch.randn(3, 6, dtype=torch.float64))
+    expected = torch.linalg.svdvals(layer.weight.detach())
+    torch.testing.assert_close(spectrum.values, expected.expand(3, -1), rtol=1e-12, atol=0)
+    assert spectrum.condition() == pytest.approx(float(expected[0] / expected[-1]))
+
+
+def test_a_deep_delta_orthogonal_linear_cnn_is_an_exact_isometry():
+    layers = []
+    for _ in range(12):
+        conv = nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular").double()
+        delta_orthogonal_(
+            conv.weight, gain=1.0, generator=torch.Generator().manual_seed(len(layers))
+        )
+        nn.init.zeros_(conv.bias)
+        layers.append(conv)
+    net = nn.Sequential(*layers).train()
+    spectrum = jacobian_spectrum(net, torch.randn(2, 4, 5, 5, dtype=torch.float64))
+    torch.testing.assert_close(spectrum.values, torch.ones(2, 100, dtype=torch.float64))
+    assert spectrum.log_spread() < 1e-12 and "mean sigma^2 1" in spectrum.summary()
+    assert net.training  # the mode is restored
+    gaussian = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular").double()
+                               for _ in range(12)])  # fmt: skip
+    assert (
+        jacobian_spectrum(gaussian, torch.randn(2, 4, 5, 5, dtype=torch.float64)).log_spread() > 1
+    )
+    with pytest.raises(ValueError, match="batch dimension"):
+        jacobian_spectrum(net, torch.randn(0, 4, 5, 5))

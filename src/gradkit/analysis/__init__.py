@@ -1,5 +1,6 @@
 """Measurements on any nn.Module."""
 
+from gradkit.analysis.jacobian import JacobianSpectrum, jacobian_spectrum
 from gradkit.analysis.noise import NoiseToSignal, gradient_noise_to_signal
 from gradkit.analysis.spectrum import GradientWindow, WindowSpectrum, window_spectrum
 from gradkit.analysis.stability import (
@@ -13,11 +14,13 @@ from gradkit.analysis.stability import (
 
 __all__ = [
     "GradientWindow",
+    "JacobianSpectrum",
     "LayerStatistics",
     "NoiseStability",
     "NoiseToSignal",
     "WindowSpectrum",
     "gradient_noise_to_signal",
+    "jacobian_spectrum",
     "layer_statistics",
     "noise_stability",
     "probed_layers",
