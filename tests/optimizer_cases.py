@@ -13,6 +13,7 @@ from gradkit.optim import (
     GGT,
     MSVAG,
     SVAG,
+    EndToEndGD,
     FullMatrixAdaGrad,
     PerturbedGD,
     Shampoo,
@@ -122,6 +123,13 @@ CASES = [
             "weight_decay": _DECAY,
         },
         {"lr": 3e-2, "radius": 0.1, "interval": 1, "seed": 3, "weight_decay": 0.1},
+    ),
+    OptimizerCase(
+        "EndToEndGD",
+        EndToEndGD,
+        {"lr": 1e-2, "depth": 3},
+        {"lr": _LR, "depth": [0, 2.0], "weight_decay": _DECAY},
+        {"lr": 3e-2, "depth": 2, "weight_decay": 0.1},
     ),
     OptimizerCase(
         "FullMatrixAdaGrad",

@@ -2,6 +2,7 @@
 
 from gradkit.optim._base import NonFiniteGradientError
 from gradkit.optim.batch_size import BatchSizeController, ProgressiveSampler, batch_statistics
+from gradkit.optim.end_to_end import EndToEndGD, balanced_regressor, product_weight
 from gradkit.optim.full_matrix import FullMatrixAdaGrad
 from gradkit.optim.ggt import GGT
 from gradkit.optim.lbfgs_memory import LBFGSMemory
@@ -20,6 +21,7 @@ __all__ = [
     "OPTIMIZERS",
     "SVAG",
     "BatchSizeController",
+    "EndToEndGD",
     "FullMatrixAdaGrad",
     "LBFGSMemory",
     "NonFiniteGradientError",
@@ -32,8 +34,10 @@ __all__ = [
     "SignSGD",
     "Signum",
     "armijo_backtracking",
+    "balanced_regressor",
     "batch_statistics",
     "build_optimizer",
     "paper_constants",
     "per_sample_gradients",
+    "product_weight",
 ]
