@@ -1,5 +1,12 @@
 """Measurements on any nn.Module."""
 
+from gradkit.analysis.compression import (
+    CompressionResult,
+    compress,
+    matrix_project,
+    smallest_compression,
+    svd_truncate,
+)
 from gradkit.analysis.jacobian import JacobianSpectrum, jacobian_spectrum
 from gradkit.analysis.noise import NoiseToSignal, gradient_noise_to_signal
 from gradkit.analysis.spectrum import GradientWindow, WindowSpectrum, window_spectrum
@@ -13,17 +20,22 @@ from gradkit.analysis.stability import (
 )
 
 __all__ = [
+    "CompressionResult",
     "GradientWindow",
     "JacobianSpectrum",
     "LayerStatistics",
     "NoiseStability",
     "NoiseToSignal",
     "WindowSpectrum",
+    "compress",
     "gradient_noise_to_signal",
     "jacobian_spectrum",
     "layer_statistics",
+    "matrix_project",
     "noise_stability",
     "probed_layers",
+    "smallest_compression",
     "stable_rank",
+    "svd_truncate",
     "window_spectrum",
 ]
