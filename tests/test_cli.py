@@ -294,3 +294,30 @@ def test_train_sets_pbqn_hyper_parameters_with_param(tmp_path, capsys):
     adam = ["train", "--task", "breast-cancer-logreg", "--optimizer", "adam", "--epochs", "1"]
     assert main([*adam, "--param", "theta=0.5", "--out", str(tmp_path / "adam")]) == 2
     assert "--optimizer adam takes its learning rate from --lr" in capsys.readouterr().err
+
+
+def test_analyze_probes_a_trained_checkpoint_and_refuses_one_that_does_not_fit(tmp_path, capsys):
+    trained = tmp_path / "trained"
+    argv = ["train", "--task", "digits-mlp", "--optimizer", "adam", "--epochs", "1"]
+    assert main([*argv, "--out", str(trained)]) == 0
+    assert (trained / "model.pt").exists()
+    for probe, samples in (("noise-stability", "50"), ("compress", "200"), ("jacobian", "3")):
+        out = tmp_path / probe
+        command = ["analyze", probe, "--task", "digits-mlp", "--samples", samples]
+        assert main([*command, "--checkpoint", str(trained / "model.pt"), "--out", str(out)]) == 0
+        payload = json.loads((out / f"{probe}.json").read_text())
+        assert (out / f"{probe}.png").exists() and payload
+    printed = capsys.readouterr().out
+    assert "noise at 1: median r at the output" in printed and "svd: size" in printed
+    noise = json.loads((tmp_path / "noise-stability" / "noise-stability.json").read_text())
+    assert noise["layers"] == ["1", "3", "5"] and noise["attenuation"]["1"]["1"] == pytest.approx(
+        0.1
+    )
+    for checkpoint, message in (
+        (tmp_path / "missing.pt", "does not exist"),
+        (trained / "model.pt", "does not fit task mnist1d-mlp's model"),
+    ):
+        out = tmp_path / "refused"
+        command = ["analyze", "jacobian", "--task", "mnist1d-mlp", "--checkpoint", str(checkpoint)]
+        assert main([*command, "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err and not out.exists()

@@ -255,6 +255,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace the results an output directory holds"
     )
 
+    an = commands.add_parser(
+        "analyze", help="noise stability, compression or the Jacobian spectrum of a task's model"
+    )
+    an.add_argument("probe", choices=["noise-stability", "compress", "jacobian"])
+    an.add_argument(
+        "--task",
+        required=True,
+        choices=list(TASKS),
+        metavar="TASK",
+        help=f"one of: {', '.join(TASKS)}",
+    )
+    an.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="model.pt written by gradkit train (default: the model freshly initialised)",
+    )
+    an.add_argument("--seed", type=int, default=0, help="seed of the model and the data")
+    an.add_argument(
+        "--samples",
+        type=_positive(int),
+        help="inputs probed (default: noise-stability 500, compress 2000, jacobian 16)",
+    )
+    an.add_argument(
+        "--noise", type=_positive(float), default=0.1, help="noise-stability: relative noise"
+    )
+    an.add_argument(
+        "--tolerance",
+        type=_positive(float),
+        default=0.01,
+        help="compress: train accuracy the compressed model may lose (default 0.01)",
+    )
+    an.add_argument(
+        "--out", type=_directory, help="output directory (default ./gradkit-analyze/TASK)"
+    )
+    an.add_argument(
+        "--force", action="store_true", help="replace the results an output directory holds"
+    )
+
     ls = commands.add_parser("list", help="list claims, optimizers, algorithms or tasks")
     ls.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list (default: all)")
 
@@ -293,6 +331,32 @@ def _reproduce(args, console: Console) -> int:
     workers = args.workers or default_workers()
     entries = reproduce(claim_ids, args.scale, args.seeds, args.out, console, cache, workers)
     return 1 if any(e.verdict == "error" for e in entries) else 0
+
+
+def _analyze(args, console: Console) -> int:
+    from gradkit.report import analyze as probes
+    from gradkit.tasks import get_task
+
+    task = get_task(args.task)
+    model, data = probes.load_model(task, args.seed, args.checkpoint)
+    out = prepare_output(args.out or Path("gradkit-analyze") / args.task, args.force)
+    samples = args.samples or {"noise-stability": 500, "compress": 2000, "jacobian": 16}[args.probe]
+    if args.probe == "noise-stability":
+        paths, result = probes.analyze_noise_stability(
+            model, data, samples, args.noise, out, args.seed
+        )
+    elif args.probe == "compress":
+        paths, result = probes.analyze_compression(
+            model, data, samples, args.tolerance, out, args.seed
+        )
+    else:
+        paths, result = probes.analyze_jacobian(model, data, samples, out)
+    source = args.checkpoint or "fresh initialisation"
+    console.print(f"{args.probe} of {args.task} ({source}):")
+    for line in probes.summary_lines(args.probe, result):
+        console.print(f"  {line}")
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
 
 
 def _train(args, console: Console) -> int:
@@ -695,6 +759,7 @@ def _bench_hooks(args, console: Console) -> list:
 COMMANDS = {
     "reproduce": _reproduce,
     "train": _train,
+    "analyze": _analyze,
     "simulate": _simulate,
     "list": _list,
     "bench": _bench,

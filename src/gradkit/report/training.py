@@ -1,10 +1,12 @@
-"""Files for one training run: metrics.json, metrics.csv (one row per evaluation), loss.png."""
+"""Files for one training run: metrics.json, metrics.csv (one row per evaluation), loss.png,
+model.pt."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import torch
 from matplotlib.figure import Figure
 
 from gradkit.report.render import json_safe
@@ -44,9 +46,14 @@ def loss_figure(result) -> Figure:
 
 
 def write_training_outputs(result, out: Path) -> list[Path]:
+    """metrics.json, metrics.csv, loss.png and, when the result holds its model, model.pt (its
+    state_dict, what ``gradkit analyze --checkpoint`` reads)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "metrics.json", out / "metrics.csv", out / "loss.png"]
     paths[0].write_text(json.dumps(json_safe(result.to_dict()), indent=2, allow_nan=False))
     result.write_csv(paths[1])
     loss_figure(result).savefig(paths[2], dpi=110)
+    if result.model is not None:
+        paths.append(out / "model.pt")
+        torch.save(result.model.state_dict(), paths[-1])
     return paths

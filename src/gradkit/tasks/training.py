@@ -11,7 +11,7 @@ import csv
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class TrainResult:
     diverged: bool = False
     seconds: float = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)  # per step, if the optimizer has
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # the trained model
 
     def final(self, metric: str) -> float:
         """The metric at the last evaluation (``inf`` loss / ``nan`` accuracy if diverged)."""
@@ -77,7 +78,8 @@ class TrainResult:
         return [e["epoch"] for e in self.evals], [e[metric] for e in self.evals]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Everything but the model, as plain data."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
 
     def write_csv(self, path: Path) -> None:
         with open(path, "w", newline="") as f:
@@ -182,6 +184,7 @@ def fit(
         point.update({k: math.nan for k in point if k.endswith("accuracy")})
         result.evals.append(point)
     result.seconds = time.perf_counter() - started
+    result.model = model
     return result
 
 
