@@ -9,6 +9,7 @@ from torch import nn
 
 from gradkit.analysis.jacobian import jacobian_spectrum
 from gradkit.analysis.stability import (
+    interlayer_cushions,
     layer_statistics,
     noise_stability,
     probed_layers,
@@ -134,3 +135,25 @@ def test_a_deep_delta_orthogonal_linear_cnn_is_an_exact_isometry():
     )
     with pytest.raises(ValueError, match="batch dimension"):
         jacobian_spectrum(net, torch.randn(0, 4, 5, 5))
+
+
+def test_interlayer_cushions_equal_the_jacobian_formula():
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3))
+    net = net.double()
+    x = torch.randn(3, 4, dtype=torch.float64)
+    cushions = interlayer_cushions(net, x)
+    assert list(cushions) == ["0", "2", "4"] and list(cushions["2"]) == ["2", "4"]
+    np.testing.assert_allclose(cushions["0"]["0"], 1 / np.sqrt(6), rtol=1e-12)  # J = identity
+    with torch.no_grad():
+        x0 = net[0](x)
+    for s in range(3):  # J^{0,4} = W_4 diag(tanh'(x^2)) W_2 diag(tanh'(x^0))
+        x2 = net[2](torch.tanh(x0[s]))
+        jac = (
+            net[4].weight
+            @ torch.diag(1 - torch.tanh(x2) ** 2)
+            @ net[2].weight
+            @ torch.diag(1 - torch.tanh(x0[s]) ** 2)
+        ).detach()
+        expected = (jac @ x0[s]).norm() / (jac.norm() * x0[s].norm())
+        assert cushions["0"]["4"][s] == pytest.approx(float(expected), rel=1e-10)

@@ -13,6 +13,7 @@ from gradkit.analysis.spectrum import GradientWindow, WindowSpectrum, window_spe
 from gradkit.analysis.stability import (
     LayerStatistics,
     NoiseStability,
+    interlayer_cushions,
     layer_statistics,
     noise_stability,
     probed_layers,
@@ -29,6 +30,7 @@ __all__ = [
     "WindowSpectrum",
     "compress",
     "gradient_noise_to_signal",
+    "interlayer_cushions",
     "jacobian_spectrum",
     "layer_statistics",
     "matrix_project",

@@ -14,6 +14,9 @@ activation sits between them).
   the data.
 - Activation contraction c_i = ||x^i|| / ||u^{i+1}|| per sample (the smallest c with
   ||phi(x^i)|| >= ||x^i|| / c is its maximum).
+- Interlayer cushion mu_{i,j} = ||J^{i,j} x^i|| / (||J^{i,j}||_F ||x^i||) per sample, J^{i,j} the
+  Jacobian of x^j with respect to x^i (torch.func; small nets), and mu_{i->} = min_{j >= i}
+  (mu_{i,i} = 1/sqrt(h^i), J being the identity).
 - Stable rank ||A||_F^2 / ||A||_2^2 of each weight (a convolution's kernel as a matrix out x
   in*kernel, not the operator).
 """
@@ -187,3 +190,37 @@ def layer_statistics(model: nn.Module, inputs: Tensor) -> list[LayerStatistics]:
             rank = stable_rank(layer.weight)
             stats.append(LayerStatistics(name, cushion.tolist(), contraction, rank))
     return stats
+
+
+def interlayer_cushions(model: nn.Module, inputs: Tensor) -> dict[str, dict[str, list[float]]]:
+    """``cushions[i][j]``: mu_{i,j} per sample for every probed layer j at or after i. One
+    Jacobian per (sample, i): use a few samples of a small net."""
+    with _evaluating(model):
+        names = list(_record(model, inputs[:1]))
+    result: dict[str, dict[str, list[float]]] = {
+        i: {j: [] for j in names[k:]} for k, i in enumerate(names)
+    }
+    for x in inputs:
+        sample = x.unsqueeze(0)
+        with _evaluating(model):
+            clean = _record(model, sample)
+        for k, at in enumerate(names):
+            later = names[k:]
+
+            def outputs(z: Tensor, at=at, later=later, sample=sample) -> tuple[Tensor, ...]:
+                seen = _record(model, sample, {at: lambda _: z})
+                return tuple(seen[j][1].flatten() for j in later)
+
+            x_i = clean[at][1]
+            was_training = model.training
+            model.eval()
+            try:
+                jacobians = torch.func.jacrev(outputs)(x_i)
+            finally:
+                model.train(was_training)
+            flat = x_i.flatten()
+            for j, jac in zip(later, jacobians, strict=True):
+                jac = jac.detach().reshape(jac.shape[0], -1)
+                mu = (jac @ flat).norm() / (jac.norm() * flat.norm())
+                result[at][j].append(float(mu))
+    return result
