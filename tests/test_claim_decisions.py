@@ -23,6 +23,7 @@ from gradkit.claims import (
     msvag_vs_adam,
     pbqn_network,
     pbqn_work,
+    saddle_escape,
     shampoo_cnn,
     shampoo_convex,
     sign_geometry,
@@ -462,3 +463,20 @@ def test_pbqn_network_decision(ratio, spread, expected):
     adam = seeds(0.01, 0.001, pattern=0)
     pbqn = [a * ratio * math.exp(spread * z) for a, z in zip(adam, PATTERNS[1], strict=False)]
     assert pbqn_network.decide({"pbqn": pbqn, "adam": adam})[0] == expected
+
+
+# ---- perturbation-escapes-saddles --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gd", "pgd", "expected"),
+    [
+        ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [50, 55]}, HOLDS),
+        ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [80, 90]}, FAILS),  # grew > 2x
+        ({10: [1001], 10000: [12]}, {10: [35, 40], 10000: [50, 55]}, FAILS),  # GD escaped
+        ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [50, 1001]}, UNSURE),  # one stayed
+        ({10: [1001], 10000: [1001]}, {10: [30, 30], 10000: [60, 60]}, HOLDS),  # 2x counts
+    ],
+)
+def test_saddle_escape_decision(gd, pgd, expected):
+    assert saddle_escape.decide(gd, pgd, budget=1000)[0] == expected

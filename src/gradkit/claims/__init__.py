@@ -18,6 +18,7 @@ from gradkit.claims import (
     msvag_vs_adam,
     pbqn_network,
     pbqn_work,
+    saddle_escape,
     shampoo_cnn,
     shampoo_convex,
     sign_geometry,
@@ -48,6 +49,7 @@ CLAIMS: dict[str, Claim] = {
         pbqn_work.CLAIM,
         batch_growth.CLAIM,
         pbqn_network.CLAIM,
+        saddle_escape.CLAIM,
     ]
 }
 
