@@ -9,6 +9,7 @@ from gradkit.claims import (
     adpsgd_slow_worker,
     batch_growth,
     decentralized_accuracy,
+    depth_acceleration,
     dgc_compression,
     ecq_quantization,
     ggt_conditioning,
@@ -50,6 +51,7 @@ CLAIMS: dict[str, Claim] = {
         batch_growth.CLAIM,
         pbqn_network.CLAIM,
         saddle_escape.CLAIM,
+        depth_acceleration.CLAIM,
     ]
 }
 

@@ -33,6 +33,7 @@ CONVEX = "gradkit.experiments.kinds:convex_run"
 SIMULATE = "gradkit.experiments.kinds:simulate_run"
 QUADRATIC = "gradkit.experiments.kinds:quadratic_run"
 LOGISTIC = "gradkit.experiments.kinds:logistic_work_run"
+DEEP_LINEAR = "gradkit.experiments.kinds:deep_linear_run"
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,19 @@ def logistic_work(problem: str, target_gap: float) -> SpecFactory:
         return RunSpec.of(
             LOGISTIC, problem=problem, seed=seed, method=method.runs, epochs=epochs,
             target_gap=target_gap, **options,
+        )  # fmt: skip
+
+    return make
+
+
+def deep_linear(problem: str, power: int) -> SpecFactory:
+    """Runs of :func:`gradkit.experiments.kinds.deep_linear_run`: l_``power`` regression on
+    ``problem`` (the synthetic instance drawn from the seed), budgets in iterations."""
+
+    def make(method: Method, lr: float, iterations: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            DEEP_LINEAR, problem=problem, power=power, seed=seed, method=method.runs, lr=lr,
+            iterations=iterations,
         )  # fmt: skip
 
     return make
