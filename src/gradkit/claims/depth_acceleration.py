@@ -144,15 +144,15 @@ CLAIM = Claim(
     "by Overparameterization, ICML 2018 (arXiv 1802.06509)",
     criterion=(
         "Synthetic linear regression (n 1000, d 20, feature covariance eigenvalues log-spaced "
-        "over [0.1, 10] in a random basis, y = x^T w* + 0.01 noise), L = mean((x^T w - y)^p)/p "
-        "for p = 4 and 2; w_1 ~ N(0, 1e-6 I), depth N adds N - 1 scalars = ||w_1|| (balanced). "
-        "GD at depths 1, 2, 3 and AdaGrad, each lr searched in its own range (3 points per "
-        "decade, widened at the edges, successive halving) by iterations to L <= 1e-3 L(0); "
-        ">= 3 seeds (instances). Holds if on l4 the 90% t-intervals of per-seed log(iterations "
-        "of depth 2 or 3 / depth 1's) and (/ AdaGrad's) all lie below 0, and on l2 that of "
-        f"log(depth 2 / depth 1) lies above log {NO_GAIN:g}; does not hold if any of these is "
-        "decidedly false; inconclusive otherwise. The end-to-end rule at the deep nets' rates "
-        "is reported."
+        "over [0.1, 10] in a random basis, y = x^T w* + 0.01 noise, both standardized), "
+        "L = mean((x^T w - y)^p)/p for p = 4 and 2; w_1 ~ N(0, 1e-6 I), depth N adds N - 1 "
+        "scalars = ||w_1|| (balanced). GD at depths 1, 2, 3 and AdaGrad, each lr searched in its "
+        "own range (3 points per decade, widened at the edges, successive halving) by "
+        "iterations to L <= 1e-3 L(0); >= 3 seeds (instances). Holds if on l4 the 90% "
+        "t-intervals of per-seed log(iterations of depth 2 or 3 / depth 1's) and (/ AdaGrad's) "
+        f"all lie below 0, and on l2 that of log(depth 2 / depth 1) lies above log {NO_GAIN:g}; "
+        "does not hold if any of these is decidedly false; inconclusive otherwise. The "
+        "end-to-end rule at the deep nets' rates is reported."
     ),
     run=run,
 )

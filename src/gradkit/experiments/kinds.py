@@ -500,9 +500,10 @@ DEEP_LINEAR_METHODS = ("depth1", "depth2", "depth3", "e2e2", "e2e3", "adagrad")
 
 
 def regression_data(problem: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) in float64: ``synthetic`` (n 1000, d 20, covariance eigenvalues log-spaced over
-    [0.1, 10] in a random basis, standardized; y = x^T w* + 0.01 noise, all drawn from ``seed``)
-    or ``diabetes`` (scikit-learn's, features and target standardized)."""
+    """(x, y) in float64, features and target standardized (so that one learning rate means
+    the same on every instance): ``synthetic`` (n 1000, d 20, covariance eigenvalues log-spaced
+    over [0.1, 10] in a random basis; y = x^T w* + 0.01 noise, all drawn from ``seed``) or
+    ``diabetes`` (scikit-learn's)."""
     generator = torch.Generator().manual_seed(seed)
     if problem == "synthetic":
         q, _ = torch.linalg.qr(torch.randn(20, 20, generator=generator, dtype=torch.float64))
@@ -511,7 +512,7 @@ def regression_data(problem: str, seed: int) -> tuple[torch.Tensor, torch.Tensor
         x = (x - x.mean(0)) / x.std(0)
         w = torch.randn(20, generator=generator, dtype=torch.float64)
         y = x @ w + 0.01 * torch.randn(1000, generator=generator, dtype=torch.float64)
-        return x, y
+        return x, (y - y.mean()) / y.std()
     if problem == "diabetes":
         from sklearn.datasets import load_diabetes
 
