@@ -14,6 +14,7 @@ from gradkit.claims import (
     adpsgd_slow_worker,
     batch_growth,
     decentralized_accuracy,
+    depth_acceleration,
     dgc_compression,
     ecq_quantization,
     ggt_conditioning,
@@ -480,3 +481,34 @@ def test_pbqn_network_decision(ratio, spread, expected):
 )
 def test_saddle_escape_decision(gd, pgd, expected):
     assert saddle_escape.decide(gd, pgd, budget=1000)[0] == expected
+
+
+# ---- depth-accelerates-l4-not-l2 ---------------------------------------------------------------
+
+
+def depth_case(l4, l2):
+    """``l4``: (depth1, depth2, depth3, adagrad) iterations; ``l2``: (depth1, depth2)."""
+    names = ("depth1", "depth2", "depth3", "adagrad")
+    return {
+        "l4 regression": {
+            m: seeds(v, 0.05 * v, pattern=i) for i, (m, v) in enumerate(zip(names, l4, strict=True))
+        },
+        "l2 regression": {
+            m: seeds(v, 0.05 * v, pattern=i)
+            for i, (m, v) in enumerate(zip(names, l2, strict=False))
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("l4", "l2", "expected"),
+    [
+        ((100, 30, 40, 80), (30, 50), HOLDS),
+        ((100, 30, 250, 80), (30, 50), FAILS),  # depth 3 slower on l4
+        ((100, 30, 40, 80), (60, 20), FAILS),  # depth 2 accelerates l2 too
+        ((100, 30, 40, 80), (30, 24), UNSURE),  # right at the 0.8 margin
+        ((5001, 5001, 5001, 80), (30, 50), FAILS),  # no GD reaches what AdaGrad reaches
+    ],
+)
+def test_depth_acceleration_decision(l4, l2, expected):
+    assert depth_acceleration.decide(depth_case(l4, l2), budget=5000)[0] == expected
