@@ -35,7 +35,7 @@ from gradkit.tasks import convex, get_task, train
 from gradkit.tasks.distributed import task_problem, with_suboptimality
 from gradkit.tasks.logistic import logistic_problem
 from gradkit.tasks.logistic import loss as logistic_loss
-from gradkit.tasks.synthetic import NoisyQuadratic, quadratic_hessian
+from gradkit.tasks.synthetic import NoisyQuadratic, lp_regression, quadratic_hessian
 
 VALIDATION_FRACTION = 0.2
 
@@ -500,26 +500,23 @@ DEEP_LINEAR_METHODS = ("depth1", "depth2", "depth3", "e2e2", "e2e3", "adagrad")
 
 
 def regression_data(problem: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) in float64, features and target standardized (so that one learning rate means
-    the same on every instance): ``synthetic`` (n 1000, d 20, covariance eigenvalues log-spaced
-    over [0.1, 10] in a random basis; y = x^T w* + 0.01 noise, all drawn from ``seed``) or
-    ``diabetes`` (scikit-learn's)."""
-    generator = torch.Generator().manual_seed(seed)
+    """(x, y) in float64 with the target standardized (so that one learning rate means the
+    same on every instance): ``synthetic`` is :func:`gradkit.tasks.synthetic.lp_regression`
+    (n 1000 with both splits, d 20, eigenvalues over [0.1, 10] in a random basis, noise 0.01,
+    drawn from ``seed``), ``diabetes`` scikit-learn's (features standardized)."""
     if problem == "synthetic":
-        q, _ = torch.linalg.qr(torch.randn(20, 20, generator=generator, dtype=torch.float64))
-        scales = torch.logspace(-1, 1, 20, dtype=torch.float64).sqrt()
-        x = torch.randn(1000, 20, generator=generator, dtype=torch.float64) * scales @ q.T
-        x = (x - x.mean(0)) / x.std(0)
-        w = torch.randn(20, generator=generator, dtype=torch.float64)
-        y = x @ w + 0.01 * torch.randn(1000, generator=generator, dtype=torch.float64)
-        return x, (y - y.mean()) / y.std()
-    if problem == "diabetes":
+        data = lp_regression(1000, seed=seed)
+        x = torch.cat([data.x_train, data.x_test]).double()
+        y = torch.cat([data.y_train, data.y_test]).double()
+    elif problem == "diabetes":
         from sklearn.datasets import load_diabetes
 
         features, target = load_diabetes(return_X_y=True)
         x, y = torch.from_numpy(features), torch.from_numpy(target)
-        return (x - x.mean(0)) / x.std(0), (y - y.mean()) / y.std()
-    raise ValueError(f"unknown problem {problem!r}; choose from synthetic, diabetes")
+        x = (x - x.mean(0)) / x.std(0)
+    else:
+        raise ValueError(f"unknown problem {problem!r}; choose from synthetic, diabetes")
+    return x, (y - y.mean()) / y.std()
 
 
 def deep_linear_run(
