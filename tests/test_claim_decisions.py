@@ -13,6 +13,7 @@ from gradkit.claims import (
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
     batch_growth,
+    compressibility,
     decentralized_accuracy,
     depth_acceleration,
     dgc_compression,
@@ -22,6 +23,7 @@ from gradkit.claims import (
     gradient_window,
     majority_vote,
     msvag_vs_adam,
+    noise_stability,
     pbqn_network,
     pbqn_work,
     saddle_escape,
@@ -512,3 +514,43 @@ def depth_case(l4, l2):
 )
 def test_depth_acceleration_decision(l4, l2, expected):
     assert depth_acceleration.decide(depth_case(l4, l2), budget=5000)[0] == expected
+
+
+# ---- trained-nets-are-noise-stable and noise-stability-means-compressible ----------------------
+
+
+@pytest.mark.parametrize(
+    ("true", "random", "init", "fitted", "expected"),
+    [
+        (0.05, 0.15, 0.09, 1.0, HOLDS),
+        (0.05, 0.04, 0.09, 1.0, FAILS),  # the random-label net attenuates more
+        (0.12, 0.15, 0.2, 1.0, FAILS),  # the trained net amplifies the noise (> 0.1)
+        (0.05, 0.15, 0.09, 0.9, UNSURE),  # a net did not fit its labels
+    ],
+)
+def test_noise_stability_decision(true, random, init, fitted, expected):
+    attenuation = {
+        "true": seeds(true, 0.05 * true, pattern=0),
+        "random": seeds(random, 0.05 * random, pattern=1),
+        "init": seeds(init, 0.05 * init, pattern=2),
+    }
+    accuracy = {"true": [1.0] * 3, "random": [fitted] * 3, "init": [0.1] * 3}
+    assert noise_stability.decide(attenuation, accuracy)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("true", "random", "fitted", "expected"),
+    [
+        (5e4, 2e5, 1.0, HOLDS),
+        (2e5, 2e5, 1.0, UNSURE),
+        (2e5, 5e4, 1.0, FAILS),
+        (5e4, 2e5, 0.5, UNSURE),
+    ],
+)
+def test_compressibility_decision(true, random, fitted, expected):
+    parameters = {
+        "true": seeds(true, 0.05 * true, pattern=0),
+        "random": seeds(random, 0, pattern=1),
+    }
+    accuracy = {"true": [1.0] * 3, "random": [fitted] * 3}
+    assert compressibility.decide(parameters, accuracy)[0] == expected

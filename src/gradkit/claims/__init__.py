@@ -8,6 +8,7 @@ from gradkit.claims import (
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
     batch_growth,
+    compressibility,
     decentralized_accuracy,
     depth_acceleration,
     dgc_compression,
@@ -17,6 +18,7 @@ from gradkit.claims import (
     gradient_window,
     majority_vote,
     msvag_vs_adam,
+    noise_stability,
     pbqn_network,
     pbqn_work,
     saddle_escape,
@@ -52,6 +54,8 @@ CLAIMS: dict[str, Claim] = {
         pbqn_network.CLAIM,
         saddle_escape.CLAIM,
         depth_acceleration.CLAIM,
+        noise_stability.CLAIM,
+        compressibility.CLAIM,
     ]
 }
 

@@ -34,6 +34,10 @@ SIMULATE = "gradkit.experiments.kinds:simulate_run"
 QUADRATIC = "gradkit.experiments.kinds:quadratic_run"
 LOGISTIC = "gradkit.experiments.kinds:logistic_work_run"
 DEEP_LINEAR = "gradkit.experiments.kinds:deep_linear_run"
+STABILITY = "gradkit.experiments.kinds:noise_stability_run"
+STABILITY_EPOCHS = {"true": (30, 60), "random": (150, 300), "init": (1, 1)}
+"""(quick, full) epochs of each net of :func:`stability_runs`: enough for both trained nets
+to fit their labels (smoke: 2)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,30 @@ def deep_linear(problem: str, power: int) -> SpecFactory:
         )  # fmt: skip
 
     return make
+
+
+def stability_epochs(net: str, scale: str) -> int:
+    """Training epochs of net ("true", "random", "init") at ``scale``."""
+    quick, full = STABILITY_EPOCHS[net]
+    return {"smoke": min(2, quick), "quick": quick, "full": full}[scale]
+
+
+def stability_runs(
+    executor: Executor, nets: Sequence[str], seeds: Sequence[int], scale: str, relative: float
+) -> dict[str, list[RunRecord]]:
+    """:func:`gradkit.experiments.kinds.noise_stability_run` of each net ("true", "random",
+    "init") for every seed, with the epochs of :data:`STABILITY_EPOCHS` at ``scale`` (shared,
+    so claims probing the same nets share the cached runs)."""
+
+    specs = [
+        RunSpec.of(
+            STABILITY, labels=net, seed=seed, epochs=stability_epochs(net, scale), relative=relative
+        )
+        for net in nets
+        for seed in seeds
+    ]
+    records = executor.run(specs)
+    return {net: records[i * len(seeds) : (i + 1) * len(seeds)] for i, net in enumerate(nets)}
 
 
 def simulated(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
+import statistics
 import time
 
 import torch
 from torch.nn.utils import parameters_to_vector
 
+from gradkit.analysis import layer_statistics, noise_stability, smallest_compression
 from gradkit.distributed.compressed import (
     codec_seed,
     decode_mean,
@@ -31,11 +34,13 @@ from gradkit.optim import (
     per_sample_gradients,
 )
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
-from gradkit.tasks import convex, get_task, train
+from gradkit.tasks import convex, datasets, get_task, train
 from gradkit.tasks.distributed import task_problem, with_suboptimality
 from gradkit.tasks.logistic import logistic_problem
 from gradkit.tasks.logistic import loss as logistic_loss
+from gradkit.tasks.models import MLP
 from gradkit.tasks.synthetic import NoisyQuadratic, lp_regression, quadratic_hessian
+from gradkit.tasks.training import fit
 
 VALIDATION_FRACTION = 0.2
 
@@ -580,3 +585,77 @@ def deep_linear_run(
     diverged = not math.isfinite(value)
     metrics = {"iterations_to_target": float(reached), "final_fraction": value / initial}
     return RunRecord(metrics, {"loss_fraction": curve}, diverged, time.perf_counter() - started)
+
+
+STABILITY_LABELS = ("true", "random", "init")
+STABILITY_WIDTHS = (256, 256, 256, 256)
+RANDOM_LABEL_SAMPLES = 500
+
+
+def noise_stability_run(
+    labels: str,
+    seed: int,
+    epochs: int,
+    lr: float = 1e-3,
+    relative: float = 0.1,
+    tolerance: float = 0.01,
+) -> RunRecord:
+    """The digits MLP 64-256-256-256-256-10 (ReLU, He-normal weights, zero biases, from
+    ``seed``) trained with Adam at ``lr`` for ``epochs`` epochs (batch 64) on the true labels
+    (``true``), on the first RANDOM_LABEL_SAMPLES training samples with labels permuted from
+    ``seed`` (``random``), or not trained (``init``); then probed on the held-out inputs.
+
+    Metrics: ``train_accuracy`` (on the samples it trained on), ``attenuation`` (median r at the
+    logits of noise ``relative`` x ||x|| injected at the first layer), ``svd_parameters`` (the
+    effective parameter count of the smallest common SVD rank keeping train accuracy within
+    ``tolerance``; the full count if none does), ``cushion`` (mean over layers of the median
+    layer cushion) and ``stable_rank`` (mean over hidden layers). Curves: ``attenuation`` (median
+    r per layer), ``stable_rank`` per layer and ``compression`` (effective parameters, train
+    accuracy) over the ranks tried.
+    """
+    if labels not in STABILITY_LABELS:
+        raise ValueError(f"unknown labels {labels!r}; choose from {', '.join(STABILITY_LABELS)}")
+    started = time.perf_counter()
+    data = datasets.digits(images=False)
+    if labels == "random":
+        generator = torch.Generator().manual_seed(seed)
+        keep = slice(0, RANDOM_LABEL_SAMPLES)
+        shuffled = data.y_train[keep][torch.randperm(RANDOM_LABEL_SAMPLES, generator=generator)]
+        data = dataclasses.replace(data, x_train=data.x_train[keep], y_train=shuffled)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MLP(64, STABILITY_WIDTHS, 10)
+        for layer in model:
+            if isinstance(layer, torch.nn.Linear):
+                torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                torch.nn.init.zeros_(layer.bias)
+    if labels != "init":
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        fit(model, data, opt, loss="cross_entropy", epochs=epochs, batch_size=64, seed=seed)
+    model.eval()
+    x_train, y_train = data.x_train, data.y_train
+
+    def accuracy(m) -> float:
+        with torch.no_grad():
+            return float((m(x_train).argmax(1) == y_train).float().mean())
+
+    probe = data.x_test
+    noise = noise_stability(model, probe, at=0, relative=relative,
+                            generator=torch.Generator().manual_seed(seed))  # fmt: skip
+    medians = noise.median()
+    stats = layer_statistics(model, probe)
+    compressed = smallest_compression(model, accuracy, "svd", [2**i for i in range(9)], tolerance)
+    parameters = compressed.effective_parameters or compressed.parameters
+    metrics = {
+        "train_accuracy": compressed.baseline,
+        "attenuation": list(medians.values())[-1],
+        "svd_parameters": float(parameters),
+        "cushion": statistics.fmean(statistics.median(s.cushion) for s in stats),
+        "stable_rank": statistics.fmean(s.stable_rank for s in stats[:-1]),
+    }
+    curves = {
+        "attenuation": [[float(i), r] for i, r in enumerate(medians.values())],
+        "stable_rank": [[float(i), s.stable_rank] for i, s in enumerate(stats)],
+        "compression": [[float(count), value] for _, count, value in compressed.curve],
+    }
+    return RunRecord(metrics, curves, False, time.perf_counter() - started)
