@@ -608,8 +608,8 @@ def noise_stability_run(
     Metrics: ``train_accuracy`` (on the samples it trained on), ``attenuation`` (median r at the
     logits of noise ``relative`` x ||x|| injected at the first layer), ``svd_parameters`` (the
     effective parameter count of the smallest common SVD rank keeping train accuracy within
-    ``tolerance``; the full count if none does), ``cushion`` (mean over layers of the median
-    layer cushion) and ``stable_rank`` (mean over hidden layers). Curves: ``attenuation`` (median
+    ``tolerance``; if none does, the full count ``parameters``), ``cushion`` (mean over layers
+    of the median layer cushion) and ``stable_rank`` (mean over hidden layers). Curves: ``attenuation`` (median
     r per layer), ``stable_rank`` per layer and ``compression`` (effective parameters, train
     accuracy) over the ranks tried.
     """
@@ -650,6 +650,7 @@ def noise_stability_run(
         "train_accuracy": compressed.baseline,
         "attenuation": list(medians.values())[-1],
         "svd_parameters": float(parameters),
+        "parameters": float(compressed.parameters),
         "cushion": statistics.fmean(statistics.median(s.cushion) for s in stats),
         "stable_rank": statistics.fmean(s.stable_rank for s in stats[:-1]),
     }
