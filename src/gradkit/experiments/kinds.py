@@ -609,9 +609,9 @@ def noise_stability_run(
     logits of noise ``relative`` x ||x|| injected at the first layer), ``svd_parameters`` (the
     effective parameter count of the smallest common SVD rank keeping train accuracy within
     ``tolerance``; if none does, the full count ``parameters``), ``cushion`` (mean over layers
-    of the median layer cushion) and ``stable_rank`` (mean over hidden layers). Curves: ``attenuation`` (median
-    r per layer), ``stable_rank`` per layer and ``compression`` (effective parameters, train
-    accuracy) over the ranks tried.
+    of the median layer cushion) and ``stable_rank`` (mean over hidden layers). Curves:
+    ``attenuation`` (median r per layer), ``stable_rank`` per layer and ``compression``
+    (effective parameters, train accuracy) over the ranks tried.
     """
     if labels not in STABILITY_LABELS:
         raise ValueError(f"unknown labels {labels!r}; choose from {', '.join(STABILITY_LABELS)}")
