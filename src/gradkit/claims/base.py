@@ -10,6 +10,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from gradkit.experiments import Executor, compare_on_problems, runs_at
+from gradkit.experiments.stats import Decision
 
 SCALES = ("smoke", "quick", "full")
 """smoke: every claim end to end in seconds, verdicts not meaningful (for tests); quick: the
@@ -20,6 +21,17 @@ class Verdict(StrEnum):
     HOLDS = "holds"
     DOES_NOT_HOLD = "does not hold"
     INCONCLUSIVE = "inconclusive"
+
+
+def verdict_from(decisions, fails_when: str = "any") -> Verdict:
+    """HOLDS if every decision is YES; DOES_NOT_HOLD if ``"any"``, ``"most"`` (more than half)
+    or ``"all"`` of them are NO; INCONCLUSIVE otherwise."""
+    decisions = list(decisions)
+    noes = sum(d == Decision.NO for d in decisions)
+    if all(d == Decision.YES for d in decisions):
+        return Verdict.HOLDS
+    failing = {"any": noes > 0, "most": noes > len(decisions) / 2, "all": noes == len(decisions)}
+    return Verdict.DOES_NOT_HOLD if failing[fails_when] else Verdict.INCONCLUSIVE
 
 
 @dataclass

@@ -3,10 +3,9 @@ dominate, and the grown batch beats fixed batches at equal work (Bollapragada et
 
 from __future__ import annotations
 
-import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments import Budget, LrRange, Method, Metric, logistic_work
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import per_seed, search_notes, tuned_lrs
@@ -45,10 +44,6 @@ TUNE_ON = Metric("final_gap")
 GAP_FLOOR = 1e-16
 
 
-def log_gaps(values: list[float]) -> list[float]:
-    return [math.log(max(v, GAP_FLOOR)) for v in values]
-
-
 def grew(final_batches: list[float]) -> st.Decision:
     """YES if every seed's batch ended >= GROWTH x the initial one, NO if none did."""
     grown = [b >= GROWTH * INITIAL_BATCH for b in final_batches]
@@ -71,17 +66,15 @@ def decide(
     decisions = {}
     for p, per in gaps.items():
         lower = [
-            st.less(st.paired_interval(log_gaps(per["growing"]), log_gaps(per[m.name])))
+            st.less(
+                st.paired_interval(
+                    st.logs(per["growing"], GAP_FLOOR), st.logs(per[m.name], GAP_FLOOR)
+                )
+            )
             for m in FIXED
         ]
         decisions[p] = st.all_of([grew(batches[p]["growing"]), *lower])
-    values = list(decisions.values())
-    if all(d == st.Decision.YES for d in values):
-        verdict = Verdict.HOLDS
-    elif all(d == st.Decision.NO for d in values):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    verdict = verdict_from(decisions.values(), "all")
     return verdict, {p: d.value for p, d in decisions.items()}
 
 

@@ -8,7 +8,7 @@ import statistics
 
 from matplotlib.figure import Figure
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import stability_runs
 
@@ -26,12 +26,7 @@ def decide(parameters: dict[str, list[float]], accuracy: dict[str, list[float]])
         return Verdict.INCONCLUSIVE, "a net did not fit its labels"
     logs = {n: [math.log(p) for p in values] for n, values in parameters.items()}
     interval = st.paired_interval(logs["true"], logs["random"])
-    decision = st.less(interval)
-    verdict = {
-        st.Decision.YES: Verdict.HOLDS,
-        st.Decision.NO: Verdict.DOES_NOT_HOLD,
-        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
-    }[decision]
+    verdict = verdict_from([st.less(interval)])
     return verdict, f"log(true / random) {interval}"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.claims.base import Claim, ClaimResult, RunContext, verdict_from
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, deep_linear
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import per_seed, search_notes, tuned_lrs
@@ -58,13 +58,7 @@ def decide(iterations: dict[str, dict[str, list[float]]], budget: int):
             ratio("l2 regression", "depth2", "depth1"), math.log(NO_GAIN)
         ),
     }
-    values = list(decisions.values())
-    if all(d == st.Decision.YES for d in values):
-        verdict = Verdict.HOLDS
-    elif any(d == st.Decision.NO for d in values):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    verdict = verdict_from(decisions.values(), "any")
     return verdict, {k: d.value for k, d in decisions.items()}
 
 

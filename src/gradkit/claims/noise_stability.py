@@ -8,7 +8,7 @@ import statistics
 
 from matplotlib.figure import Figure
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import stability_epochs, stability_runs
 
@@ -33,13 +33,7 @@ def decide(attenuation: dict[str, list[float]], accuracy: dict[str, list[float]]
         "less with random labels": st.less(st.paired_interval(logs["true"], logs["random"])),
         "less at initialisation": st.less(st.paired_interval(logs["true"], logs["init"])),
     }
-    values = list(checks.values())
-    if all(d == st.Decision.YES for d in values):
-        verdict = Verdict.HOLDS
-    elif any(d == st.Decision.NO for d in values):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    verdict = verdict_from(checks.values())
     return verdict, {k: d.value for k, d in checks.items()}
 
 

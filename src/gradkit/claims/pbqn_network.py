@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, training
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import search_notes
@@ -31,21 +31,12 @@ BUDGET = Budget(
 TUNE_ON = Metric("train_loss")
 
 
-def log_losses(values: list[float]) -> list[float]:
-    return [math.log(v) if v > 0 else -math.inf for v in values]
-
-
 def decide(loss: dict[str, list[float]]) -> tuple[Verdict, str]:
     """The 90% t-interval of the per-seed log(PBQN's final train loss / Adam's): holds if it
     lies below log COMPARABLE, does not hold if it lies at or above it, inconclusive
     otherwise. Returns the verdict and the interval."""
-    interval = st.paired_interval(log_losses(loss["pbqn"]), log_losses(loss["adam"]))
-    decision = st.less(interval, math.log(COMPARABLE))
-    verdict = {
-        st.Decision.YES: Verdict.HOLDS,
-        st.Decision.NO: Verdict.DOES_NOT_HOLD,
-        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
-    }[decision]
+    interval = st.paired_interval(st.logs(loss["pbqn"]), st.logs(loss["adam"]))
+    verdict = verdict_from([st.less(interval, math.log(COMPARABLE))])
     return verdict, str(interval)
 
 

@@ -3,10 +3,9 @@ L-BFGS, and beats tuned SGD at equal work (Bollapragada et al. 2018)."""
 
 from __future__ import annotations
 
-import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, logistic_work
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import per_seed, search_notes
@@ -36,10 +35,6 @@ LR_ON = Metric("final_gap")  # SGD is compared on the gap at equal work
 GAP_FLOOR = 1e-16  # relative gaps below float64 resolution count as this
 
 
-def log_gaps(values: list[float]) -> list[float]:
-    return [math.log(max(v, GAP_FLOOR)) for v in values]
-
-
 def decide(
     epochs: dict[str, dict[str, list[float]]],
     gaps: dict[str, dict[str, list[float]]],
@@ -53,15 +48,11 @@ def decide(
     decisions = {}
     for p in epochs:
         fewer = st.paired_interval(*st.log_pair(epochs[p]["pbqn"], epochs[p]["lbfgs"], budget + 1))
-        lower = st.paired_interval(log_gaps(gaps[p]["pbqn"]), log_gaps(gaps[p]["sgd"]))
+        lower = st.paired_interval(
+            st.logs(gaps[p]["pbqn"], GAP_FLOOR), st.logs(gaps[p]["sgd"], GAP_FLOOR)
+        )
         decisions[p] = st.all_of([st.less(fewer), st.less(lower)])
-    values = list(decisions.values())
-    if all(d == st.Decision.YES for d in values):
-        verdict = Verdict.HOLDS
-    elif sum(d == st.Decision.NO for d in values) > len(values) / 2:
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    verdict = verdict_from(decisions.values(), "most")
     return verdict, {p: d.value for p, d in decisions.items()}
 
 

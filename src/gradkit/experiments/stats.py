@@ -95,6 +95,14 @@ def log_pair(
     return [math.log(max(v, 1.0)) for v in a], [math.log(max(v, 1.0)) for v in b]
 
 
+def logs(values: Sequence[float], floor: float = 0.0) -> list[float]:
+    """log of each value, values at or below ``floor`` counted as ``floor`` (-inf for 0): e.g. a
+    relative gap below float64 resolution, or a loss of exactly 0."""
+    return [
+        math.log(v) if v > floor else (math.log(floor) if floor > 0 else -math.inf) for v in values
+    ]
+
+
 def greater(interval: PairedInterval, margin: float = 0.0) -> Decision:
     """Is mean(a - b) > margin? YES if the whole interval is above it, NO if the whole interval
     is at or below it."""
