@@ -24,6 +24,7 @@ from gradkit.claims import (
     majority_vote,
     msvag_vs_adam,
     noise_stability,
+    orthogonal_init,
     pbqn_network,
     pbqn_work,
     saddle_escape,
@@ -554,3 +555,42 @@ def test_compressibility_decision(true, random, fitted, expected):
     }
     accuracy = {"true": [1.0] * 3, "random": [fitted] * 3}
     assert compressibility.decide(parameters, accuracy)[0] == expected
+
+
+# ---- orthogonal-init-trains-very-deep-tanh -----------------------------------------------------
+
+
+def init_case(shallow, deep):
+    """(delta-orthogonal, gaussian, ordered, chaotic) median losses at depths 8 and 48."""
+    names = ("delta-orthogonal", "gaussian", "ordered", "chaotic")
+    return {
+        depth: {
+            m: seeds(v, 0.05 * v, pattern=i) if math.isfinite(v) else [v] * 3
+            for i, (m, v) in enumerate(zip(names, per, strict=True))
+        }
+        for depth, per in ((8, shallow), (48, deep))
+    }
+
+
+ISOMETRIC = {"delta-orthogonal": seeds(0.7, 0.05, pattern=0), "gaussian": seeds(11, 0.5, pattern=1)}
+
+
+@pytest.mark.parametrize(
+    ("shallow", "deep", "spread", "expected"),
+    [
+        ((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, 2.3), ISOMETRIC, HOLDS),
+        ((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, math.inf), ISOMETRIC, HOLDS),  # chaotic diverged
+        ((0.05, 0.04, 2.3, 0.3), (0.5, 0.17, 2.3, 2.3), ISOMETRIC, FAILS),  # Gaussian faster
+        ((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, 0.1), ISOMETRIC, FAILS),  # chaotic trains
+        ((0.02, 0.08, 2.3, 0.3), (0.17, 0.5, 2.3, 2.3), ISOMETRIC, FAILS),  # advantage shrinks
+        ((0.05, 0.04, 2.3, 0.3), (0.17, 0.175, 2.3, 2.3), ISOMETRIC, UNSURE),  # within the spread
+        (
+            (0.05, 0.04, 2.3, 0.3),
+            (0.17, 0.5, 2.3, 2.3),
+            {"delta-orthogonal": [0.7, 12, 0.7], "gaussian": [11, 0.5, 11]},
+            UNSURE,  # the spectra disagree across seeds
+        ),
+    ],
+)
+def test_orthogonal_init_decision(shallow, deep, spread, expected):
+    assert orthogonal_init.decide(init_case(shallow, deep), spread)[0] == expected

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradkit.analysis.jacobian import jacobian_spectrum
+from gradkit.analysis.jacobian import jacobian_spectra_along, jacobian_spectrum
 from gradkit.analysis.stability import (
     interlayer_cushions,
     layer_statistics,
@@ -135,6 +135,24 @@ def test_a_deep_delta_orthogonal_linear_cnn_is_an_exact_isometry():
     )
     with pytest.raises(ValueError, match="batch dimension"):
         jacobian_spectrum(net, torch.randn(0, 4, 5, 5))
+
+
+def test_jacobian_spectra_along_depth_equal_one_jacobian_per_prefix():
+    blocks = nn.Sequential(
+        *[nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, padding_mode="circular"), nn.Tanh())
+          for _ in range(5)]
+    ).double()  # fmt: skip
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    spectra = jacobian_spectra_along(blocks, x, [4, 1, 2])
+    assert list(spectra) == [1, 2, 4]
+    for depth, spectrum in spectra.items():
+        expected = jacobian_spectrum(blocks[:depth], x).values
+        torch.testing.assert_close(spectrum.values, expected, rtol=1e-12, atol=1e-14)
+    for bad in ([], [0], [6]):
+        with pytest.raises(ValueError, match=r"depths must lie in 1\.\.5"):
+            jacobian_spectra_along(blocks, x, bad)
+    with pytest.raises(ValueError, match="batch dimension"):
+        jacobian_spectra_along(blocks, x[:0], [1])
 
 
 def test_interlayer_cushions_equal_the_jacobian_formula():

@@ -7,7 +7,7 @@ from gradkit.analysis.compression import (
     smallest_compression,
     svd_truncate,
 )
-from gradkit.analysis.jacobian import JacobianSpectrum, jacobian_spectrum
+from gradkit.analysis.jacobian import JacobianSpectrum, jacobian_spectra_along, jacobian_spectrum
 from gradkit.analysis.noise import NoiseToSignal, gradient_noise_to_signal
 from gradkit.analysis.spectrum import GradientWindow, WindowSpectrum, window_spectrum
 from gradkit.analysis.stability import (
@@ -31,6 +31,7 @@ __all__ = [
     "compress",
     "gradient_noise_to_signal",
     "interlayer_cushions",
+    "jacobian_spectra_along",
     "jacobian_spectrum",
     "layer_statistics",
     "matrix_project",

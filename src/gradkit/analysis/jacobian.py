@@ -5,6 +5,7 @@ deep nets: their spectra span many orders of magnitude)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -60,3 +61,45 @@ def jacobian_spectrum(model: nn.Module, inputs: Tensor) -> JacobianSpectrum:
     with torch.no_grad():
         values = torch.stack([torch.linalg.svdvals(j) for j in jacobians])
     return JacobianSpectrum(values)
+
+
+def jacobian_spectra_along(
+    blocks: nn.Sequential, inputs: Tensor, depths: Sequence[int]
+) -> dict[int, JacobianSpectrum]:
+    """The spectrum of the Jacobian of the first L blocks of ``blocks`` (the output after block
+    L with respect to the input of block 1), for every L in ``depths``, from one forward-mode
+    pass per sample (``torch.func.jacfwd``; the cost of the deepest L, not of their sum). In
+    eval mode; samples must be treated independently."""
+    wanted = sorted(set(depths))
+    if not wanted or wanted[0] < 1 or wanted[-1] > len(blocks):
+        raise ValueError(
+            f"depths must lie in 1..{len(blocks)} (the number of blocks), got {depths}"
+        )
+    if inputs.ndim < 2 or inputs.shape[0] == 0:
+        raise ValueError(
+            f"inputs need a batch dimension with samples, got shape {tuple(inputs.shape)}"
+        )
+    was_training = blocks.training
+    blocks.eval()
+    try:
+
+        def along(x: Tensor) -> tuple[Tensor, ...]:
+            recorded, h = [], x.unsqueeze(0)
+            for depth, block in enumerate(blocks[: wanted[-1]], start=1):
+                h = block(h)
+                if depth in wanted:
+                    recorded.append(h.flatten())
+            return tuple(recorded)
+
+        per_sample = [torch.func.jacfwd(along)(x) for x in inputs]
+    finally:
+        blocks.train(was_training)
+    with torch.no_grad():
+        return {
+            depth: JacobianSpectrum(
+                torch.stack(
+                    [torch.linalg.svdvals(js[i].reshape(js[i].shape[0], -1)) for js in per_sample]
+                )
+            )
+            for i, depth in enumerate(wanted)
+        }

@@ -19,6 +19,7 @@ from gradkit.claims import (
     majority_vote,
     msvag_vs_adam,
     noise_stability,
+    orthogonal_init,
     pbqn_network,
     pbqn_work,
     saddle_escape,
@@ -56,6 +57,7 @@ CLAIMS: dict[str, Claim] = {
         depth_acceleration.CLAIM,
         noise_stability.CLAIM,
         compressibility.CLAIM,
+        orthogonal_init.CLAIM,
     ]
 }
 

@@ -35,6 +35,8 @@ QUADRATIC = "gradkit.experiments.kinds:quadratic_run"
 LOGISTIC = "gradkit.experiments.kinds:logistic_work_run"
 DEEP_LINEAR = "gradkit.experiments.kinds:deep_linear_run"
 STABILITY = "gradkit.experiments.kinds:noise_stability_run"
+DEEP_CNN = "gradkit.experiments.deep_cnn:deep_cnn_run"
+INIT_SPECTRUM = "gradkit.experiments.deep_cnn:init_spectrum_run"
 STABILITY_EPOCHS = {"true": (30, 60), "random": (150, 300), "init": (1, 1)}
 """(quick, full) epochs of each net of :func:`stability_runs`: enough for both trained nets
 to fit their labels (smoke: 2)."""
@@ -214,6 +216,28 @@ def deep_linear(problem: str, power: int) -> SpecFactory:
         )  # fmt: skip
 
     return make
+
+
+def deep_cnn(depth: int) -> SpecFactory:
+    """Runs of :func:`gradkit.experiments.deep_cnn.deep_cnn_run`: the vanilla tanh CNN of
+    ``depth`` initialised by ``Method.optimizer`` (an init of
+    :data:`gradkit.experiments.deep_cnn.INITS`), budgets in epochs. The metric is the training
+    loss, so tuning runs train on the training set too."""
+
+    def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(DEEP_CNN, init=method.runs, depth=depth, seed=seed, lr=lr, epochs=epochs)
+
+    return make
+
+
+def init_spectra(
+    executor: Executor, inits: Sequence[str], depth: int, seeds: Sequence[int]
+) -> dict[str, list[RunRecord]]:
+    """:func:`gradkit.experiments.deep_cnn.init_spectrum_run` of every init at ``depth`` for
+    every seed: ``records[init]``, one per seed."""
+    specs = [RunSpec.of(INIT_SPECTRUM, init=i, depth=depth, seed=s) for i in inits for s in seeds]
+    records = executor.run(specs)
+    return {init: records[i * len(seeds) : (i + 1) * len(seeds)] for i, init in enumerate(inits)}
 
 
 def stability_epochs(net: str, scale: str) -> int:

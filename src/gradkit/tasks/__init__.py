@@ -1,7 +1,7 @@
 """Offline datasets, small models, named tasks and the one training loop."""
 
 from gradkit.tasks.datasets import Dataset, breast_cancer, digits, mnist1d
-from gradkit.tasks.models import MLP, CNN1d, CNN2d, SequenceGRU
+from gradkit.tasks.models import MLP, CNN1d, CNN2d, SequenceGRU, VanillaCNN
 from gradkit.tasks.registry import TASKS, Task, get_task, quadratic_task
 from gradkit.tasks.synthetic import (
     NoisyQuadratic,
@@ -22,6 +22,7 @@ __all__ = [
     "SequenceGRU",
     "Task",
     "TrainResult",
+    "VanillaCNN",
     "breast_cancer",
     "correlated_logistic",
     "digits",

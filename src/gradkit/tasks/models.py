@@ -67,3 +67,31 @@ class SequenceGRU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _, last = self.gru(x.reshape(len(x), -1, self.chunk))
         return self.head(last[-1])
+
+
+class VanillaCNN(nn.Module):
+    """A vanilla deep CNN (Xiao et al. 2018): ``stem`` (3x3 convolution from ``in_channels`` to
+    ``channels``, tanh), ``body`` (``depth`` blocks of 3x3 convolution ``channels`` ->
+    ``channels`` and tanh), ``readout`` (flatten, linear). Circular padding everywhere (what
+    the mean-field theory assumes), no normalisation, no residual connections."""
+
+    def __init__(
+        self,
+        depth: int,
+        channels: int = 8,
+        in_channels: int = 1,
+        size: int = 8,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+
+        def block(c_in: int) -> nn.Sequential:
+            conv = nn.Conv2d(c_in, channels, 3, padding=1, padding_mode="circular")
+            return nn.Sequential(conv, nn.Tanh())
+
+        self.stem = block(in_channels)
+        self.body = nn.Sequential(*(block(channels) for _ in range(depth)))
+        self.readout = nn.Sequential(nn.Flatten(), nn.Linear(channels * size * size, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.readout(self.body(self.stem(x)))
