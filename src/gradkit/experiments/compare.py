@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -361,7 +361,7 @@ def runs_at(
 def compare_on_problems(
     executor: Executor,
     problems: dict[str, SpecFactory],
-    methods: Sequence[Method],
+    methods: Sequence[Method] | Mapping[str, Sequence[Method]],
     budget: int,
     tune_on: Metric,
     seeds: Sequence[int],
@@ -369,12 +369,15 @@ def compare_on_problems(
     min_rung: int = 1,
 ) -> dict[str, dict[str, MethodOutcome]]:
     """:func:`tuned_runs` of every method on every problem: ``outcomes[problem][method]``.
+    ``methods`` is one sequence for every problem, or a mapping problem -> its methods (e.g.
+    rate ranges that depend on the problem).
 
     The (problem, method) searches proceed concurrently (threads that only wait on the
     executor), so every worker process has runs to do even when one search has a single run
     left in its last rung.
     """
-    pairs = [(p, m) for p in problems for m in methods]
+    per_problem = {p: methods[p] if isinstance(methods, Mapping) else methods for p in problems}
+    pairs = [(p, m) for p in problems for m in per_problem[p]]
     threads = ThreadPoolExecutor(max_workers=len(pairs))
     try:
         futures = {
@@ -383,7 +386,7 @@ def compare_on_problems(
             )
             for p, m in pairs
         }
-        return {p: {m.name: futures[p, m.name].result() for m in methods} for p in problems}
+        return {p: {m.name: futures[p, m.name].result() for m in per_problem[p]} for p in problems}
     finally:  # an interruption must not wait for every search to finish
         threads.shutdown(wait=False, cancel_futures=True)
 
