@@ -11,6 +11,7 @@ from gradkit.optim.pbqn import ProgressiveBatchLBFGS
 from gradkit.optim.per_sample import PerSampleGradientError, per_sample_gradients
 from gradkit.optim.perturbed import PerturbedGD, paper_constants
 from gradkit.optim.registry import OPTIMIZERS, OptimizerSpec, build_optimizer
+from gradkit.optim.schedules import Schedule, ScheduleLR
 from gradkit.optim.shampoo import Shampoo
 from gradkit.optim.sign import SignSGD, Signum
 from gradkit.optim.svag import MSVAG, SVAG
@@ -30,6 +31,8 @@ __all__ = [
     "PerturbedGD",
     "ProgressiveBatchLBFGS",
     "ProgressiveSampler",
+    "Schedule",
+    "ScheduleLR",
     "Shampoo",
     "SignSGD",
     "Signum",
