@@ -210,4 +210,10 @@ CLAIM = Claim(
         "inconclusive otherwise."
     ),
     run=run,
+    reported=(
+        "vanilla CNNs of 10 000+ layers trainable with this initialisation (abstract); about "
+        "99% MNIST test accuracy at 10 000 layers and about 82% CIFAR-10 accuracy, roughly "
+        "independent of depth, for thousands of layers (not confirmed in the paper's text by "
+        "us)."
+    ),
 )

@@ -1,0 +1,71 @@
+"""Imposed delay profiles and the exact delayed-SGD recursion."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gradkit.distributed.delays import DelayProfile, delayed_sgd
+
+
+def test_profiles_follow_their_formulas_and_never_reach_before_the_start():
+    assert [DelayProfile("none")(n) for n in (1, 50)] == [0, 0]
+    assert [DelayProfile("bounded", 10)(n) for n in (1, 5, 11, 100)] == [0, 4, 10, 10]
+    assert [DelayProfile("power", 0.5)(n) for n in (1, 4, 99, 100)] == [0, 2, 9, 10]
+    assert [DelayProfile("linear", 0.5)(n) for n in (1, 2, 7, 1000)] == [0, 1, 3, 500]
+    assert DelayProfile.parse("power:0.8") == DelayProfile("power", 0.8)
+    assert [DelayProfile.parse(t).exponent for t in ("bounded:3", "power:0.8", "linear:0.5")] == [
+        0.0,
+        0.8,
+        1.0,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("fixed:3", "unknown delay profile 'fixed'; choose from none, bounded, power, linear"),
+        ("power:1.5", r"a power delay needs p in \(0, 1\), got 1.5"),
+        ("bounded:2.5", "a bounded delay needs an integer D >= 0, got 2.5"),
+        ("linear", "needs a value: none, bounded:D, power:p or linear:f"),
+        ("linear:half", "'half' is not a number"),
+    ],
+)
+def test_bad_profiles_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        DelayProfile.parse(text)
+
+
+@pytest.mark.parametrize("profile", ["none", "bounded:3", "power:0.5", "linear:0.5"])
+def test_delayed_sgd_applies_the_gradient_of_iterate_n_minus_d_n(profile):
+    delays = DelayProfile.parse(profile)
+    a = torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64)
+    noise = torch.Generator().manual_seed(0)
+    draws = torch.randn(60, 3, generator=noise, dtype=torch.float64)
+
+    def gradient(x, n):
+        return a * x + 0.1 * draws[n - 1]
+
+    def step(n):
+        return 0.3 / math.sqrt(n)
+
+    seen = {}
+    final = delayed_sgd(gradient, torch.ones(3, dtype=torch.float64), step, delays, 59,
+                        record=lambda n, x: seen.__setitem__(n, x.clone()))  # fmt: skip
+    history = [None, torch.ones(3, dtype=torch.float64)]  # the reference keeps every iterate
+    for n in range(1, 60):
+        stale = history[n - delays(n)]
+        history.append(history[n] - step(n) * (a * stale + 0.1 * draws[n - 1]))
+    torch.testing.assert_close(final, history[60], rtol=0, atol=0)
+    assert all(torch.equal(seen[n], history[n]) for n in range(1, 61))
+
+
+def test_delayed_sgd_runs_a_batch_of_rows_with_their_own_steps():
+    steps = torch.tensor([[0.1], [0.2]], dtype=torch.float64)
+    final = delayed_sgd(lambda x, n: x, torch.ones(2, 4, dtype=torch.float64),
+                        lambda n: steps, DelayProfile("none"), 3)  # fmt: skip
+    torch.testing.assert_close(final, (1 - steps).pow(3).expand(2, 4))
+    with pytest.raises(ValueError, match="updates must be an integer >= 0"):
+        delayed_sgd(lambda x, n: x, torch.ones(2), lambda n: 0.1, DelayProfile("none"), -1)
