@@ -27,6 +27,7 @@ from gradkit.claims import (
     shampoo_convex,
     sign_geometry,
     signum_matches_adam,
+    unbounded_delays,
 )
 from gradkit.claims.base import SCALES, Claim, ClaimResult, RunContext, Verdict
 
@@ -58,6 +59,7 @@ CLAIMS: dict[str, Claim] = {
         noise_stability.CLAIM,
         compressibility.CLAIM,
         orthogonal_init.CLAIM,
+        unbounded_delays.CLAIM,
     ]
 }
 

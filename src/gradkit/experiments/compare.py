@@ -37,6 +37,7 @@ DEEP_LINEAR = "gradkit.experiments.kinds:deep_linear_run"
 STABILITY = "gradkit.experiments.kinds:noise_stability_run"
 DEEP_CNN = "gradkit.experiments.deep_cnn:deep_cnn_run"
 INIT_SPECTRUM = "gradkit.experiments.deep_cnn:init_spectrum_run"
+DELAYED = "gradkit.experiments.async_delays:delayed_sgd_run"
 STABILITY_EPOCHS = {"true": (30, 60), "random": (150, 300), "init": (1, 1)}
 """(quick, full) epochs of each net of :func:`stability_runs`: enough for both trained nets
 to fit their labels (smoke: 2)."""
@@ -238,6 +239,21 @@ def init_spectra(
     specs = [RunSpec.of(INIT_SPECTRUM, init=i, depth=depth, seed=s) for i in inits for s in seeds]
     records = executor.run(specs)
     return {init: records[i * len(seeds) : (i + 1) * len(seeds)] for i, init in enumerate(inits)}
+
+
+def delayed(problem: str, delays: str) -> SpecFactory:
+    """Runs of :func:`gradkit.experiments.async_delays.delayed_sgd_run` on ``problem`` under
+    the delay profile ``delays``; the searched value is the schedule's first step c, the
+    schedule is ``Method.optimizer`` with ``Method.hyper`` (its exponent ``q``), budgets in
+    server updates. The instance and the noise are drawn from the seed."""
+
+    def make(method: Method, c: float, updates: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            DELAYED, problem=problem, delays=delays, schedule=method.runs, c=c, seed=seed,
+            updates=updates, **dict(method.hyper),
+        )  # fmt: skip
+
+    return make
 
 
 def stability_epochs(net: str, scale: str) -> int:

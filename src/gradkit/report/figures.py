@@ -54,6 +54,7 @@ class Panel:
     ylabel: str
     log_y: bool = True
     title: str = ""
+    log_x: bool = False
     methods: tuple[str, ...] = ()  # drawn here instead of the figure's methods
 
 
@@ -86,6 +87,8 @@ def curves_figure(
             ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), alpha=0.2, color=line[0].get_color())
         if panel.log_y:
             ax.set_yscale("log")
+        if panel.log_x:
+            ax.set_xscale("log")
         ax.set_title(panel.title or panel.problem, fontsize=9)
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
