@@ -32,6 +32,7 @@ from gradkit.claims import (
     shampoo_convex,
     sign_geometry,
     signum_matches_adam,
+    unbounded_delays,
 )
 
 HOLDS, FAILS, UNSURE = Verdict.HOLDS, Verdict.DOES_NOT_HOLD, Verdict.INCONCLUSIVE
@@ -594,3 +595,39 @@ ISOMETRIC = {"delta-orthogonal": seeds(0.7, 0.05, pattern=0), "gaussian": seeds(
 )
 def test_orthogonal_init_decision(shallow, deep, spread, expected):
     assert orthogonal_init.decide(init_case(shallow, deep), spread)[0] == expected
+
+
+# ---- async-sgd-survives-unbounded-delays --------------------------------------------------------
+
+
+def delay_case(changed=None, ratio=1.5, quasi_seed_ratio=None):
+    """Every cell and schedule converging (distance 1e-3, decade ratio 0.4 per seed), except
+    the (cell, schedule) ``changed`` whose decade ratios lie around ``ratio``;
+    ``quasi_seed_ratio`` sets the quasilinear decade ratio of one seed under linear delays on
+    the quadratic."""
+    distances, decades = {}, {}
+    for name in unbounded_delays.CELLS:
+        distances[name] = {s: seeds(1e-3, 1e-4, pattern=i)
+                           for i, s in enumerate(unbounded_delays.SCHEDULES)}  # fmt: skip
+        decades[name] = {s: seeds(0.4, 0.05, pattern=i)
+                         for i, s in enumerate(unbounded_delays.SCHEDULES)}  # fmt: skip
+    if changed is not None:
+        decades[changed[0]][changed[1]] = seeds(ratio, 0.05)
+    if quasi_seed_ratio is not None:
+        decades["quadratic, d_n = n/2"]["quasilinear"][1] = quasi_seed_ratio
+    return distances, decades
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (delay_case(), HOLDS),
+        (delay_case(("quadratic, d_n = n/2", "constant")), HOLDS),  # not covered
+        (delay_case(("nonconvex, d_n = n^0.8", "poly0.95")), FAILS),
+        (delay_case(("quadratic, d_n = n/2", "quasilinear")), FAILS),
+        (delay_case(quasi_seed_ratio=1.02), FAILS),  # one seed stops approaching x*
+        (delay_case(("nonconvex, d_n = 10", "poly0.6"), ratio=0.97), UNSURE),  # straddles 1
+    ],
+)
+def test_unbounded_delays_decision(case, expected):
+    assert unbounded_delays.decide(*case)[0] == expected

@@ -69,3 +69,21 @@ def test_delayed_sgd_runs_a_batch_of_rows_with_their_own_steps():
     torch.testing.assert_close(final, (1 - steps).pow(3).expand(2, 4))
     with pytest.raises(ValueError, match="updates must be an integer >= 0"):
         delayed_sgd(lambda x, n: x, torch.ones(2), lambda n: 0.1, DelayProfile("none"), -1)
+
+
+def test_the_delayed_sgd_run_kind_measures_distance_and_its_last_decade():
+    from gradkit.experiments.async_delays import delayed_sgd_run
+
+    run = delayed_sgd_run("quadratic", "linear:0.5", "quasilinear", 0.1, seed=0, updates=2000)
+    assert not run.diverged and run.metric("max_delay") == 1000
+    assert run.metric("distance") < 0.1 and run.metric("decade_ratio") < 1
+    x, y = run.curve("distance")
+    assert x[0] == 1 and y[0] == 1 and x[-1] == 2001
+    again = delayed_sgd_run("quadratic", "linear:0.5", "quasilinear", 0.1, seed=0, updates=2000)
+    assert again.metrics == run.metrics
+    blown = delayed_sgd_run("quadratic", "none", "constant", 3.0, seed=0, updates=2000)
+    assert blown.diverged and math.isinf(blown.metric("distance"))
+    with pytest.raises(ValueError, match="unknown problem 'rosenbrock'; choose from quadratic"):
+        delayed_sgd_run("rosenbrock", "none", "constant", 0.1, seed=0, updates=10)
+    with pytest.raises(ValueError, match="updates must be a positive integer, got 0"):
+        delayed_sgd_run("quadratic", "none", "constant", 0.1, seed=0, updates=0)
