@@ -1,0 +1,75 @@
+"""The parameter server's state and the rule that applies a push, one implementation for both
+drivers (the simulator, and the server rank's service thread in real runs).
+
+- rule ``add``: s <- s + t (EASGD's centre; DAve-PG's average of iterates);
+- rule ``sgd``: s <- s - step(n) t at the n-th update (asynchronous SGD: the server applies each
+  gradient at once, whatever its staleness).
+
+The server counts its updates n and records, for each one, the staleness of what it applied:
+the updates made between the pusher's last pull and this push. With imposed ``delays`` a pull
+returns the iterate the next update reads, X_{m - d_m} for m = n + 1 (X_1 the start), from a
+ring buffer of past states; then a worker that pulls, computes and pushes with nobody pushing
+in between makes update m from exactly the gradient of X_{m - d_m}, and its staleness is d_m.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from gradkit.distributed.delays import DelayProfile
+
+RULES = ("add", "sgd")
+
+
+class ParameterServer:
+    """State ``state`` (a flat tensor), ``updates`` applied so far, and ``staleness`` per
+    update. ``step(n)`` is rule ``sgd``'s step at update n; ``delays`` and ``capacity`` (the
+    run's most updates) set up imposed delays."""
+
+    def __init__(
+        self,
+        start: Tensor,
+        rule: str = "add",
+        step: Callable[[int], float] | None = None,
+        delays: DelayProfile | None = None,
+        capacity: int = 0,
+    ) -> None:
+        if rule not in RULES:
+            raise ValueError(f"unknown server rule {rule!r}; choose from {', '.join(RULES)}")
+        if rule == "sgd" and step is None:
+            raise ValueError("the sgd rule needs a step schedule step(n)")
+        if delays is not None and (not isinstance(capacity, int) or capacity < 1):
+            raise ValueError(f"imposed delays need the run's number of updates, got {capacity!r}")
+        self.state = start.clone()
+        self.rule, self.step, self.delays = rule, step, delays
+        self.updates = 0
+        self.staleness: list[int] = []
+        self._pulled_at: dict[int, int] = {}  # rank -> version it last read
+        if delays is not None:
+            self._ring = start.new_empty((delays.reach(capacity) + 1, start.numel()))
+            self._ring[0] = start.flatten()
+
+    def pull(self, rank: int) -> Tensor:
+        """A copy of what ``rank`` should compute on: the state, or under imposed delays the
+        iterate the next update reads."""
+        version = self.updates
+        if self.delays is not None:
+            version = self.updates - self.delays(self.updates + 1)
+            self._pulled_at[rank] = version
+            return self._ring[version % len(self._ring)].reshape(self.state.shape).clone()
+        self._pulled_at[rank] = version
+        return self.state.clone()
+
+    def push(self, rank: int, tensor: Tensor) -> Tensor:
+        """Apply ``tensor`` by the rule as update n = updates + 1; returns the new state."""
+        self.updates += 1
+        if self.rule == "add":
+            self.state.add_(tensor)
+        else:
+            self.state.add_(tensor, alpha=-self.step(self.updates))
+        self.staleness.append(self.updates - 1 - self._pulled_at.get(rank, 0))
+        if self.delays is not None:
+            self._ring[self.updates % len(self._ring)] = self.state.flatten()
+        return self.state
