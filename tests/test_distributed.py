@@ -39,10 +39,12 @@ def test_real_run_gives_the_simulators_parameters(algorithm):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("algorithm", ["adpsgd", "easgd"])
+@pytest.mark.parametrize("algorithm", ["adpsgd", "easgd", "async-sgd"])
 def test_asynchronous_algorithms_train_for_real(algorithm):
     results = launch(final_models, 4, algorithm, 3, 0.05)
     trace = results[0][1]
+    if algorithm == "async-sgd":  # the server applied every gradient, and knows how stale
+        assert len(trace.server_staleness) == len(trace.steps) and trace.mean_staleness() > 0
     assert trace.final("train_loss") < trace.evals[0]["train_loss"] / 2
     assert sum(s.worker == r for s in trace.steps for r in range(4)) == len(trace.steps)
     assert sum(trace.bytes_sent) == sum(trace.bytes_received) > 0

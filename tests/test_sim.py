@@ -146,7 +146,7 @@ def test_easgd_elastic_exchanges_conserve_workers_plus_centre():
     problem = regression_problem()
     simulator, trace = run("easgd", 4, lr=0.0, tau=1, alpha=0.3)
     start = torch.cat(initial_parameters(problem))
-    total = sum(w.x for w in simulator.workers) + simulator.server
+    total = sum(w.x for w in simulator.workers) + simulator.server.state
     torch.testing.assert_close(total, 5 * start)
     assert trace.settings["alpha"] == 0.3
 
@@ -329,6 +329,9 @@ def test_every_algorithms_hyper_parameters_have_a_rule():
         ("dgc", {"density": 0.0}, "density must be a number in (0, 1]"),
         ("topk", {"attack": "flip"}, "attack must be one of invert, random"),
         ("dpsgd", {"lr": float("nan")}, "lr must be a finite number >= 0"),
+        ("async-sgd", {"schedule": "cosine"}, "schedule must be one of constant, polynomial"),
+        ("async-sgd", {"q": 0}, "q must be a finite number > 0, got 0"),
+        ("async-sgd", {"delays": "power:2"}, "delays must be none, bounded:D, power:p"),
     ],
 )
 def test_simulator_refuses_bad_hyper_parameters_before_running(algorithm, hyper, fragment):
@@ -337,3 +340,44 @@ def test_simulator_refuses_bad_hyper_parameters_before_running(algorithm, hyper,
     options = {"lr": 0.1} | hyper
     with pytest.raises(ValueError, match=re.escape(fragment)):
         Simulator(algorithm, regression_problem(), Cluster(4), epochs=1, **options)
+
+
+def test_one_worker_async_sgd_is_sgd_with_its_schedule_step_for_step():
+    from gradkit.optim.schedules import Schedule
+
+    problem = regression_problem()
+    simulator, trace = run("async-sgd", 1, lr=0.05, schedule="polynomial", q=0.6)
+    steps = simulator.budget
+    w, b = initial_parameters(problem)
+    schedule = Schedule("polynomial", 0.05, 0.6)
+    for n, (x, y) in enumerate(reference_batches(problem, 1, 3, steps)[0], start=1):
+        gw, gb = plain_gradient(w, b, x, y)
+        w, b = w - schedule(n) * gw, b - schedule(n) * gb
+    torch.testing.assert_close(simulator.server.state, torch.cat([w, b]), rtol=1e-12, atol=1e-12)
+    assert trace.server_staleness == [0] * steps and trace.mean_staleness() == 0
+    assert len(trace.steps) == steps
+
+
+def test_async_sgd_with_imposed_delays_applies_the_gradient_of_iterate_n_minus_d_n():
+    from gradkit.distributed.delays import DelayProfile
+    from gradkit.optim.schedules import Schedule
+
+    problem = regression_problem()
+    simulator, trace = run("async-sgd", 1, lr=0.05, schedule="quasilinear", delays="linear:0.5")
+    steps, delays = simulator.budget, DelayProfile("linear", 0.5)
+    schedule = Schedule("quasilinear", 0.05)
+    history = [None, torch.cat(initial_parameters(problem))]  # every iterate, X_1 first
+    for n, (x, y) in enumerate(reference_batches(problem, 1, 3, steps)[0], start=1):
+        stale = history[n - delays(n)]
+        gw, gb = plain_gradient(stale[:-1], stale[-1], x, y)
+        history.append(history[n] - schedule(n) * torch.cat([gw, gb.reshape(1)]))
+    torch.testing.assert_close(simulator.server.state, history[-1], rtol=1e-12, atol=1e-12)
+    assert trace.server_staleness == [delays(n) for n in range(1, steps + 1)]
+
+
+def test_async_sgd_on_four_workers_records_natural_staleness_and_trains():
+    cluster = Cluster(4, ComputeModel(jitter=0.3, slowdown={3: 5.0}))
+    simulator, trace = run("async-sgd", 4, cluster=cluster, lr=0.05)
+    assert len(trace.server_staleness) == simulator.budget == len(trace.steps)
+    assert trace.mean_staleness() > 1 and max(trace.server_staleness) >= 10  # the straggler
+    assert trace.final("train_loss") < trace.evals[0]["train_loss"] / 2

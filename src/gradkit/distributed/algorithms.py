@@ -15,12 +15,22 @@ import torch
 
 from gradkit.distributed import compressed
 from gradkit.distributed.compressed import corrupt
+from gradkit.distributed.delays import DelayProfile
 from gradkit.distributed.hyper import check_hyper
+from gradkit.distributed.server import ParameterServer
 from gradkit.distributed.worker import Topology, Worker, check_bipartite, is_active
+from gradkit.optim.schedules import Schedule
 
 Program = Callable[..., Generator[Any, Any, None]]
 SERVER_RANK = 0
 """In real runs the server state (EASGD's centre) lives on this rank, served by a thread."""
+ServerFactory = Callable[[torch.Tensor, dict[str, Any], int], ParameterServer]
+"""(start, hyper-parameters, the run's gradient budget) -> the run's parameter server."""
+
+
+def additive_server(start: torch.Tensor, hyper: dict[str, Any], budget: int) -> ParameterServer:
+    """s <- s + t on every push (EASGD's centre)."""
+    return ParameterServer(start)
 
 
 def allreduce_sgd(
@@ -107,13 +117,41 @@ def easgd(
             yield worker.push(delta)
 
 
+def async_sgd(
+    worker: Worker,
+    *,
+    lr: float,
+    schedule: str = "constant",
+    q: float = 1.0,
+    delays: str = "none",
+):
+    """Asynchronous SGD with a parameter server (Zhou et al., ICML 2018): pull the server's
+    model (under imposed ``delays``, the iterate x_(n - d_n) the next update reads), compute a
+    gradient on it, push it; the server applies x <- x - alpha_n g at once at its n-th update,
+    alpha_n the ``schedule`` (constant, polynomial n^-q, quasilinear) with first step ``lr``.
+    The staleness of every applied gradient is in the trace (``server_staleness``)."""
+    while worker.keep_going():
+        worker.replace_model((yield worker.pull()))
+        grad = yield worker.gradient()
+        yield worker.push(grad)
+        worker.record_update()
+
+
+def sgd_server(start: torch.Tensor, hyper: dict[str, Any], budget: int) -> ParameterServer:
+    """The server of :func:`async_sgd`: x <- x - alpha_n g, imposed delays if asked."""
+    steps = Schedule(hyper["schedule"], hyper["lr"], hyper["q"])
+    delays = None if hyper["delays"] == "none" else DelayProfile.parse(hyper["delays"])
+    return ParameterServer(start, "sgd", steps, delays, budget)
+
+
 @dataclass(frozen=True)
 class Algorithm:
     """A registered program. ``synchronous`` programs take ``worker.steps`` steps; the others
     share a global budget. ``evaluates`` names the model judged: the mean of the workers' models
     or the server's state (EASGD's centre). ``needs_bipartite``: the graph must be bipartite.
     ``serves(rank)``: whether that rank answers requests from other ranks (passive averaging,
-    the server) while it computes; real runs give such ranks a service thread."""
+    the server) while it computes; real runs give such ranks a service thread. ``server``
+    builds the run's parameter server (its push rule) from the start and the hyper-parameters."""
 
     name: str
     program: Program
@@ -123,6 +161,7 @@ class Algorithm:
     needs_bipartite: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
     serves: Callable[[int], bool] = lambda rank: False
+    server: ServerFactory = additive_server
 
     def check(self, world_size: int, topology: Topology) -> None:
         if self.needs_bipartite and world_size > 1:
@@ -161,6 +200,16 @@ ALGORITHMS: dict[str, Algorithm] = {
             False,
             "server",
             serves=lambda rank: rank == SERVER_RANK,
+        ),
+        Algorithm(
+            "async-sgd",
+            async_sgd,
+            "asynchronous SGD with a parameter server (stale gradients, step schedules)",
+            False,
+            "server",
+            defaults={"schedule": "constant", "q": 1.0, "delays": "none"},
+            serves=lambda rank: rank == SERVER_RANK,
+            server=sgd_server,
         ),
     ]
 }

@@ -92,6 +92,10 @@ class DriverCore:
             param_sizes=self.engine.param_sizes,
         )
 
+    def make_server(self, start: Tensor):
+        """The run's parameter server (:attr:`Algorithm.server`) starting from ``start``."""
+        return self.algorithm.server(start.clone(), self.hyper, self.budget)
+
     def program(self, worker: Worker):
         return self.algorithm.program(worker, **self.hyper)
 
@@ -152,9 +156,12 @@ class DriverCore:
         parts: list[tuple[list[StepRecord], int, int, dict]],
         duration: float,
         wall_seconds: float,
+        server_staleness: list[int] | None = None,
     ) -> Trace:
-        """The trace with every worker's (records, bytes sent, bytes received, counters)."""
+        """The trace with every worker's (records, bytes sent, bytes received, counters) and
+        the server's staleness record."""
         trace = self.trace
+        trace.server_staleness = list(server_staleness or [])
         trace.steps = sorted(
             (r for part in parts for r in part[0]), key=lambda r: (r.time, r.worker)
         )

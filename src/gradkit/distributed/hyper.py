@@ -8,6 +8,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from gradkit.distributed.delays import DelayProfile
+from gradkit.optim.schedules import KINDS as SCHEDULES
+
 ATTACKS = ("invert", "random")
 NORMS = ("l2", "max")
 
@@ -18,6 +21,14 @@ def _number(value: Any) -> bool:
 
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _delay_profile(value: Any) -> bool:
+    try:
+        DelayProfile.parse(value)
+    except (ValueError, AttributeError):
+        return False
+    return True
 
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -43,6 +54,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "momentum_correction": (lambda v: isinstance(v, bool), "true or false"),
     "factor_masking": (lambda v: isinstance(v, bool), "true or false"),
     "sampled": (lambda v: isinstance(v, bool), "true or false"),
+    "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+    "q": (lambda v: _number(v) and v > 0, "a finite number > 0"),
+    "delays": (_delay_profile, "none, bounded:D, power:p (0 < p < 1) or linear:f (0 < f < 1)"),
 }
 """name -> (accepts(value), what is allowed). Every built-in algorithm's parameters have a rule
 (a test checks it); a user's program may take others, which are passed on unchecked."""

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from gradkit.distributed.server import ParameterServer
 from gradkit.distributed.worker import Worker
 
 HEADER, PAYLOAD, REPLY = 1, 2, 3
@@ -36,15 +37,15 @@ def header(kind: Request) -> Tensor:
 
 
 class Service(threading.Thread):
-    """Serves requests until a ``DONE`` arrives. ``server`` is the server state (on the server
-    rank only), guarded by ``server_lock``; the worker's model is guarded by ``worker.lock``.
+    """Serves requests until a ``DONE`` arrives. ``server`` is the parameter server (on the
+    server rank only), guarded by ``server_lock``; the worker's model is guarded by ``worker.lock``.
     An exception ends the thread and is kept in ``error`` for the main thread to raise."""
 
     def __init__(
         self,
         worker: Worker,
         group: dist.ProcessGroup,
-        server: Tensor | None,
+        server: ParameterServer | None,
         server_lock: threading.Lock,
     ):
         super().__init__(name=f"gradkit-service-{worker.rank}", daemon=True)
@@ -80,13 +81,12 @@ class Service(threading.Thread):
                 dist.send(average, dst=src, group=self.group, tag=REPLY)
             elif request is Request.PULL:
                 with self.server_lock:
-                    state = self.server.clone()
+                    state = self.server.pull(src)
                 dist.send(state, dst=src, group=self.group, tag=REPLY)
             else:
                 dist.recv(buffer, src=src, group=self.group, tag=PAYLOAD)
                 with self.server_lock:
-                    self.server.add_(buffer)
-                    state = self.server.clone()
+                    state = self.server.push(src, buffer).clone()
                 if request is Request.PUSH_REPLY:
                     dist.send(state, dst=src, group=self.group, tag=REPLY)
             self.served += 1

@@ -108,7 +108,7 @@ class TorchComm:
         # bound their own waits by ``timeout``.
         self._gossip = dist.new_group(backend="gloo", timeout=timedelta(days=1))
         self._timeout = timedelta(seconds=timeout)
-        self.server = start.cpu() if self.rank == SERVER_RANK else None
+        self.server = self.core.make_server(start.cpu()) if self.rank == SERVER_RANK else None
         self._server_lock = threading.Lock()
         self._service: Service | None = None
         self._gradients = 0
@@ -169,7 +169,7 @@ class TorchComm:
         elif self.rank == 0:
             if self.algorithm.evaluates == "server":
                 with self._server_lock:
-                    judged = self.server.clone()
+                    judged = self.server.state.clone()
             else:
                 with self.worker.lock:
                     judged = self.worker.x.cpu()
@@ -186,7 +186,11 @@ class TorchComm:
         spread = (x - mean).pow(2).sum().reshape(1)
         dist.all_reduce(spread)
         if self.algorithm.evaluates == "server":
-            judged = self.server.to(self.device) if self.server is not None else torch.empty_like(x)
+            judged = (
+                self.server.state.to(self.device)
+                if self.server is not None
+                else torch.empty_like(x)
+            )
             dist.broadcast(judged, SERVER_RANK)
         else:
             judged = mean
@@ -210,8 +214,10 @@ class TorchComm:
         evals = [self.trace.evals]  # rank 0's: it alone may have evaluated in between
         dist.broadcast_object_list(evals, src=0)
         self.trace.evals = evals[0]
+        staleness = [self.server.staleness if self.server is not None else []]
+        dist.broadcast_object_list(staleness, src=SERVER_RANK)
         elapsed = self._elapsed()
-        self.core.finish_trace(everyone, elapsed, elapsed)
+        self.core.finish_trace(everyone, elapsed, elapsed, staleness[0])
 
     # operations --------------------------------------------------------------------------
     def _execute(self, op):
@@ -314,8 +320,7 @@ class TorchComm:
         reply = torch.empty_like(delta) if op.reply else None
         if self.rank == SERVER_RANK:
             with self._server_lock:
-                self.server.add_(delta)
-                state = self.server.clone()
+                state = self.server.push(self.rank, delta).clone()
             return lambda: state.to(self.device) if op.reply else None
         kind = Request.PUSH_REPLY if op.reply else Request.PUSH
         works = self._request(SERVER_RANK, kind, delta, reply)
@@ -330,7 +335,7 @@ class TorchComm:
     def _pull(self, op: ops.Pull):
         if self.rank == SERVER_RANK:
             with self._server_lock:
-                state = self.server.clone()
+                state = self.server.pull(self.rank)
             return lambda: state.to(self.device)
         reply = torch.empty(self.worker.x.numel(), dtype=self.worker.x.dtype)
         works = self._request(SERVER_RANK, Request.PULL, None, reply)

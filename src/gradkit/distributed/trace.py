@@ -27,6 +27,7 @@ class Trace:
     bytes_sent: list[int] = field(default_factory=list)
     bytes_received: list[int] = field(default_factory=list)
     counters: list[dict[str, float]] = field(default_factory=list)
+    server_staleness: list[int] = field(default_factory=list)
     diverged: bool = False
     duration: float = 0.0
     wall_seconds: float = 0.0
@@ -73,6 +74,10 @@ class Trace:
         return sum(c.get(name, 0) for c in self.counters)
 
     def mean_staleness(self) -> float:
+        """Mean staleness of the applied updates: the server's record where a server applied
+        them (updates between a worker's pull and its push), else the workers'."""
+        if self.server_staleness:
+            return sum(self.server_staleness) / len(self.server_staleness)
         return sum(s.staleness for s in self.steps) / len(self.steps) if self.steps else 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -310,6 +310,13 @@ class Worker:
             StepRecord(self.rank, len(self.records) + 1, self._clock(), self._loss, staleness)
         )
 
+    def record_update(self) -> None:
+        """Record one update of this worker's gradient applied elsewhere (by the server),
+        with its loss; the server records its staleness."""
+        self.records.append(
+            StepRecord(self.rank, len(self.records) + 1, self._clock(), self._loss, 0)
+        )
+
     def replace_model(self, values: Tensor) -> None:
         """x <- values (an averaging result), counted as one change of the model."""
         with self.lock:

@@ -82,7 +82,7 @@ class Simulator:
             self.core.make_worker(rank, start, lambda: self.env.now, self._claim)
             for rank in range(n)
         ]
-        self.server = start.clone()
+        self.server = self.core.make_server(start)
         self._claimed = 0
         self._applied = 0
         self._timing_rng = np.random.default_rng(derived_seed(seed, 2))
@@ -128,7 +128,9 @@ class Simulator:
             if self.trace.evals[-1]["time"] != self.env.now or self._applied != self._last_eval:
                 self._evaluate()
         parts = [(w.records, w.bytes_sent, w.bytes_received, w.counters) for w in self.workers]
-        return self.core.finish_trace(parts, float(self.env.now), time.perf_counter() - started)
+        return self.core.finish_trace(
+            parts, float(self.env.now), time.perf_counter() - started, self.server.staleness
+        )
 
     def _claim(self) -> bool:
         if self._claimed >= self.core.budget:
@@ -163,11 +165,11 @@ class Simulator:
 
     def _evaluate(self) -> None:
         n = len(self.workers)
-        mean = torch.zeros_like(self.server)
+        mean = torch.zeros_like(self.server.state)
         for worker in self.workers:
             mean.add_(worker.x)
         mean /= n
-        judged = self.server if self.algorithm.evaluates == "server" else mean
+        judged = self.server.state if self.algorithm.evaluates == "server" else mean
         consensus = sum(float(torch.dist(w.x, mean)) ** 2 for w in self.workers) / n
         self.core.record_evaluation(float(self.env.now), self._applied, judged, consensus)
         self._last_eval = self._applied
@@ -278,8 +280,8 @@ class Simulator:
             yield lock
             if not colocated:
                 yield self.env.timeout(network.transfer(worker.rank, SERVER_RANK, op.payload_bytes))
-            self.server.add_(op.tensor)
-            state = self.server.clone() if op.reply else None
+            state = self.server.push(worker.rank, op.tensor)
+            state = state.clone() if op.reply else None
             if op.reply and not colocated:
                 yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
         self.core.account(worker, op)
@@ -291,7 +293,7 @@ class Simulator:
             yield lock
             if not colocated:
                 yield self.env.timeout(network.transfer(worker.rank, SERVER_RANK, 0))
-            state = self.server.clone()
+            state = self.server.pull(worker.rank)
             if not colocated:
                 yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
         self.core.account(worker, op)
