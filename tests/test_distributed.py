@@ -57,7 +57,9 @@ def test_adpsgd_ten_thousand_averagings_without_deadlock():
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("algorithm", "victim"), [("allreduce", 1), ("adpsgd", 0)])
+@pytest.mark.parametrize(
+    ("algorithm", "victim"), [("allreduce", 1), ("adpsgd", 0), ("async-sgd", 0), ("async-sgd", 2)]
+)
 def test_a_killed_worker_ends_the_run_with_a_clear_error_within_30_s(algorithm, victim):
     started = time.monotonic()
     with pytest.raises(WorkerFailedError, match=rf"rank {victim} failed: killed by SIGKILL"):
