@@ -1,5 +1,6 @@
 """Real torch.distributed runs on loopback gloo: AllReduce SGD against DistributedDataParallel,
-and AD-PSGD against AllReduce with one rank made slower."""
+and AD-PSGD and asynchronous SGD with a parameter server (on rank 0) against AllReduce with one
+rank made slower."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def _rank_allreduce_vs_ddp(epochs: float, rounds: int) -> dict[str, float]:
 
 
 def _rank_throughput(algorithm: str, epochs: float, slowdown: float) -> float:
-    """Worker-steps per second of a run in which rank 0 is ``slowdown`` times slower."""
+    """Worker-steps per second (for async-sgd: server updates per second) of a run in which
+    rank 0 (which also holds async-sgd's server) is ``slowdown`` times slower."""
     trace = TorchComm(
         algorithm,
         task_problem(TASK, seed=0),
@@ -92,7 +94,7 @@ def bench_distributed(processes: int = 2, slow_processes: int = 4, slowdown: flo
             f"goal <= {GOAL_DDP_RATIO}: {'met' if ratio <= GOAL_DDP_RATIO else 'missed'}",
         ),
     ]
-    for algorithm in ("allreduce", "adpsgd"):
+    for algorithm in ("allreduce", "adpsgd", "async-sgd"):
         for factor in (1.0, slowdown):
             steps_per_second = launch(_rank_throughput, slow_processes, algorithm, 4.0, factor)[0]
             rows.append(
