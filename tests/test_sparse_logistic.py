@@ -1,0 +1,60 @@
+"""l1 + l2 logistic regression: the optimum against an independent proximal-gradient solve, and
+the soft-thresholding prox."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gradkit.optim.prox import l1_prox, soft_threshold
+from gradkit.tasks.sparse_logistic import sparse_logistic
+
+
+def test_soft_threshold_is_the_l1_prox():
+    v = torch.tensor([-3.0, -0.5, 0.0, 0.2, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(soft_threshold(v, 1.0), torch.tensor([-2.0, 0, 0, 0, 1.0]).double())
+    torch.testing.assert_close(l1_prox(v, 0.5, 2.0), soft_threshold(v, 1.0))
+    # the prox minimises |x| t + (x - v)^2 / 2 coordinatewise: check on a fine grid
+    grid = torch.linspace(-4, 4, 80001, dtype=torch.float64)
+    for value in v.tolist():
+        best = grid[torch.argmin(grid.abs() + (grid - value) ** 2 / 2)]
+        assert abs(float(best) - float(soft_threshold(torch.tensor(value), 1.0))) < 1e-4
+    with pytest.raises(ValueError, match="threshold must be a number >= 0, got -1"):
+        soft_threshold(v, -1)
+    with pytest.raises(ValueError, match="l1 weight must be a number >= 0, got nan"):
+        l1_prox(v, 1.0, math.nan)
+
+
+def test_the_optimum_matches_an_independent_proximal_gradient_solve():
+    problem = sparse_logistic("breast-cancer", l1=1e-2)
+    x = torch.cat([problem.inputs, torch.ones(len(problem.targets), 1, dtype=torch.float64)], 1)
+    y, n = problem.targets, len(problem.targets)
+    step = 1.0 / (torch.linalg.matrix_norm(x, 2) ** 2 / (4 * n) + problem.l2)
+    w = torch.zeros(x.shape[1], dtype=torch.float64)
+    momentum, previous, t = w.clone(), w.clone(), 1.0
+    for _ in range(20_000):  # FISTA, written out: gradient of the mean logistic loss + l2
+        grad = x.T @ (torch.sigmoid(x @ momentum) - y) / n + problem.l2 * momentum
+        w = momentum - step * grad
+        w[:-1] = torch.sign(w[:-1]) * (w[:-1].abs() - step * problem.l1).clamp_min(0)
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        momentum, previous, t = w + (t - 1) / t_next * (w - previous), w, t_next
+    margin = x @ w
+    reference = float(torch.nn.functional.softplus(-(2 * y - 1) * margin).mean())
+    reference += 0.5 * problem.l2 * float(w @ w) + problem.l1 * float(w[:-1].abs().sum())
+    assert problem.optimum == pytest.approx(reference, abs=1e-10)
+    assert problem.optimum <= reference + 1e-12
+    assert problem.kkt_residual(problem.solution) < 1e-7
+    assert problem.objective(problem.solution) == problem.optimum
+
+
+def test_sparse_synthetic_recovers_its_support_and_bad_input_is_refused():
+    problem = sparse_logistic("sparse-synthetic", l1=1e-2, seed=1)
+    found = set(torch.nonzero(problem.solution[:-1]).flatten().tolist())
+    assert set(problem.support.tolist()) <= found and len(found) < 40
+    assert problem.kkt_residual(problem.solution) < 1e-7
+    with pytest.raises(ValueError, match="unknown problem 'rcv1'; choose from breast-cancer"):
+        sparse_logistic("rcv1")
+    with pytest.raises(ValueError, match=r"l1 must be a number >= 0, got -0\.1"):
+        sparse_logistic("breast-cancer", l1=-0.1)
