@@ -39,7 +39,7 @@ def test_real_run_gives_the_simulators_parameters(algorithm):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("algorithm", ["adpsgd", "easgd", "async-sgd"])
+@pytest.mark.parametrize("algorithm", ["adpsgd", "easgd", "async-sgd", "dave-pg"])
 def test_asynchronous_algorithms_train_for_real(algorithm):
     results = launch(final_models, 4, algorithm, 3, 0.05)
     trace = results[0][1]

@@ -381,3 +381,43 @@ def test_async_sgd_on_four_workers_records_natural_staleness_and_trains():
     assert len(trace.server_staleness) == simulator.budget == len(trace.steps)
     assert trace.mean_staleness() > 1 and max(trace.server_staleness) >= 10  # the straggler
     assert trace.final("train_loss") < trace.evals[0]["train_loss"] / 2
+
+
+def soft(v, t):
+    return torch.sign(v) * (v.abs() - t).clamp_min(0)
+
+
+def test_one_worker_dave_pg_is_proximal_gradient_step_for_step():
+    problem = regression_problem(batch_size=96)  # the whole shard: the full local gradient
+    lr, l1, l2 = 0.1, 0.05, 0.01
+    simulator, trace = run("dave-pg", 1, problem=problem, epochs=30, lr=lr, l1=l1, l2=l2)
+    w, b = initial_parameters(problem)
+    z = soft(torch.cat([w, b]), lr * l1)
+    for _ in range(simulator.budget):  # z <- prox(z - lr (grad f(z) + l2 z))
+        gw, gb = plain_gradient(z[:-1], z[-1], problem.inputs, problem.targets)
+        z = soft(z - lr * (torch.cat([gw, gb.reshape(1)]) + l2 * z), lr * l1)
+    output = soft(simulator.server.state, lr * l1)
+    torch.testing.assert_close(output, z, rtol=1e-12, atol=1e-14)
+    assert simulator.budget == 30 and len(trace.steps) == 30
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_dave_server_holds_the_share_weighted_sum_of_the_workers_iterates(rounds):
+    problem = regression_problem(samples=98)  # shards of 25, 25, 24, 24
+    cluster = Cluster(4, ComputeModel(jitter=0.5, slowdown={2: 10.0}))
+    simulator, trace = run("dave-pg", 4, problem=problem, cluster=cluster, lr=0.05, l1=0.01,
+                           rounds=rounds)  # fmt: skip
+    shares = [w.share for w in simulator.workers]
+    assert shares == [25 / 98, 25 / 98, 24 / 98, 24 / 98]
+    weighted = sum(w.share * w.iterate for w in simulator.workers)
+    torch.testing.assert_close(simulator.server.state, weighted, rtol=1e-12, atol=1e-12)
+    assert trace.final("train_loss") < trace.evals[0]["train_loss"]  # the straggler's x_i lags
+
+
+def test_dave_pg_refuses_bad_hyper_parameters():
+    for hyper, message in (
+        ({"rounds": 0}, "rounds must be an integer >= 1, got 0"),
+        ({"l1": -1.0}, "l1 must be a finite number >= 0, got -1.0"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            Simulator("dave-pg", regression_problem(), Cluster(2), epochs=1, lr=0.1, **hyper)

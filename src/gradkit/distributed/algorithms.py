@@ -19,6 +19,7 @@ from gradkit.distributed.delays import DelayProfile
 from gradkit.distributed.hyper import check_hyper
 from gradkit.distributed.server import ParameterServer
 from gradkit.distributed.worker import Topology, Worker, check_bipartite, is_active
+from gradkit.optim.prox import l1_prox
 from gradkit.optim.schedules import Schedule
 
 Program = Callable[..., Generator[Any, Any, None]]
@@ -144,6 +145,38 @@ def sgd_server(start: torch.Tensor, hyper: dict[str, Any], budget: int) -> Param
     return ParameterServer(start, "sgd", steps, delays, budget)
 
 
+def dave_pg(worker: Worker, *, lr: float, l1: float = 0.0, l2: float = 0.0, rounds: int = 1):
+    """DAve-PG, and DAve-RPG for ``rounds`` > 1 (Mishchenko, Iutzeler, Malick & Amini, ICML
+    2018): min sum_i pi_i f_i(x) + r(x), r = ``l1`` ||x||_1, f_i the worker's loss plus
+    (``l2``/2)||x||^2, step gamma = ``lr``. Every x_i starts at x_bar = x^0. A worker holding
+    x_bar repeats ``rounds`` times: z = prox_(gamma r)(x~), x_i+ = z - gamma grad f_i(z),
+    x~ <- x~ + pi_i (x_i+ - x_i), x_i <- x_i+ (x~ starts at x_bar); then it pushes
+    x~ - x_bar. The server adds every push on arrival, so x_bar = sum_i pi_i x_i after every
+    message, and replies x_bar to that worker only. The run reports prox_(gamma r)(x_bar).
+    ``grad f_i`` is the gradient on the worker's next mini-batch: a batch as large as the
+    shard gives the full local gradient of the paper."""
+    x_bar = worker.x.clone()
+    worker.iterate = x_bar.clone()
+    while worker.keep_going():
+        x_tilde = x_bar.clone()
+        for round_ in range(rounds):
+            if round_ and not worker.keep_going():
+                break
+            z = l1_prox(x_tilde, lr, l1)
+            worker.replace_model(z)
+            grad = yield worker.gradient()
+            updated = z - lr * (grad + l2 * z)
+            x_tilde.add_(updated - worker.iterate, alpha=worker.share)
+            worker.iterate = updated
+        x_bar = yield worker.push(x_tilde - x_bar, reply=True)
+        worker.record_update()
+
+
+def prox_output(judged: torch.Tensor, hyper: dict[str, Any]) -> torch.Tensor:
+    """prox_(gamma r)(x_bar): DAve-PG's output."""
+    return l1_prox(judged, hyper["lr"], hyper["l1"])
+
+
 @dataclass(frozen=True)
 class Algorithm:
     """A registered program. ``synchronous`` programs take ``worker.steps`` steps; the others
@@ -151,7 +184,8 @@ class Algorithm:
     or the server's state (EASGD's centre). ``needs_bipartite``: the graph must be bipartite.
     ``serves(rank)``: whether that rank answers requests from other ranks (passive averaging,
     the server) while it computes; real runs give such ranks a service thread. ``server``
-    builds the run's parameter server (its push rule) from the start and the hyper-parameters."""
+    builds the run's parameter server (its push rule) from the start and the hyper-parameters;
+    ``output`` maps the judged state to the reported model (DAve-PG: its prox)."""
 
     name: str
     program: Program
@@ -162,6 +196,7 @@ class Algorithm:
     defaults: dict[str, Any] = field(default_factory=dict)
     serves: Callable[[int], bool] = lambda rank: False
     server: ServerFactory = additive_server
+    output: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor] = lambda judged, hyper: judged
 
     def check(self, world_size: int, topology: Topology) -> None:
         if self.needs_bipartite and world_size > 1:
@@ -210,6 +245,16 @@ ALGORITHMS: dict[str, Algorithm] = {
             defaults={"schedule": "constant", "q": 1.0, "delays": "none"},
             serves=lambda rank: rank == SERVER_RANK,
             server=sgd_server,
+        ),
+        Algorithm(
+            "dave-pg",
+            dave_pg,
+            "DAve-PG / DAve-RPG (the server averages iterates, not gradients)",
+            False,
+            "server",
+            defaults={"l1": 0.0, "l2": 0.0, "rounds": 1},
+            serves=lambda rank: rank == SERVER_RANK,
+            output=prox_output,
         ),
     ]
 }

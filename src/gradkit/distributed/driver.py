@@ -90,11 +90,19 @@ class DriverCore:
             clock=clock,
             budget=budget,
             param_sizes=self.engine.param_sizes,
+            share=len(self.shard_indices[rank]) / self.problem.num_samples
+            if self.problem.sampling == "shards"
+            else 1.0 / self.world_size,
         )
 
     def make_server(self, start: Tensor):
         """The run's parameter server (:attr:`Algorithm.server`) starting from ``start``."""
         return self.algorithm.server(start.clone(), self.hyper, self.budget)
+
+    def output(self, judged: Tensor) -> Tensor:
+        """The model a run reports for the judged state (:attr:`Algorithm.output`; DAve-PG
+        reports prox(x_bar), not x_bar)."""
+        return self.algorithm.output(judged, self.hyper)
 
     def program(self, worker: Worker):
         return self.algorithm.program(worker, **self.hyper)
@@ -147,7 +155,7 @@ class DriverCore:
         if consensus is not None:
             row["consensus"] = consensus
         if self.problem.evaluate is not None:
-            row.update(self.problem.evaluate((judge or self.engine).load(judged)))
+            row.update(self.problem.evaluate((judge or self.engine).load(self.output(judged))))
         self.trace.evals.append(row)
         return row
 

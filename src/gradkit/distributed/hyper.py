@@ -55,6 +55,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "factor_masking": (lambda v: isinstance(v, bool), "true or false"),
     "sampled": (lambda v: isinstance(v, bool), "true or false"),
     "schedule": (lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+    "l1": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
+    "l2": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
+    "rounds": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "q": (lambda v: _number(v) and v > 0, "a finite number > 0"),
     "delays": (_delay_profile, "none, bounded:D, power:p (0 < p < 1) or linear:f (0 < f < 1)"),
 }

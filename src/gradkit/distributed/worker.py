@@ -213,7 +213,9 @@ class Worker:
     averaging operations, under ``lock`` (another thread may average into it). ``steps`` is the
     number of local steps a synchronous program takes; asynchronous programs loop while
     :meth:`keep_going` (a global budget of gradient computations shared by all workers). ``rng``
-    is the worker's own generator, seeded from (seed, rank).
+    is the worker's own generator, seeded from (seed, rank). ``share`` is the worker's fraction
+    pi_i of the training set; ``iterate`` is where a program keeps a local iterate apart from
+    the model (DAve-PG's x_i), for inspection.
     """
 
     def __init__(
@@ -228,12 +230,15 @@ class Worker:
         clock: Callable[[], float],
         budget: Callable[[], bool],
         param_sizes: tuple[int, ...] | None = None,
+        share: float | None = None,
     ):
         self.rank, self.world_size = rank, world_size
         self.x = x
         self.seed = seed
         self.param_sizes = param_sizes or (x.numel(),)
         self.steps = steps
+        self.share = 1.0 / world_size if share is None else share
+        self.iterate: Tensor | None = None
         self.neighbors = neighbors(rank, world_size, topology)
         self.active = is_active(rank)
         self.rng = torch.Generator().manual_seed(derived_seed(seed, rank, 1))
