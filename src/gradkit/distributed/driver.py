@@ -61,7 +61,8 @@ class DriverCore:
         self.budget = self.steps * workers
         self.engine = problem.engine(seed, device)
         self.start = self.engine.flat.detach().clone()
-        interval = max(1, round(problem.num_samples / problem.batch_size / evals_per_epoch))
+        per_step = problem.samples_per_step(workers)
+        interval = max(1, round(problem.num_samples / per_step / evals_per_epoch))
         if self.algorithm.synchronous:  # evaluate between rounds, never inside one
             interval = math.ceil(interval / workers) * workers
         self.eval_interval = self._next_eval = interval
@@ -149,7 +150,9 @@ class DriverCore:
         known, and the problem's metrics."""
         row = {
             "time": time,
-            "epoch": applied * self.problem.batch_size / self.problem.num_samples,
+            "epoch": applied
+            * self.problem.samples_per_step(self.world_size)
+            / self.problem.num_samples,
             "step": applied,
         }
         if consensus is not None:

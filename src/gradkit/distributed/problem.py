@@ -24,7 +24,8 @@ class Problem:
     ``sampling`` is ``"shards"`` (each worker draws from its own i.i.d. shard, the default) or
     ``"whole"`` (each worker draws from the whole training set with its own shuffling, so every
     worker's gradient is an unbiased estimate of the full gradient, the assumption of the
-    majority-vote analysis).
+    majority-vote analysis). ``whole_shards``: every batch is the worker's whole shard (the
+    full local gradient, e.g. for DAve-PG with uneven shards); ``batch_size`` is then unused.
     """
 
     build_model: Callable[[], nn.Module]
@@ -34,6 +35,7 @@ class Problem:
     batch_size: int
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None
     sampling: str = "shards"
+    whole_shards: bool = False
 
     def __post_init__(self):
         if self.sampling not in SAMPLING:
@@ -51,6 +53,11 @@ class Problem:
     def num_samples(self) -> int:
         return len(self.inputs)
 
+    def samples_per_step(self, world_size: int) -> float:
+        """Samples one gradient step reads: ``batch_size``, or the mean shard with whole-shard
+        batches."""
+        return self.num_samples / world_size if self.whole_shards else self.batch_size
+
     def engine(self, seed: int, device: torch.device | None = None) -> GradientEngine:
         """A gradient engine on the model built with torch's RNG seeded by ``seed`` (the global
         RNG is left as it was)."""
@@ -62,8 +69,8 @@ class Problem:
     def partition(self, world_size: int, epochs: float, seed: int) -> tuple[list[Tensor], int]:
         """(sample indices of each worker's shard, local steps per worker). The steps make all
         workers together see about ``epochs`` passes: ``epochs * smallest shard / batch_size``
-        (``epochs * samples / world_size / batch_size`` when sampling from the whole set),
-        rounded, at least 1."""
+        (``epochs * samples / world_size / batch_size`` when sampling from the whole set;
+        ``epochs`` with whole-shard batches), rounded, at least 1."""
         if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
             raise ValueError(f"epochs must be a positive number, got {epochs!r}")
         if self.sampling == "whole":
@@ -72,7 +79,7 @@ class Problem:
         else:
             shards = shard_indices(self.num_samples, world_size, seed)
             share = min(len(s) for s in shards)
-        steps = max(1, round(epochs * share / self.batch_size))
+        steps = max(1, round(epochs * (1 if self.whole_shards else share / self.batch_size)))
         return shards, steps
 
     def shard(
@@ -83,6 +90,6 @@ class Problem:
         return Shard(
             self.inputs[index].to(device),
             self.targets[index].to(device),
-            self.batch_size,
+            len(index) if self.whole_shards else self.batch_size,
             torch.Generator().manual_seed(derived_seed(seed, rank, 0)),
         )

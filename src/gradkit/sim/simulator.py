@@ -207,6 +207,11 @@ class Simulator:
 
     def _compute_pending(self) -> None:
         ranks = sorted(self._pending)
+        if len({self._pending[r][0].shape for r in ranks}) > 1:  # uneven whole-shard batches
+            for rank in ranks:
+                inputs, targets = self._pending.pop(rank)
+                self._computed[rank] = self.engine.gradient(self._pending_x[rank], inputs, targets)
+            return
         xs = self._pending_x if len(ranks) == len(self.workers) else self._pending_x[ranks]
         inputs = torch.stack([self._pending[r][0] for r in ranks])
         targets = torch.stack([self._pending[r][1] for r in ranks])

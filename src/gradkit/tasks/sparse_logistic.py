@@ -1,9 +1,10 @@
 """l1 + l2-regularised logistic regression with a tight optimum, for proximal methods (DAve-PG):
 
-    F(w) = g(w) + l1 ||w_features||_1,
+    F(w) = g(w) + l1 ||w||_1,
     g(w) = (1/n) sum_i log(1 + exp(-y_i' x_i^T w)) + (l2/2) ||w||^2
 
-with a bias (last coordinate; not in the l1 term), in float64. Problems: ``breast-cancer`` and
+with a bias (the last coordinate, regularised like the others, as DAve-PG's r = l1 ||x||_1 on
+every parameter), in float64. Problems: ``breast-cancer`` and
 ``digits-parity`` (standardized, as in :mod:`gradkit.tasks.logistic`) and ``sparse-synthetic``
 (2000 x 100 Gaussian features, labels from a logistic model whose weights have a known support
 of 10 coordinates; drawn from the seed). F* and w* come from scipy's L-BFGS-B on the split
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from gradkit.distributed.problem import Problem
 from gradkit.optim.prox import l1_prox
 from gradkit.tasks.logistic import _arrays
 
@@ -61,16 +63,39 @@ class SparseLogistic:
 
     def objective(self, w: Tensor) -> float:
         """F(w)."""
-        return float(self.smooth(w)) + self.l1 * float(w[:-1].abs().sum())
+        return float(self.smooth(w)) + self.l1 * float(w.abs().sum())
 
     def prox(self, w: Tensor, step: float) -> Tensor:
-        """prox_{step r}(w): soft-thresholding of the features' weights, the bias kept."""
-        return torch.cat([l1_prox(w[:-1], step, self.l1), w[-1:]])
+        """prox_{step r}(w): soft-thresholding at step x l1."""
+        return l1_prox(w, step, self.l1)
 
     def smoothness(self) -> float:
         """L of grad g: ||X~||_2^2 / (4 n) + l2, X~ the inputs with the bias column."""
         x = torch.cat([self.inputs, torch.ones(len(self.targets), 1, dtype=self.inputs.dtype)], 1)
         return float(torch.linalg.matrix_norm(x, 2)) ** 2 / (4 * len(self.targets)) + self.l2
+
+    def problem(self) -> Problem:
+        """The distributed problem, each batch a worker's whole shard (the full local
+        gradient, shards of any size), from w = 0. The model's loss is the data term; pass
+        ``l1`` and ``l2`` to the algorithm (DAve-PG's hyper-parameters). Evaluations report F
+        (as ``objective``) and ``suboptimality`` F - F* of the model (DAve-PG's prox(x_bar))."""
+
+        def build() -> nn.Module:
+            model = nn.Linear(self.dimension - 1, 1).double()
+            nn.init.zeros_(model.weight)
+            nn.init.zeros_(model.bias)
+            return model
+
+        def evaluate(model: nn.Module) -> dict[str, float]:
+            with torch.no_grad():
+                w = torch.cat([model.weight.reshape(-1), model.bias]).double()
+            value = self.objective(w)
+            return {"objective": value, "suboptimality": value - self.optimum}
+
+        def loss(out: Tensor, target: Tensor) -> Tensor:
+            return torch.nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), target)
+
+        return Problem(build, self.inputs, self.targets, loss, 1, evaluate, whole_shards=True)
 
     def kkt_residual(self, w: Tensor) -> float:
         """||w - prox_{r/L}(w - grad g(w) / L)|| L: 0 exactly at the minimiser."""
@@ -115,7 +140,7 @@ def sparse_logistic(
         u, v = uv[: d + 1], uv[d + 1 :]
         w = torch.tensor(u - v)
         grad = partial.smooth_gradient(w).numpy()
-        penalty = np.r_[np.full(d, l1), 0.0]
+        penalty = np.full(d + 1, l1)
         value = float(partial.smooth(w)) + float(penalty @ (u + v))
         return value, np.r_[grad + penalty, -grad + penalty]
 
