@@ -19,6 +19,10 @@ def test_add_rule_sums_pushes_and_records_staleness_per_update():
     state = server.push(0, a + 2)  # rank 0 read before both
     torch.testing.assert_close(state, torch.full((3,), 4.0))
     assert server.updates == 3 and server.staleness == [0, 1, 2]
+    server.push(0, torch.zeros(3), reply=True)  # the reply is rank 0's next read
+    server.push(1, torch.zeros(3))
+    server.push(0, torch.zeros(3))
+    assert server.staleness[-3:] == [3, 4, 1]
 
 
 def test_one_worker_without_delays_is_plain_sgd():

@@ -62,8 +62,9 @@ class ParameterServer:
         self._pulled_at[rank] = version
         return self.state.clone()
 
-    def push(self, rank: int, tensor: Tensor) -> Tensor:
-        """Apply ``tensor`` by the rule as update n = updates + 1; returns the new state."""
+    def push(self, rank: int, tensor: Tensor, reply: bool = False) -> Tensor:
+        """Apply ``tensor`` by the rule as update n = updates + 1; returns the new state. With
+        ``reply`` the pusher receives that state, which counts as its next read."""
         self.updates += 1
         if self.rule == "add":
             self.state.add_(tensor)
@@ -72,4 +73,6 @@ class ParameterServer:
         self.staleness.append(self.updates - 1 - self._pulled_at.get(rank, 0))
         if self.delays is not None:
             self._ring[self.updates % len(self._ring)] = self.state.flatten()
+        if reply:
+            self._pulled_at[rank] = self.updates
         return self.state

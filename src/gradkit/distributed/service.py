@@ -86,7 +86,7 @@ class Service(threading.Thread):
             else:
                 dist.recv(buffer, src=src, group=self.group, tag=PAYLOAD)
                 with self.server_lock:
-                    state = self.server.push(src, buffer).clone()
+                    state = self.server.push(src, buffer, request is Request.PUSH_REPLY).clone()
                 if request is Request.PUSH_REPLY:
                     dist.send(state, dst=src, group=self.group, tag=REPLY)
             self.served += 1

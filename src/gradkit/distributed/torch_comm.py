@@ -320,7 +320,7 @@ class TorchComm:
         reply = torch.empty_like(delta) if op.reply else None
         if self.rank == SERVER_RANK:
             with self._server_lock:
-                state = self.server.push(self.rank, delta).clone()
+                state = self.server.push(self.rank, delta, op.reply).clone()
             return lambda: state.to(self.device) if op.reply else None
         kind = Request.PUSH_REPLY if op.reply else Request.PUSH
         works = self._request(SERVER_RANK, kind, delta, reply)

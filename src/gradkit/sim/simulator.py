@@ -285,7 +285,7 @@ class Simulator:
             yield lock
             if not colocated:
                 yield self.env.timeout(network.transfer(worker.rank, SERVER_RANK, op.payload_bytes))
-            state = self.server.push(worker.rank, op.tensor)
+            state = self.server.push(worker.rank, op.tensor, op.reply)
             state = state.clone() if op.reply else None
             if op.reply and not colocated:
                 yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
