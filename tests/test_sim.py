@@ -421,3 +421,28 @@ def test_dave_pg_refuses_bad_hyper_parameters():
     ):
         with pytest.raises(ValueError, match=re.escape(message)):
             Simulator("dave-pg", regression_problem(), Cluster(2), epochs=1, lr=0.1, **hyper)
+
+
+def test_dave_pg_takes_the_users_prox_and_warns_above_its_step_bound():
+    import warnings
+
+    problem = regression_problem(batch_size=96)
+
+    def nonnegative(v, step):  # the prox of the indicator of x >= 0: a projection
+        return v.clamp_min(0)
+
+    simulator, trace = run("dave-pg", 1, problem=problem, epochs=20, lr=0.1, prox=nonnegative)
+    w, b = initial_parameters(problem)
+    z = torch.cat([w, b]).clamp_min(0)
+    for _ in range(20):  # projected gradient descent
+        gw, gb = plain_gradient(z[:-1], z[-1], problem.inputs, problem.targets)
+        z = (z - 0.1 * torch.cat([gw, gb.reshape(1)])).clamp_min(0)
+    torch.testing.assert_close(simulator.server.state.clamp_min(0), z, rtol=1e-12, atol=1e-14)
+    assert trace.settings["prox"] == "nonnegative"
+    with pytest.warns(
+        UserWarning, match=r"lr 1 is above 2/\(mu \+ L\) = 0.5 \(mu = l2 = 0, L = 4\)"
+    ):
+        run("dave-pg", 2, epochs=1, lr=1.0, smoothness=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run("dave-pg", 2, epochs=1, lr=0.5, smoothness=4.0)

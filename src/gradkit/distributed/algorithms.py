@@ -7,6 +7,7 @@ and runs unchanged in the simulator and over torch.distributed. ``x_i`` is worke
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -145,7 +146,16 @@ def sgd_server(start: torch.Tensor, hyper: dict[str, Any], budget: int) -> Param
     return ParameterServer(start, "sgd", steps, delays, budget)
 
 
-def dave_pg(worker: Worker, *, lr: float, l1: float = 0.0, l2: float = 0.0, rounds: int = 1):
+def dave_pg(
+    worker: Worker,
+    *,
+    lr: float,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    rounds: int = 1,
+    prox: Callable[[torch.Tensor, float], torch.Tensor] | None = None,
+    smoothness: float | None = None,
+):
     """DAve-PG, and DAve-RPG for ``rounds`` > 1 (Mishchenko, Iutzeler, Malick & Amini, ICML
     2018): min sum_i pi_i f_i(x) + r(x), r = ``l1`` ||x||_1, f_i the worker's loss plus
     (``l2``/2)||x||^2, step gamma = ``lr``. Every x_i starts at x_bar = x^0. A worker holding
@@ -154,7 +164,15 @@ def dave_pg(worker: Worker, *, lr: float, l1: float = 0.0, l2: float = 0.0, roun
     x~ - x_bar. The server adds every push on arrival, so x_bar = sum_i pi_i x_i after every
     message, and replies x_bar to that worker only. The run reports prox_(gamma r)(x_bar).
     ``grad f_i`` is the gradient on the worker's next mini-batch: a batch as large as the
-    shard gives the full local gradient of the paper."""
+    shard gives the full local gradient of the paper. ``prox(v, gamma)`` replaces the l1 prox
+    by the user's regulariser (from Python). Given the smoothness L of the f_i, a step above
+    2/(mu + L), mu = ``l2``, draws a warning: the guarantee holds up to it."""
+    if worker.rank == 0 and smoothness is not None and lr > 2 / (l2 + smoothness):
+        warnings.warn(
+            f"dave-pg: lr {lr:g} is above 2/(mu + L) = {2 / (l2 + smoothness):g} (mu = l2 = "
+            f"{l2:g}, L = {smoothness:g}); linear convergence is guaranteed only up to it",
+            stacklevel=2,
+        )
     x_bar = worker.x.clone()
     worker.iterate = x_bar.clone()
     while worker.keep_going():
@@ -162,7 +180,7 @@ def dave_pg(worker: Worker, *, lr: float, l1: float = 0.0, l2: float = 0.0, roun
         for round_ in range(rounds):
             if round_ and not worker.keep_going():
                 break
-            z = l1_prox(x_tilde, lr, l1)
+            z = prox(x_tilde, lr) if prox is not None else l1_prox(x_tilde, lr, l1)
             worker.replace_model(z)
             grad = yield worker.gradient()
             updated = z - lr * (grad + l2 * z)
@@ -174,6 +192,8 @@ def dave_pg(worker: Worker, *, lr: float, l1: float = 0.0, l2: float = 0.0, roun
 
 def prox_output(judged: torch.Tensor, hyper: dict[str, Any]) -> torch.Tensor:
     """prox_(gamma r)(x_bar): DAve-PG's output."""
+    if hyper.get("prox") is not None:
+        return hyper["prox"](judged, hyper["lr"])
     return l1_prox(judged, hyper["lr"], hyper["l1"])
 
 
@@ -252,7 +272,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "DAve-PG / DAve-RPG (the server averages iterates, not gradients)",
             False,
             "server",
-            defaults={"l1": 0.0, "l2": 0.0, "rounds": 1},
+            defaults={"l1": 0.0, "l2": 0.0, "rounds": 1, "prox": None, "smoothness": None},
             serves=lambda rank: rank == SERVER_RANK,
             output=prox_output,
         ),

@@ -58,6 +58,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "l1": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
     "l2": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
     "rounds": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "prox": (lambda v: v is None or callable(v), "a function prox(v, step) (or None)"),
+    "smoothness": (lambda v: v is None or (_number(v) and v > 0), "a number > 0 (or None)"),
     "q": (lambda v: _number(v) and v > 0, "a finite number > 0"),
     "delays": (_delay_profile, "none, bounded:D, power:p (0 < p < 1) or linear:f (0 < f < 1)"),
 }

@@ -46,7 +46,8 @@ class Trace:
     ) -> Trace:
         """An empty trace whose settings record the run's description."""
         settings = {"epochs": epochs, "batch_size": batch_size, "parameters": parameters}
-        return cls(algorithm, workers, seed, {**settings, **extra, **hyper})
+        named = {k: getattr(v, "__name__", repr(v)) if callable(v) else v for k, v in hyper.items()}
+        return cls(algorithm, workers, seed, {**settings, **extra, **named})
 
     @property
     def total_bytes(self) -> int:
