@@ -56,3 +56,12 @@ def test_bad_servers_are_refused():
         ParameterServer(torch.zeros(2), "sgd")
     with pytest.raises(ValueError, match="imposed delays need the run's number of updates"):
         ParameterServer(torch.zeros(2), "sgd", Schedule("constant"), DelayProfile("bounded", 2))
+    short = ParameterServer(torch.zeros(2), "sgd", Schedule("constant"),
+                            DelayProfile("linear", 0.5), capacity=4)  # fmt: skip
+    for _ in range(5):
+        short.push(0, short.pull(0))
+    with pytest.raises(RuntimeError, match="reads 3 updates back, beyond the 2 kept"):
+        short.pull(0)
+    elastic = ParameterServer(torch.zeros(2), record=False)
+    elastic.push(0, torch.ones(2))
+    assert elastic.staleness == [] and elastic.updates == 1

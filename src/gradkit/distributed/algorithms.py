@@ -31,7 +31,12 @@ ServerFactory = Callable[[torch.Tensor, dict[str, Any], int], ParameterServer]
 
 
 def additive_server(start: torch.Tensor, hyper: dict[str, Any], budget: int) -> ParameterServer:
-    """s <- s + t on every push (EASGD's centre)."""
+    """s <- s + t on every push (EASGD's centre); its pushes are not the run's updates."""
+    return ParameterServer(start, record=False)
+
+
+def averaging_server(start: torch.Tensor, hyper: dict[str, Any], budget: int) -> ParameterServer:
+    """s <- s + t on every push, each push one update (DAve-PG's x_bar)."""
     return ParameterServer(start)
 
 
@@ -274,6 +279,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "server",
             defaults={"l1": 0.0, "l2": 0.0, "rounds": 1, "prox": None, "smoothness": None},
             serves=lambda rank: rank == SERVER_RANK,
+            server=averaging_server,
             output=prox_output,
         ),
     ]

@@ -25,8 +25,9 @@ RULES = ("add", "sgd")
 
 class ParameterServer:
     """State ``state`` (a flat tensor), ``updates`` applied so far, and ``staleness`` per
-    update. ``step(n)`` is rule ``sgd``'s step at update n; ``delays`` and ``capacity`` (the
-    run's most updates) set up imposed delays."""
+    update when the pushes are the run's updates (``record``; EASGD's elastic pushes are not:
+    its workers' own steps are). ``step(n)`` is rule ``sgd``'s step at update n; ``delays`` and
+    ``capacity`` (the run's most updates) set up imposed delays."""
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class ParameterServer:
         step: Callable[[int], float] | None = None,
         delays: DelayProfile | None = None,
         capacity: int = 0,
+        record: bool = True,
     ) -> None:
         if rule not in RULES:
             raise ValueError(f"unknown server rule {rule!r}; choose from {', '.join(RULES)}")
@@ -43,7 +45,7 @@ class ParameterServer:
         if delays is not None and (not isinstance(capacity, int) or capacity < 1):
             raise ValueError(f"imposed delays need the run's number of updates, got {capacity!r}")
         self.state = start.clone()
-        self.rule, self.step, self.delays = rule, step, delays
+        self.rule, self.step, self.delays, self.record = rule, step, delays, record
         self.updates = 0
         self.staleness: list[int] = []
         self._pulled_at: dict[int, int] = {}  # rank -> version it last read
@@ -54,13 +56,18 @@ class ParameterServer:
     def pull(self, rank: int) -> Tensor:
         """A copy of what ``rank`` should compute on: the state, or under imposed delays the
         iterate the next update reads."""
-        version = self.updates
-        if self.delays is not None:
-            version = self.updates - self.delays(self.updates + 1)
-            self._pulled_at[rank] = version
-            return self._ring[version % len(self._ring)].reshape(self.state.shape).clone()
+        if self.delays is None:
+            self._pulled_at[rank] = self.updates
+            return self.state.clone()
+        delay = self.delays(self.updates + 1)
+        if delay >= len(self._ring):
+            raise RuntimeError(
+                f"update {self.updates + 1} reads {delay} updates back, beyond the "
+                f"{len(self._ring) - 1} kept for a run of at most its capacity of updates"
+            )
+        version = self.updates - delay
         self._pulled_at[rank] = version
-        return self.state.clone()
+        return self._ring[version % len(self._ring)].reshape(self.state.shape).clone()
 
     def push(self, rank: int, tensor: Tensor, reply: bool = False) -> Tensor:
         """Apply ``tensor`` by the rule as update n = updates + 1; returns the new state. With
@@ -70,7 +77,8 @@ class ParameterServer:
             self.state.add_(tensor)
         else:
             self.state.add_(tensor, alpha=-self.step(self.updates))
-        self.staleness.append(self.updates - 1 - self._pulled_at.get(rank, 0))
+        if self.record:
+            self.staleness.append(self.updates - 1 - self._pulled_at.get(rank, 0))
         if self.delays is not None:
             self._ring[self.updates % len(self._ring)] = self.state.flatten()
         if reply:
