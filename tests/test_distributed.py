@@ -23,9 +23,9 @@ from gradkit.sim import Cluster, Simulator
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("algorithm", ["allreduce", "dpsgd"])
+@pytest.mark.parametrize("algorithm", ["allreduce", "dpsgd", "prox-grad"])
 def test_real_run_gives_the_simulators_parameters(algorithm):
-    results = launch(final_models, 3 if algorithm == "allreduce" else 4, algorithm, 2, 0.05)
+    results = launch(final_models, 4 if algorithm == "dpsgd" else 3, algorithm, 2, 0.05)
     n = len(results)
     simulator = Simulator(algorithm, regression_problem(), Cluster(n), epochs=2, seed=3, lr=0.05)
     sim_trace = simulator.run()

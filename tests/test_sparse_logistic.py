@@ -71,3 +71,19 @@ def test_dave_pg_on_uneven_whole_shards_converges_linearly_to_the_optimum():
     assert epochs[-1] == 300 and gaps[0] > 0.1
     assert max(gaps[-20:]) < 1e-12  # linear convergence down to float64 resolution
     assert gaps[100] < 1e-6 < gaps[50]
+
+
+@pytest.mark.parametrize(("algorithm", "workers"), [("prox-grad", 4), ("async-sgd", 1)])
+def test_proximal_gradient_baselines_equal_full_batch_proximal_gradient(algorithm, workers):
+    from gradkit.sim import Cluster, Simulator
+
+    problem = sparse_logistic("breast-cancer", l1=1e-2, l2=0.1)
+    gamma = 1 / problem.smoothness()
+    simulator = Simulator(algorithm, problem.problem(), Cluster(workers), epochs=30, lr=gamma,
+                          l1=problem.l1, l2=problem.l2)  # fmt: skip
+    simulator.run()
+    w = torch.zeros(problem.dimension, dtype=torch.float64)
+    for _ in range(30):  # x <- prox(x - gamma grad g(x)), g the l2-regularised mean loss
+        w = problem.prox(w - gamma * problem.smooth_gradient(w), gamma)
+    final = simulator.workers[0].x if algorithm == "prox-grad" else simulator.server.state
+    torch.testing.assert_close(final, w, rtol=1e-10, atol=1e-12)

@@ -131,24 +131,41 @@ def async_sgd(
     schedule: str = "constant",
     q: float = 1.0,
     delays: str = "none",
+    l1: float = 0.0,
+    l2: float = 0.0,
 ):
     """Asynchronous SGD with a parameter server (Zhou et al., ICML 2018): pull the server's
     model (under imposed ``delays``, the iterate x_(n - d_n) the next update reads), compute a
     gradient on it, push it; the server applies x <- x - alpha_n g at once at its n-th update,
     alpha_n the ``schedule`` (constant, polynomial n^-q, quasilinear) with first step ``lr``.
-    The staleness of every applied gradient is in the trace (``server_staleness``)."""
+    The staleness of every applied gradient is in the trace (``server_staleness``). With
+    ``l1`` or ``l2`` it is the naive asynchronous proximal gradient DAve-PG is compared with:
+    g includes l2 x_stale and the server applies x <- prox_(alpha_n l1 ||.||_1)(x - alpha_n g)."""
     while worker.keep_going():
         worker.replace_model((yield worker.pull()))
         grad = yield worker.gradient()
-        yield worker.push(grad)
+        yield worker.push(grad + l2 * worker.x if l2 else grad)
         worker.record_update()
 
 
 def sgd_server(start: torch.Tensor, hyper: dict[str, Any], budget: int) -> ParameterServer:
-    """The server of :func:`async_sgd`: x <- x - alpha_n g, imposed delays if asked."""
+    """The server of :func:`async_sgd`: x <- prox(x - alpha_n g), imposed delays if asked."""
     steps = Schedule(hyper["schedule"], hyper["lr"], hyper["q"])
     delays = None if hyper["delays"] == "none" else DelayProfile.parse(hyper["delays"])
-    return ParameterServer(start, "sgd", steps, delays, budget)
+    l1 = hyper["l1"]
+    prox = (lambda v, step: l1_prox(v, step, l1)) if l1 else None
+    return ParameterServer(start, "sgd", steps, delays, budget, prox=prox)
+
+
+def prox_gradient(worker: Worker, *, lr: float, l1: float = 0.0, l2: float = 0.0):
+    """Synchronous proximal gradient: x <- prox_(lr l1 ||.||_1)(x - lr sum_i pi_i (g_i(x) +
+    l2 x)), pi_i the workers' data shares (all models identical). With whole-shard batches
+    and one worker it is full-batch proximal gradient."""
+    for _ in range(worker.steps):
+        grad = yield worker.gradient()
+        total = yield worker.all_reduce((grad + l2 * worker.x) * worker.share, "sum")
+        worker.apply(total, lr)
+        worker.replace_model(l1_prox(worker.x, lr, l1))
 
 
 def dave_pg(
@@ -235,6 +252,13 @@ ALGORITHMS: dict[str, Algorithm] = {
         Algorithm("allreduce-adam", allreduce_adam, "Adam on all-reduced gradients", True),
         Algorithm("dpsgd", d_psgd, "D-PSGD (synchronous gossip averaging)", True),
         Algorithm(
+            "prox-grad",
+            prox_gradient,
+            "synchronous proximal gradient (l1 prox, share-weighted gradients)",
+            True,
+            defaults={"l1": 0.0, "l2": 0.0},
+        ),
+        Algorithm(
             "signum-vote",
             compressed.signum_majority_vote,
             "Signum with majority vote (1-bit signs each way)",
@@ -267,7 +291,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "asynchronous SGD with a parameter server (stale gradients, step schedules)",
             False,
             "server",
-            defaults={"schedule": "constant", "q": 1.0, "delays": "none"},
+            defaults={"schedule": "constant", "q": 1.0, "delays": "none", "l1": 0.0, "l2": 0.0},
             serves=lambda rank: rank == SERVER_RANK,
             server=sgd_server,
         ),

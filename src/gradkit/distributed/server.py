@@ -3,7 +3,8 @@ drivers (the simulator, and the server rank's service thread in real runs).
 
 - rule ``add``: s <- s + t (EASGD's centre; DAve-PG's average of iterates);
 - rule ``sgd``: s <- s - step(n) t at the n-th update (asynchronous SGD: the server applies each
-  gradient at once, whatever its staleness).
+  gradient at once, whatever its staleness), then s <- prox(s, step(n)) if a ``prox`` is given
+  (naive asynchronous proximal gradient).
 
 The server counts its updates n and records, for each one, the staleness of what it applied:
 the updates made between the pusher's last pull and this push. With imposed ``delays`` a pull
@@ -37,6 +38,7 @@ class ParameterServer:
         delays: DelayProfile | None = None,
         capacity: int = 0,
         record: bool = True,
+        prox: Callable[[Tensor, float], Tensor] | None = None,
     ) -> None:
         if rule not in RULES:
             raise ValueError(f"unknown server rule {rule!r}; choose from {', '.join(RULES)}")
@@ -46,6 +48,7 @@ class ParameterServer:
             raise ValueError(f"imposed delays need the run's number of updates, got {capacity!r}")
         self.state = start.clone()
         self.rule, self.step, self.delays, self.record = rule, step, delays, record
+        self.prox = prox
         self.updates = 0
         self.staleness: list[int] = []
         self._pulled_at: dict[int, int] = {}  # rank -> version it last read
@@ -76,7 +79,10 @@ class ParameterServer:
         if self.rule == "add":
             self.state.add_(tensor)
         else:
-            self.state.add_(tensor, alpha=-self.step(self.updates))
+            step = self.step(self.updates)
+            self.state.add_(tensor, alpha=-step)
+            if self.prox is not None:
+                self.state.copy_(self.prox(self.state, step))
         if self.record:
             self.staleness.append(self.updates - 1 - self._pulled_at.get(rank, 0))
         if self.delays is not None:
