@@ -87,3 +87,26 @@ def test_proximal_gradient_baselines_equal_full_batch_proximal_gradient(algorith
         w = problem.prox(w - gamma * problem.smooth_gradient(w), gamma)
     final = simulator.workers[0].x if algorithm == "prox-grad" else simulator.server.state
     torch.testing.assert_close(final, w, rtol=1e-10, atol=1e-12)
+
+
+def test_uneven_shares_keep_the_dave_invariant_and_bad_shares_are_refused():
+    from gradkit.sim import Cluster, ComputeModel, Simulator
+
+    problem = sparse_logistic("breast-cancer", l1=1e-2, l2=0.1)
+    shares = (0.1, 0.2, 0.3, 0.4)
+    simulator = Simulator("dave-pg", problem.problem(shares), Cluster(4, ComputeModel(jitter=0.5)),
+                          epochs=20, lr=0.3, l1=problem.l1, l2=problem.l2)  # fmt: skip
+    trace = simulator.run()
+    sizes = [round(w.share * len(problem.targets)) for w in simulator.workers]
+    assert sizes == [57, 114, 171, 227]  # 569 samples: the last shard takes the rest
+    weighted = sum(w.share * w.iterate for w in simulator.workers)
+    torch.testing.assert_close(simulator.server.state, weighted, rtol=1e-12, atol=1e-12)
+    assert trace.final("suboptimality") < trace.evals[0]["suboptimality"] / 100
+    for bad, message in (
+        ((0.5, 0.6, 0.1, 0.1), r"shares must sum to 1, got \[0.5, 0.6, 0.1, 0.1\]"),
+        ((0.5, 0.5), "shares must be 4 positive numbers"),
+        ((1.0, 0.0, 0.0, 0.0), "shares must be 4 positive numbers"),
+        ((0.999, 0.0005, 0.0003, 0.0002), "leave a worker without samples out of 569"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Simulator("dave-pg", problem.problem(bad), Cluster(4), epochs=1, lr=0.3)

@@ -26,6 +26,8 @@ class Problem:
     worker's gradient is an unbiased estimate of the full gradient, the assumption of the
     majority-vote analysis). ``whole_shards``: every batch is the worker's whole shard (the
     full local gradient, e.g. for DAve-PG with uneven shards); ``batch_size`` is then unused.
+    ``shares``: each worker's fraction of the training set (positive, summing to 1; one per
+    worker), instead of near-equal shards.
     """
 
     build_model: Callable[[], nn.Module]
@@ -36,6 +38,7 @@ class Problem:
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None
     sampling: str = "shards"
     whole_shards: bool = False
+    shares: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if self.sampling not in SAMPLING:
@@ -77,7 +80,7 @@ class Problem:
             shards = [torch.arange(self.num_samples)] * world_size
             share = self.num_samples / world_size
         else:
-            shards = shard_indices(self.num_samples, world_size, seed)
+            shards = shard_indices(self.num_samples, world_size, seed, self.shares)
             share = min(len(s) for s in shards)
         steps = max(1, round(epochs * (1 if self.whole_shards else share / self.batch_size)))
         return shards, steps

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,13 +59,29 @@ def check_bipartite(world_size: int, topology: Topology) -> None:
                 )
 
 
-def shard_indices(num_samples: int, world_size: int, seed: int) -> list[Tensor]:
-    """An i.i.d. split of ``range(num_samples)`` into ``world_size`` shards of near-equal size
-    (a permutation seeded by ``seed``, cut into consecutive pieces)."""
+def shard_indices(
+    num_samples: int, world_size: int, seed: int, shares: Sequence[float] | None = None
+) -> list[Tensor]:
+    """An i.i.d. split of ``range(num_samples)`` into ``world_size`` shards (a permutation
+    seeded by ``seed``, cut into consecutive pieces) of near-equal size, or of sizes
+    round(share x num_samples) (the last takes the rest)."""
     if world_size > num_samples:
         raise ValueError(f"{world_size} workers need at least as many samples, got {num_samples}")
     order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
-    return list(torch.tensor_split(order, world_size))
+    if shares is None:
+        return list(torch.tensor_split(order, world_size))
+    shares = list(shares)
+    if len(shares) != world_size or not all(isinstance(p, int | float) and p > 0 for p in shares):
+        raise ValueError(
+            f"shares must be {world_size} positive numbers (one per worker), got {shares}"
+        )
+    if abs(sum(shares) - 1) > 1e-9:
+        raise ValueError(f"shares must sum to 1, got {shares} (sum {sum(shares):.12g})")
+    sizes = [round(p * num_samples) for p in shares[:-1]]
+    sizes.append(num_samples - sum(sizes))
+    if min(sizes) < 1:
+        raise ValueError(f"shares {shares} leave a worker without samples out of {num_samples}")
+    return list(torch.split(order, sizes))
 
 
 class Shard:

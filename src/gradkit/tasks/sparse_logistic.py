@@ -74,11 +74,12 @@ class SparseLogistic:
         x = torch.cat([self.inputs, torch.ones(len(self.targets), 1, dtype=self.inputs.dtype)], 1)
         return float(torch.linalg.matrix_norm(x, 2)) ** 2 / (4 * len(self.targets)) + self.l2
 
-    def problem(self) -> Problem:
+    def problem(self, shares: tuple[float, ...] | None = None) -> Problem:
         """The distributed problem, each batch a worker's whole shard (the full local
-        gradient, shards of any size), from w = 0. The model's loss is the data term; pass
-        ``l1`` and ``l2`` to the algorithm (DAve-PG's hyper-parameters). Evaluations report F
-        (as ``objective``) and ``suboptimality`` F - F* of the model (DAve-PG's prox(x_bar))."""
+        gradient; shards near-equal or of the given ``shares``), from w = 0. The model's loss
+        is the data term; pass ``l1`` and ``l2`` to the algorithm (DAve-PG's
+        hyper-parameters). Evaluations report F (as ``objective``) and ``suboptimality``
+        F - F* of the model (DAve-PG's prox(x_bar))."""
 
         def build() -> nn.Module:
             model = nn.Linear(self.dimension - 1, 1).double()
@@ -95,7 +96,9 @@ class SparseLogistic:
         def loss(out: Tensor, target: Tensor) -> Tensor:
             return torch.nn.functional.binary_cross_entropy_with_logits(out.squeeze(-1), target)
 
-        return Problem(build, self.inputs, self.targets, loss, 1, evaluate, whole_shards=True)
+        return Problem(
+            build, self.inputs, self.targets, loss, 1, evaluate, whole_shards=True, shares=shares
+        )
 
     def kkt_residual(self, w: Tensor) -> float:
         """||w - prox_{r/L}(w - grad g(w) / L)|| L: 0 exactly at the minimiser."""
