@@ -60,6 +60,10 @@ def test_delayed_sgd_applies_the_gradient_of_iterate_n_minus_d_n(profile):
         history.append(history[n] - step(n) * (a * stale + 0.1 * draws[n - 1]))
     torch.testing.assert_close(final, history[60], rtol=0, atol=0)
     assert all(torch.equal(seen[n], history[n]) for n in range(1, 61))
+    single = delayed_sgd(lambda x, n: a.float() * x + 0.1 * draws[n - 1].float(),
+                         torch.ones(3), step, delays, 59)  # fmt: skip
+    assert single.dtype == torch.float32  # float32 iterates reach float32 accuracy
+    torch.testing.assert_close(single, history[60].float(), rtol=1e-5, atol=1e-6)
 
 
 def test_delayed_sgd_runs_a_batch_of_rows_with_their_own_steps():

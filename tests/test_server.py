@@ -46,6 +46,11 @@ def test_imposed_delays_apply_the_gradient_of_iterate_n_minus_d_n(profile):
         server.push(0, a * server.pull(0))
     expected = delayed_sgd(lambda x, n: a * x, start, schedule, delays, 80)
     torch.testing.assert_close(server.state, expected, rtol=1e-13, atol=1e-16)  # fused add
+    single = ParameterServer(start.float(), "sgd", schedule, delays, capacity=80)
+    for _ in range(80):
+        single.push(0, a.float() * single.pull(0))
+    assert single.state.dtype == torch.float32
+    torch.testing.assert_close(single.state, expected.float(), rtol=1e-5, atol=1e-6)
     assert server.staleness == [delays(n) for n in range(1, 81)]
 
 

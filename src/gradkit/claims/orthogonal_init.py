@@ -70,16 +70,16 @@ def decide(
     deepest, shallowest = max(loss), min(loss)
     logs = {depth: {i: st.logs(v) for i, v in per.items()} for depth, per in loss.items()}
 
-    def gap(depth: int) -> list[float]:
-        per = logs[depth]
-        return [a - b for a, b in zip(per["delta-orthogonal"], per["gaussian"], strict=True)]
-
+    gap = {  # per seed: log(loss delta-orthogonal / loss Gaussian)
+        depth: [a - b for a, b in zip(per["delta-orthogonal"], per["gaussian"], strict=True)]
+        for depth, per in logs.items()
+    }
     decisions = {
         "isometric at init": st.less(
             st.paired_interval(spread["delta-orthogonal"], spread["gaussian"])
         ),
         f"trains faster than Gaussian at depth {deepest}": st.less(
-            st.paired_interval(gap(deepest), [0.0] * len(gap(deepest)))
+            st.paired_interval(logs[deepest]["delta-orthogonal"], logs[deepest]["gaussian"])
         ),
         f"off-critical trains worse at depth {deepest}": st.all_of(
             [
@@ -87,7 +87,7 @@ def decide(
                 for c in OFF_CRITICAL
             ]
         ),
-        "advantage grows with depth": st.less(st.paired_interval(gap(deepest), gap(shallowest))),
+        "advantage grows with depth": st.less(st.paired_interval(gap[deepest], gap[shallowest])),
     }
     return verdict_from(decisions.values(), "any"), {k: d.value for k, d in decisions.items()}
 

@@ -236,9 +236,21 @@ def init_spectra(
 ) -> dict[str, list[RunRecord]]:
     """:func:`gradkit.experiments.deep_cnn.init_spectrum_run` of every init at ``depth`` for
     every seed: ``records[init]``, one per seed."""
-    specs = [RunSpec.of(INIT_SPECTRUM, init=i, depth=depth, seed=s) for i in inits for s in seeds]
-    records = executor.run(specs)
-    return {init: records[i * len(seeds) : (i + 1) * len(seeds)] for i, init in enumerate(inits)}
+    return runs_per_seed(
+        executor, inits, seeds, lambda i, s: RunSpec.of(INIT_SPECTRUM, init=i, depth=depth, seed=s)
+    )
+
+
+def runs_per_seed(
+    executor: Executor,
+    keys: Sequence[str],
+    seeds: Sequence[int],
+    make: Callable[[str, int], RunSpec],
+) -> dict[str, list[RunRecord]]:
+    """The run ``make(key, seed)`` of every key for every seed, executed together:
+    ``records[key]``, one per seed."""
+    records = executor.run([make(key, seed) for key in keys for seed in seeds])
+    return {key: records[i * len(seeds) : (i + 1) * len(seeds)] for i, key in enumerate(keys)}
 
 
 def delayed(problem: str, delays: str) -> SpecFactory:
@@ -269,15 +281,11 @@ def stability_runs(
     "init") for every seed, with the epochs of :data:`STABILITY_EPOCHS` at ``scale`` (shared,
     so claims probing the same nets share the cached runs)."""
 
-    specs = [
-        RunSpec.of(
-            STABILITY, labels=net, seed=seed, epochs=stability_epochs(net, scale), relative=relative
-        )
-        for net in nets
-        for seed in seeds
-    ]
-    records = executor.run(specs)
-    return {net: records[i * len(seeds) : (i + 1) * len(seeds)] for i, net in enumerate(nets)}
+    def make(net: str, seed: int) -> RunSpec:
+        epochs = stability_epochs(net, scale)
+        return RunSpec.of(STABILITY, labels=net, seed=seed, epochs=epochs, relative=relative)
+
+    return runs_per_seed(executor, nets, seeds, make)
 
 
 def simulated(

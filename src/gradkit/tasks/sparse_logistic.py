@@ -71,7 +71,7 @@ class SparseLogistic:
 
     def smoothness(self) -> float:
         """L of grad g: ||X~||_2^2 / (4 n) + l2, X~ the inputs with the bias column."""
-        x = torch.cat([self.inputs, torch.ones(len(self.targets), 1, dtype=self.inputs.dtype)], 1)
+        x = torch.cat([self.inputs, self.inputs.new_ones(len(self.targets), 1)], 1)
         return float(torch.linalg.matrix_norm(x, 2)) ** 2 / (4 * len(self.targets)) + self.l2
 
     def problem(self, shares: tuple[float, ...] | None = None) -> Problem:
