@@ -12,6 +12,7 @@ from gradkit.claims import (
     adam_sign_variance,
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
+    averaging_iterates,
     batch_growth,
     compressibility,
     decentralized_accuracy,
@@ -631,3 +632,35 @@ def delay_case(changed=None, ratio=1.5, quasi_seed_ratio=None):
 )
 def test_unbounded_delays_decision(case, expected):
     assert unbounded_delays.decide(*case)[0] == expected
+
+
+# ---- averaging-iterates-beats-averaging-gradients ----------------------------------------------
+
+
+def averaging_case(late=20.0, sync=2.0, naive_own=5e-4, naive_same=(50.0, 60.0, 70.0)):
+    """DAve-PG at every straggler factor reaching 1e-2, 1e-5 and 1e-8 at times 5, 15 and
+    15 + ``late`` (x the factor); synchronous prox-grad ``sync`` times slower (per seed
+    noise); the naive method's final gaps at x100."""
+    dave = {f: [(5.0 * f, 15.0 * f, (15.0 + late) * f)] * 3 for f in averaging_iterates.FACTORS}
+    base = {f: [d[2] for d in dave[f]] for f in dave}
+    noisy = {f: [t * sync * (1 + 0.05 * z) for t, z in zip(base[f], PATTERNS[0], strict=True)]
+             for f in base}  # fmt: skip
+    naive = {"own": seeds(naive_own, naive_own / 10), "same": list(naive_same)}
+    return dave, noisy, naive
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (averaging_case(), HOLDS),
+        (averaging_case(naive_same=(math.inf, math.inf, math.inf)), HOLDS),  # diverged
+        (averaging_case(late=50.0), FAILS),  # the last decades 5x slower: not linear
+        (averaging_case(late=math.inf), FAILS),  # never reaches 1e-8
+        (averaging_case(sync=0.8), FAILS),  # synchronous is faster
+        (averaging_case(sync=1.0), UNSURE),  # no difference either way
+        (averaging_case(naive_same=(1e-9, 5.0, 5.0)), FAILS),  # a naive seed converges
+        (averaging_case(naive_own=1e-7), UNSURE),  # between the target and the stall line
+    ],
+)
+def test_averaging_iterates_decision(case, expected):
+    assert averaging_iterates.decide(*case)[0] == expected

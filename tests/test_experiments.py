@@ -382,3 +382,25 @@ def test_runs_at_uses_one_batched_run_for_every_seed_when_asked(tmp_path):
     assert executor.executed == 3
     for a, b in zip(records, separate, strict=True):
         np.testing.assert_allclose(a.metrics["train_loss"], b.metrics["train_loss"], rtol=1e-4)
+
+
+def test_time_to_target_is_the_first_time_below_it_and_censored_past_the_budget():
+    from gradkit.experiments.delay_tolerant import TARGET, first_time, time_to_target
+
+    times, gaps = [0.0, 5.0, 10.0], [1.0, 1e-9, 1e-12]
+    assert time_to_target(times, gaps, 20.0) == 5.0 == first_time(times, gaps, TARGET)
+    stalled = [1.0, 1e-4, 1e-6]
+    assert time_to_target(times, stalled, 20.0) == pytest.approx(20.0 * 3)  # 2 decades short
+    assert time_to_target(times, [1.0, 1e-4, 1e-7], 20.0) < time_to_target(times, stalled, 20.0)
+    assert time_to_target(times, [1.0, 1.0, math.inf], 20.0) == math.inf
+    assert first_time(times, stalled, 1e-8) == math.inf
+
+
+def test_a_proximal_run_reports_its_gap_on_a_common_time_grid():
+    from gradkit.experiments.delay_tolerant import CURVE_POINTS, proximal_run
+
+    record = proximal_run("dave-pg", "breast-cancer", 1e-2, 0.1, seed=0, lr=1.0, until=40.0)
+    times, gaps = record.curve("suboptimality@time")
+    assert len(times) == CURVE_POINTS + 1 and times[0] == 0 and times[-1] == 40.0
+    assert gaps[-1] < 1e-3 * gaps[0] and record.metrics["duration"] == 40.0
+    assert record.metrics["reached_1e-02"] < record.metrics["reached_1e-05"]

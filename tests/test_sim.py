@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -446,3 +447,54 @@ def test_dave_pg_takes_the_users_prox_and_warns_above_its_step_bound():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run("dave-pg", 2, epochs=1, lr=0.5, smoothness=4.0)
+
+
+def whole_shard_problem(shares):
+    """The regression problem with every batch a worker's whole shard of ``shares``."""
+    return dataclasses.replace(regression_problem(), whole_shards=True, shares=shares)
+
+
+def test_a_time_limit_stops_the_run_there_and_evaluates_at_it():
+    cluster = Cluster(2, ComputeModel(jitter=0.2))
+    _, trace = run("async-sgd", 2, epochs=10**6, cluster=cluster, lr=0.01, until=25.0)
+    assert trace.duration == 25.0 and trace.evals[-1]["time"] == 25.0
+    assert 40 < len(trace.steps) < 60  # ~2 updates per time unit
+    _, finished = run("async-sgd", 2, epochs=2, cluster=cluster, lr=0.01, until=1e6)
+    assert finished.duration < 100  # the programs ended first: the run ends with them
+    with pytest.raises(ValueError, match="until must be a positive simulated time, got 0"):
+        run("async-sgd", 2, lr=0.01, until=0)
+
+
+def test_messages_to_the_server_travel_together_and_arrive_one_after_another():
+    """Latency is in flight for every message at once; only the bytes queue at the server
+    (rank 0 hosts the server and sends nothing)."""
+
+    def remote_updates(network):
+        cluster = Cluster(4, ComputeModel(time=1.0), network)
+        _, trace = run("async-sgd", 4, epochs=10**6, cluster=cluster, lr=0.01, until=1000.0)
+        return sum(step.worker != 0 for step in trace.steps)
+
+    cycle = 1.0 + 3 * 10.0  # compute, then pull request, its reply, push: 3 latencies
+    in_flight = remote_updates(NetworkModel(latency=10.0, bandwidth=1e18))
+    assert in_flight == pytest.approx(3 * 1000 / cycle, rel=0.05)
+    model_in_5_units = NetworkModel(latency=0.0, bandwidth=8 * 6 / 5.0)  # 6 float64 parameters
+    assert remote_updates(model_in_5_units) <= 1000 / 5.0 + 1  # one push's bytes at a time
+
+
+def test_naive_async_prox_grad_weights_each_gradient_by_its_workers_share():
+    """With the other worker never done, worker 0 alone updates: x <- prox(x - lr M pi_0
+    (grad f_0(x) + l2 x)), its whole shard each time, nothing stale."""
+    lr, l1, l2, shares = 0.02, 0.01, 0.1, (0.25, 0.75)
+    problem = whole_shard_problem(shares)
+    cluster = Cluster(2, ComputeModel(slowdown={1: 1e6}))
+    simulator, trace = run("async-sgd", 2, problem=problem, epochs=10**6, cluster=cluster,
+                           lr=lr, l1=l1, l2=l2, until=30.5)  # fmt: skip
+    rows = simulator.core.shard_indices[0]
+    x, y = problem.inputs[rows], problem.targets[rows]
+    w, b = initial_parameters(problem)
+    z = torch.cat([w, b])
+    for _ in range(30):
+        gw, gb = plain_gradient(z[:-1], z[-1], x, y)
+        z = soft(z - lr * 2 * 0.25 * (torch.cat([gw, gb.reshape(1)]) + l2 * z), lr * l1)
+    assert len(trace.steps) == 30 and set(trace.server_staleness) == {0}
+    torch.testing.assert_close(simulator.server.state, z, rtol=1e-12, atol=1e-14)

@@ -7,6 +7,7 @@ from gradkit.claims import (
     adam_sign_variance,
     adpsgd_matches_allreduce,
     adpsgd_slow_worker,
+    averaging_iterates,
     batch_growth,
     compressibility,
     decentralized_accuracy,
@@ -60,6 +61,7 @@ CLAIMS: dict[str, Claim] = {
         compressibility.CLAIM,
         orthogonal_init.CLAIM,
         unbounded_delays.CLAIM,
+        averaging_iterates.CLAIM,
     ]
 }
 

@@ -138,13 +138,15 @@ def async_sgd(
     model (under imposed ``delays``, the iterate x_(n - d_n) the next update reads), compute a
     gradient on it, push it; the server applies x <- x - alpha_n g at once at its n-th update,
     alpha_n the ``schedule`` (constant, polynomial n^-q, quasilinear) with first step ``lr``.
-    The staleness of every applied gradient is in the trace (``server_staleness``). With
-    ``l1`` or ``l2`` it is the naive asynchronous proximal gradient DAve-PG is compared with:
-    g includes l2 x_stale and the server applies x <- prox_(alpha_n l1 ||.||_1)(x - alpha_n g)."""
+    The staleness of every applied gradient is in the trace (``server_staleness``). A worker
+    holding the share pi_i of the data pushes its gradient times M pi_i (1 on equal shards),
+    so that at equal rates the expected step follows the whole objective. With ``l1`` or
+    ``l2`` it is the naive asynchronous proximal gradient DAve-PG is compared with: g includes
+    l2 x_stale and the server applies x <- prox_(alpha_n l1 ||.||_1)(x - alpha_n g)."""
     while worker.keep_going():
         worker.replace_model((yield worker.pull()))
         grad = yield worker.gradient()
-        yield worker.push(grad + l2 * worker.x if l2 else grad)
+        yield worker.push((grad + l2 * worker.x) * (worker.share * worker.world_size))
         worker.record_update()
 
 

@@ -38,6 +38,7 @@ STABILITY = "gradkit.experiments.kinds:noise_stability_run"
 DEEP_CNN = "gradkit.experiments.deep_cnn:deep_cnn_run"
 INIT_SPECTRUM = "gradkit.experiments.deep_cnn:init_spectrum_run"
 DELAYED = "gradkit.experiments.async_delays:delayed_sgd_run"
+PROXIMAL = "gradkit.experiments.delay_tolerant:proximal_run"
 STABILITY_EPOCHS = {"true": (30, 60), "random": (150, 300), "init": (1, 1)}
 """(quick, full) epochs of each net of :func:`stability_runs`: enough for both trained nets
 to fit their labels (smoke: 2)."""
@@ -263,6 +264,24 @@ def delayed(problem: str, delays: str) -> SpecFactory:
         return RunSpec.of(
             DELAYED, problem=problem, delays=delays, schedule=method.runs, c=c, seed=seed,
             updates=updates, **dict(method.hyper),
+        )  # fmt: skip
+
+    return make
+
+
+def proximal(
+    problem: str, l1: float, l2: float, time_scale: float = 1.0, **cluster: Any
+) -> SpecFactory:
+    """Runs of :func:`gradkit.experiments.delay_tolerant.proximal_run` of a method's algorithm
+    (``Method.optimizer``, options ``Method.hyper``) on the sparse logistic ``problem``; a budget
+    B runs until simulated time B x ``time_scale``; ``cluster`` adds the kind's ``straggler``
+    and ``latency``. The seed draws the shards and compute times, so tuning seeds differ from
+    evaluation seeds."""
+
+    def make(method: Method, lr: float, budget: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            PROXIMAL, algorithm=method.runs, problem=problem, l1=l1, l2=l2, seed=seed, lr=lr,
+            until=budget * time_scale, **cluster, **dict(method.hyper),
         )  # fmt: skip
 
     return make

@@ -66,7 +66,8 @@ class NetworkModel:
     - broadcast (binomial tree): ceil(log2 n) (latency + s B / bandwidth)
 
     Links are full duplex and independent; contention is modelled only at a model (one averaging
-    at a time) and at the server (one message at a time).
+    at a time) and at the server, which receives one message at a time: messages to it are in
+    flight together (latency), but their bytes arrive one message after another.
     """
 
     latency: float = 0.005
@@ -87,8 +88,12 @@ class NetworkModel:
     def slowdown(self, a: int, b: int) -> float:
         return self.link_slowdown.get((a, b), self.link_slowdown.get((b, a), 1.0))
 
+    def serialization(self, src: int, dst: int, nbytes: int) -> float:
+        """The time the link is busy putting ``nbytes`` on the wire (no latency)."""
+        return nbytes * self.slowdown(src, dst) / self.bandwidth
+
     def transfer(self, src: int, dst: int, nbytes: int) -> float:
-        return self.latency + nbytes * self.slowdown(src, dst) / self.bandwidth
+        return self.latency + self.serialization(src, dst, nbytes)
 
     def _ring_slowdown(self, n: int) -> float:
         return max((self.slowdown(i, (i + 1) % n) for i in range(n)), default=1.0)

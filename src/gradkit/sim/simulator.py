@@ -38,7 +38,9 @@ class _Round:
 
 
 class Simulator:
-    """Simulates ``algorithm`` on ``cluster`` for ``epochs`` passes over ``problem``'s data.
+    """Simulates ``algorithm`` on ``cluster`` for ``epochs`` passes over ``problem``'s data,
+    or until simulated time ``until`` if that comes first (the programs still running are
+    stopped where they are; give a large ``epochs`` for a budget in time only).
 
     The judged model (the workers' mean, or the server's state) is evaluated at step 0,
     ``evals_per_epoch`` times per epoch, and at the end. ``hyper`` overrides the algorithm's
@@ -56,8 +58,11 @@ class Simulator:
         seed: int = 0,
         evals_per_epoch: int = 1,
         on_progress: ProgressCallback | None = None,
+        until: float | None = None,
         **hyper,
     ):
+        if until is not None and not (isinstance(until, int | float) and until > 0):
+            raise ValueError(f"until must be a positive simulated time, got {until!r}")
         n = cluster.workers
         self.core = DriverCore(
             algorithm,
@@ -71,7 +76,7 @@ class Simulator:
             hyper=hyper,
         )
         self.algorithm, self.hyper = self.core.algorithm, self.core.hyper
-        self.problem, self.cluster, self.seed = problem, cluster, seed
+        self.problem, self.cluster, self.seed, self.until = problem, cluster, seed, until
         self.engine, self.trace = self.core.engine, self.core.trace
         self.env = simpy.Environment()
         start = self.core.start
@@ -107,10 +112,12 @@ class Simulator:
     def run(self) -> Trace:
         started = time.perf_counter()
         self._evaluate()
-        for worker in self.workers:
-            self.env.process(self._drive(worker))
+        programs = [self.env.process(self._drive(worker)) for worker in self.workers]
+        stop = None
+        if self.until is not None:
+            stop = self.env.any_of([self.env.all_of(programs), self.env.timeout(self.until)])
         try:
-            self.env.run()
+            self.env.run(until=stop)
         except NonFiniteLossError:
             self.trace.diverged = True
             self._evaluate()
@@ -118,7 +125,7 @@ class Simulator:
             row.update({k: math.inf for k in row if k.endswith("loss")})
             row.update({k: math.nan for k in row if k.endswith("accuracy")})
         else:
-            if self._finished < len(self.workers):
+            if self._finished < len(self.workers) and not self._out_of_time():
                 stuck = [
                     f"worker {w.rank}: {self._blocked_on[w.rank]}"
                     for w in self.workers
@@ -131,6 +138,9 @@ class Simulator:
         return self.core.finish_trace(
             parts, float(self.env.now), time.perf_counter() - started, self.server.staleness
         )
+
+    def _out_of_time(self) -> bool:
+        return self.until is not None and self.env.now >= self.until
 
     def _claim(self) -> bool:
         if self._claimed >= self.core.budget:
@@ -281,26 +291,30 @@ class Simulator:
 
     def _push(self, worker: Worker, op: ops.Push):
         network, colocated = self.cluster.network, worker.rank == SERVER_RANK
+        if not colocated:
+            yield self.env.timeout(network.latency)
         with self._server_lock.request() as lock:
             yield lock
             if not colocated:
-                yield self.env.timeout(network.transfer(worker.rank, SERVER_RANK, op.payload_bytes))
+                yield self.env.timeout(
+                    network.serialization(worker.rank, SERVER_RANK, op.payload_bytes)
+                )
             state = self.server.push(worker.rank, op.tensor, op.reply)
             state = state.clone() if op.reply else None
-            if op.reply and not colocated:
-                yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
+        if op.reply and not colocated:
+            yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
         self.core.account(worker, op)
         return state
 
     def _pull(self, worker: Worker, op: ops.Pull):
         network, colocated = self.cluster.network, worker.rank == SERVER_RANK
+        if not colocated:
+            yield self.env.timeout(network.latency)
         with self._server_lock.request() as lock:
             yield lock
-            if not colocated:
-                yield self.env.timeout(network.transfer(worker.rank, SERVER_RANK, 0))
             state = self.server.pull(worker.rank)
-            if not colocated:
-                yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
+        if not colocated:
+            yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
         self.core.account(worker, op)
         return state
 
