@@ -22,6 +22,7 @@ from gradkit.claims import (
     ggt_conditioning,
     ggt_recurrent,
     gradient_window,
+    local_rounds,
     majority_vote,
     msvag_vs_adam,
     noise_stability,
@@ -664,3 +665,29 @@ def averaging_case(late=20.0, sync=2.0, naive_own=5e-4, naive_same=(50.0, 60.0, 
 )
 def test_averaging_iterates_decision(case, expected):
     assert averaging_iterates.decide(*case)[0] == expected
+
+
+# ---- local-rounds-pay-when-communication-is-slow ------------------------------------------------
+
+
+def rounds_case(ratio, spread=0.02):
+    """Per-seed times to 1e-8 in every cell; on the deciding cell p = 1 takes ``ratio`` x as
+    long as p = 4 (with per-seed noise); elsewhere p = 4 is slower."""
+    times = {}
+    for cluster in local_rounds.CLUSTERS:
+        for latency in local_rounds.LATENCIES:
+            times[local_rounds.problem_name(cluster, latency)] = {
+                "p1": seeds(100.0, 1.0),
+                "p4": seeds(300.0, 3.0, pattern=1),
+            }
+    deciding = local_rounds.problem_name(local_rounds.DECIDING, "high")
+    times[deciding] = {"p1": seeds(100.0 * ratio, 100.0 * ratio * spread), "p4": seeds(100.0, 0)}
+    return times
+
+
+@pytest.mark.parametrize(
+    ("ratio", "spread", "expected"),
+    [(1.4, 0.02, HOLDS), (0.98, 0.005, FAILS), (1.0, 0.02, UNSURE), (1.05, 0.2, UNSURE)],
+)
+def test_local_rounds_decision(ratio, spread, expected):
+    assert local_rounds.decide(rounds_case(ratio, spread))[0] == expected

@@ -388,18 +388,22 @@ def soft(v, t):
     return torch.sign(v) * (v.abs() - t).clamp_min(0)
 
 
-def test_one_worker_dave_pg_is_proximal_gradient_step_for_step():
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_one_worker_dave_pg_is_proximal_gradient_step_for_step(rounds):
+    """One worker (pi = 1): each local round is a proximal-gradient step, so 30 gradients in
+    messages of ``rounds`` are 30 steps of z <- prox(z - lr (grad f(z) + l2 z))."""
     problem = regression_problem(batch_size=96)  # the whole shard: the full local gradient
     lr, l1, l2 = 0.1, 0.05, 0.01
-    simulator, trace = run("dave-pg", 1, problem=problem, epochs=30, lr=lr, l1=l1, l2=l2)
+    simulator, trace = run("dave-pg", 1, problem=problem, epochs=30, lr=lr, l1=l1, l2=l2,
+                           rounds=rounds)  # fmt: skip
     w, b = initial_parameters(problem)
     z = soft(torch.cat([w, b]), lr * l1)
-    for _ in range(simulator.budget):  # z <- prox(z - lr (grad f(z) + l2 z))
+    for _ in range(simulator.budget):
         gw, gb = plain_gradient(z[:-1], z[-1], problem.inputs, problem.targets)
         z = soft(z - lr * (torch.cat([gw, gb.reshape(1)]) + l2 * z), lr * l1)
     output = soft(simulator.server.state, lr * l1)
     torch.testing.assert_close(output, z, rtol=1e-12, atol=1e-14)
-    assert simulator.budget == 30 and len(trace.steps) == 30
+    assert simulator.budget == 30 and len(trace.steps) == 30 // rounds
 
 
 @pytest.mark.parametrize("rounds", [1, 3])

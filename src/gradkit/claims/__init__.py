@@ -17,6 +17,7 @@ from gradkit.claims import (
     ggt_conditioning,
     ggt_recurrent,
     gradient_window,
+    local_rounds,
     majority_vote,
     msvag_vs_adam,
     noise_stability,
@@ -62,6 +63,7 @@ CLAIMS: dict[str, Claim] = {
         orthogonal_init.CLAIM,
         unbounded_delays.CLAIM,
         averaging_iterates.CLAIM,
+        local_rounds.CLAIM,
     ]
 }
 

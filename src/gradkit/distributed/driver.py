@@ -32,7 +32,9 @@ __all__ = ["SERVER_RANK", "DriverCore", "ProgressCallback"]
 class DriverCore:
     """The run-wide state of one driver: ``workers`` workers running ``algorithm`` for
     ``epochs`` passes over ``problem``'s data (the gradient engine on ``device``). The judged
-    model is evaluated at step 0, ``evals_per_epoch`` times per epoch, and at the end."""
+    model is evaluated at step 0, ``evals_per_epoch`` times per epoch, and at the end. The
+    parameter server runs on node ``server_node`` (a worker's rank, whose own messages to it
+    move no bytes, or ``workers`` for a machine of its own)."""
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class DriverCore:
         hyper: dict,
         device: torch.device | None = None,
         real: bool = False,
+        server_node: int = SERVER_RANK,
     ):
         self.algorithm, self.hyper = resolve(algorithm, hyper)
         if topology not in TOPOLOGIES:
@@ -56,6 +59,7 @@ class DriverCore:
         if not isinstance(evals_per_epoch, int) or evals_per_epoch < 1:
             raise ValueError(f"evals_per_epoch must be a positive integer, got {evals_per_epoch!r}")
         self.problem, self.seed, self.topology = problem, seed, topology
+        self.server_node = server_node
         self.world_size, self.on_progress = workers, on_progress
         self.shard_indices, self.steps = problem.partition(workers, epochs, seed)
         self.budget = self.steps * workers
@@ -122,7 +126,7 @@ class DriverCore:
 
     def account(self, worker: Worker, op) -> None:
         """Add the bytes ``op`` moved for ``worker`` (see ``ops.message_bytes``)."""
-        sent, received = ops.message_bytes(op, worker.rank, self.world_size, SERVER_RANK)
+        sent, received = ops.message_bytes(op, worker.rank, self.world_size, self.server_node)
         worker.bytes_sent += sent
         worker.bytes_received += received
 

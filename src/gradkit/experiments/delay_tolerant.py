@@ -4,8 +4,9 @@ regression with a known F*, for a budget of simulated time.
 
 The cluster: ``len(SHARES)`` workers holding the data shares :data:`SHARES`, one gradient of a
 worker's whole shard costs 1 time unit times a lognormal jitter, worker :data:`STRAGGLER`
-(the largest share) computes ``straggler`` times slower, and every message takes ``latency``
-plus its bytes over the link.
+(the largest share) computes ``straggler`` times slower, the parameter server has a machine of
+its own (the paper's 1 master + workers), and every message takes ``latency`` plus its bytes
+over the link.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ def proximal_run(
     straggler: float = 1.0,
     latency: float = 0.005,
     rounds: int = 1,
+    shares: tuple[float, ...] | list[float] = SHARES,
 ) -> RunRecord:
     """``algorithm`` (``dave-pg``, ``prox-grad`` or ``async-sgd``, the naive asynchronous
     proximal gradient) at step ``lr`` on the :func:`~gradkit.tasks.sparse_logistic` problem
     ``problem`` with weights ``l1``, ``l2``, on the cluster of this module, until simulated
-    time ``until``. ``rounds`` is DAve-RPG's local rounds. The seed draws the shards and the
-    compute times.
+    time ``until``. ``rounds`` is DAve-RPG's local rounds; ``shares`` replaces the workers'
+    data shares (then the straggler, if any, is the worker of the largest share). The seed
+    draws the shards and the compute times.
 
     Metrics: ``suboptimality`` (final F - F*), ``time_to_target`` (:func:`time_to_target`),
     ``reached_1e-02`` and ``reached_1e-05`` (:func:`first_time` of :data:`LEVELS`),
@@ -82,12 +85,12 @@ def proximal_run(
         hyper["rounds"] = rounds
     elif rounds != 1:
         raise ValueError(f"rounds applies to dave-pg only, got rounds={rounds} for {algorithm}")
-    slowdown = {STRAGGLER: straggler} if straggler != 1 else {}
-    cluster = Cluster(
-        len(SHARES), ComputeModel(jitter=JITTER, slowdown=slowdown), NetworkModel(latency=latency)
-    )
+    shares = tuple(shares)
+    slowdown = {shares.index(max(shares)): straggler} if straggler != 1 else {}
+    compute = ComputeModel(jitter=JITTER, slowdown=slowdown)
+    cluster = Cluster(len(shares), compute, NetworkModel(latency=latency), dedicated_server=True)
     trace = simulate(
-        algorithm, task.problem(SHARES), cluster, epochs=10**9, until=until, seed=seed, **hyper
+        algorithm, task.problem(shares), cluster, epochs=10**9, until=until, seed=seed, **hyper
     )
     times = [float(e["time"]) for e in trace.evals]
     gaps = [float(e["suboptimality"]) for e in trace.evals]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradkit.distributed.algorithms import SERVER_RANK
 from gradkit.distributed.worker import TOPOLOGIES, Topology
 
 
@@ -122,11 +123,15 @@ class NetworkModel:
 
 @dataclass(frozen=True)
 class Cluster:
-    """``workers`` simulated workers with a compute-time model and a network model."""
+    """``workers`` simulated workers with a compute-time model and a network model. A
+    parameter server shares worker 0's machine (its messages to the server are free), or with
+    ``dedicated_server`` runs on a machine of its own, node ``workers`` (every worker's messages
+    cross a link, which ``link_slowdown`` may name)."""
 
     workers: int
     compute: ComputeModel = field(default_factory=ComputeModel)
     network: NetworkModel = field(default_factory=NetworkModel)
+    dedicated_server: bool = False
 
     def __post_init__(self):
         if not isinstance(self.workers, int) or self.workers < 1:
@@ -134,9 +139,13 @@ class Cluster:
         for rank in self.compute.slowdown:
             if not 0 <= rank < self.workers:
                 raise ValueError(f"slowdown names worker {rank}, outside 0..{self.workers - 1}")
+        nodes = self.workers + 1 if self.dedicated_server else self.workers
         for a, b in self.network.link_slowdown:
             for rank in (a, b):
-                if not 0 <= rank < self.workers:
-                    raise ValueError(
-                        f"link_slowdown names worker {rank}, outside 0..{self.workers - 1}"
-                    )
+                if not 0 <= rank < nodes:
+                    raise ValueError(f"link_slowdown names node {rank}, outside 0..{nodes - 1}")
+
+    @property
+    def server_node(self) -> int:
+        """Where the parameter server runs: worker 0's machine or its own (node ``workers``)."""
+        return self.workers if self.dedicated_server else SERVER_RANK

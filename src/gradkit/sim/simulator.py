@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from gradkit.distributed import ops
-from gradkit.distributed.algorithms import SERVER_RANK, Algorithm
+from gradkit.distributed.algorithms import Algorithm
 from gradkit.distributed.driver import DriverCore, ProgressCallback
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.trace import Trace
@@ -44,8 +44,9 @@ class Simulator:
 
     The judged model (the workers' mean, or the server's state) is evaluated at step 0,
     ``evals_per_epoch`` times per epoch, and at the end. ``hyper`` overrides the algorithm's
-    keyword defaults (``lr`` is required). The server state lives on rank ``SERVER_RANK``, as
-    in real runs (see :mod:`gradkit.distributed.driver`).
+    keyword defaults (``lr`` is required). The server state lives on worker ``SERVER_RANK``'s
+    machine, as in real runs (see :mod:`gradkit.distributed.driver`), unless the cluster gives
+    it one of its own (``Cluster(dedicated_server=True)``).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class Simulator:
             evals_per_epoch=evals_per_epoch,
             on_progress=on_progress,
             hyper=hyper,
+            server_node=cluster.server_node,
         )
         self.algorithm, self.hyper = self.core.algorithm, self.core.hyper
         self.problem, self.cluster, self.seed, self.until = problem, cluster, seed, until
@@ -290,31 +292,31 @@ class Simulator:
             self.core.account(side, op)
 
     def _push(self, worker: Worker, op: ops.Push):
-        network, colocated = self.cluster.network, worker.rank == SERVER_RANK
-        if not colocated:
+        network, server = self.cluster.network, self.cluster.server_node
+        remote = worker.rank != server
+        if remote:
             yield self.env.timeout(network.latency)
         with self._server_lock.request() as lock:
             yield lock
-            if not colocated:
-                yield self.env.timeout(
-                    network.serialization(worker.rank, SERVER_RANK, op.payload_bytes)
-                )
+            if remote:
+                yield self.env.timeout(network.serialization(worker.rank, server, op.payload_bytes))
             state = self.server.push(worker.rank, op.tensor, op.reply)
             state = state.clone() if op.reply else None
-        if op.reply and not colocated:
-            yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
+        if op.reply and remote:
+            yield self.env.timeout(network.transfer(server, worker.rank, op.payload_bytes))
         self.core.account(worker, op)
         return state
 
     def _pull(self, worker: Worker, op: ops.Pull):
-        network, colocated = self.cluster.network, worker.rank == SERVER_RANK
-        if not colocated:
+        network, server = self.cluster.network, self.cluster.server_node
+        remote = worker.rank != server
+        if remote:
             yield self.env.timeout(network.latency)
         with self._server_lock.request() as lock:
             yield lock
             state = self.server.pull(worker.rank)
-        if not colocated:
-            yield self.env.timeout(network.transfer(SERVER_RANK, worker.rank, op.payload_bytes))
+        if remote:
+            yield self.env.timeout(network.transfer(server, worker.rank, op.payload_bytes))
         self.core.account(worker, op)
         return state
 
