@@ -148,10 +148,22 @@ def test_simulate_writes_the_trace_and_curves(tmp_path, capsys):
     assert "adpsgd on 4 workers" in capsys.readouterr().out
 
 
+def test_simulate_runs_dave_pg_on_a_dedicated_server_until_a_time(tmp_path):
+    out = tmp_path / "dave"
+    argv = ["simulate", "--algo", "dave-pg", "--workers", "4", "--dedicated-server"]
+    argv += ["--until", "12", "--epochs", "1000", "--batch-size", "100", "--lr", "0.5"]
+    argv += ["--param", "l1=0.01", "--task", "breast-cancer-logreg", "--out", str(out)]
+    assert main(argv) == 0
+    trace = json.loads((out / "dave-pg.json").read_text())
+    assert trace["duration"] == 12 and trace["settings"]["l1"] == 0.01
+    assert min(trace["bytes_sent"]) > 0  # worker 0's messages cross the network too
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
         (["simulate", "--algo", "gossipy"], "argument --algo: invalid choice"),
+        (["simulate", "--algo", "dave-pg", "--until", "0"], "argument --until: must be"),
         (["simulate", "--algo", "adpsgd", "--slow-worker", "0.5"], "slowdown factor >= 1"),
         (["simulate", "--algo", "adpsgd", "--workers", "5"], "bipartite"),
         (["simulate"], "--algo is required"),

@@ -250,6 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--topology", choices=TOPOLOGIES, default="ring", help="neighbour graph (default ring)"
     )
+    sim.add_argument(
+        "--dedicated-server",
+        action="store_true",
+        help="give the parameter server (easgd, async-sgd, dave-pg) a machine of its own "
+        "(default: worker 0's)",
+    )
+    sim.add_argument(
+        "--until",
+        type=_positive(float),
+        metavar="TIME",
+        help="stop at this simulated time if the epochs are not done by then",
+    )
     sim.add_argument("--out", type=_directory, help="output directory (default ./gradkit-sim/ALGO)")
     sim.add_argument(
         "--force", action="store_true", help="replace the results an output directory holds"
@@ -506,6 +518,7 @@ def _simulate(args, console: Console) -> int:
             topology=args.topology,
             link_slowdown={(0, 1): args.slow_link} if args.slow_link > 1 else {},
         ),
+        dedicated_server=args.dedicated_server,
     )
     with Progress(console=console) as progress:
         bar = progress.add_task(f"{args.algo} on {args.workers} workers", total=None)
@@ -518,6 +531,7 @@ def _simulate(args, console: Console) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
+            until=args.until,
             **hyper,
         )
     paths = write_trace_outputs({args.algo: trace}, out, "simulated time")
