@@ -3,6 +3,8 @@ functions live here so spawned processes can import them)."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import signal
 
@@ -11,7 +13,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from gradkit.distributed import Algorithm, Problem, TorchComm
+from gradkit.distributed import Algorithm, Problem, TorchComm, ops
+from gradkit.distributed.algorithms import get_algorithm
 from gradkit.distributed.worker import is_active
 
 
@@ -244,3 +247,37 @@ def hook_state_resumes(kind: str):
     return all(
         torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True)
     )
+
+
+def in_turns(name: str) -> Algorithm:
+    """The registered algorithm ``name`` with every message to the server (push or pull) sent
+    in rank order: a worker sends on its turn, and every worker passes a barrier after each
+    turn, so the server sees one order of arrivals in every driver."""
+    algorithm = get_algorithm(name)
+
+    @functools.wraps(algorithm.program)
+    def program(worker, **hyper):
+        inner, result = algorithm.program(worker, **hyper), None
+        while True:
+            try:
+                op = inner.send(result)
+            except StopIteration:
+                return
+            if not isinstance(op, ops.Push | ops.Pull):
+                result = yield op
+                continue
+            for turn in range(worker.world_size):
+                if turn == worker.rank:
+                    result = yield op
+                yield worker.all_reduce(worker.x.new_zeros(1))
+
+    return dataclasses.replace(algorithm, program=program)
+
+
+def forced_order_run(name: str, epochs: float, lr: float, hyper: dict):
+    """A real run of :func:`in_turns` ``name`` on the whole-shard regression problem: (the
+    server state on rank 0 or None, this rank's trace)."""
+    problem = dataclasses.replace(regression_problem(), whole_shards=True)
+    comm = TorchComm(in_turns(name), problem, epochs=epochs, seed=3, lr=lr, **hyper)
+    trace = comm.run()
+    return (comm.server.state.clone() if comm.server is not None else None), trace

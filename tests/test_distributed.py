@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -12,8 +13,10 @@ from distributed_helpers import (
     ddp_signum_vote,
     die_after,
     final_models,
+    forced_order_run,
     hang_after,
     hook_state_resumes,
+    in_turns,
     raise_value_error,
     regression_problem,
     stress_averaging,
@@ -51,6 +54,27 @@ def test_asynchronous_algorithms_train_for_real(algorithm):
     assert trace.final("train_loss") < goal * trace.evals[0]["train_loss"]
     assert sum(s.worker == r for s in trace.steps for r in range(4)) == len(trace.steps)
     assert sum(trace.bytes_sent) == sum(trace.bytes_received) > 0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("algorithm", "hyper"),
+    [("async-sgd", {"l1": 0.01, "l2": 0.1}), ("dave-pg", {"l1": 0.01, "rounds": 2})],
+)
+def test_real_parameter_server_runs_equal_the_simulator_when_arrivals_are_forced(algorithm, hyper):
+    """Messages to the server in rank order (tests/distributed_helpers.in_turns): the server
+    applies the same updates in the same order, so its state, the staleness of every update
+    and the losses agree with the simulator to round-off."""
+    results = launch(forced_order_run, 3, algorithm, 4, 0.05, hyper)
+    problem = dataclasses.replace(regression_problem(), whole_shards=True)
+    simulator = Simulator(in_turns(algorithm), problem, Cluster(3), epochs=4, seed=3, lr=0.05,
+                          **hyper)  # fmt: skip
+    sim_trace = simulator.run()
+    state, trace = results[0]
+    torch.testing.assert_close(state, simulator.server.state, rtol=1e-12, atol=1e-14)
+    assert trace.server_staleness == sim_trace.server_staleness
+    assert trace.final("train_loss") == pytest.approx(sim_trace.final("train_loss"), rel=1e-12)
+    assert len(trace.steps) == len(sim_trace.steps) == 12 // hyper.get("rounds", 1)
 
 
 @pytest.mark.timeout(120)

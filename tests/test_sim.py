@@ -238,6 +238,10 @@ def test_bad_settings_are_clear_errors(kwargs, message):
         (lambda: Cluster(0), "workers must be a positive integer"),
         (lambda: Cluster(2, ComputeModel(slowdown={5: 2.0})), "outside 0..1"),
         (lambda: ComputeModel(slowdown={0: 0.5}), "factor >= 1"),
+        (
+            lambda: Cluster(2, network=NetworkModel(link_slowdown={(0, 2): 3.0})),
+            "link_slowdown names node 2, outside 0..1",  # node 2 exists with a dedicated server
+        ),
         (lambda: NetworkModel(bandwidth=0), "bandwidth must be a positive"),
         (lambda: NetworkModel(topology="star"), "unknown topology 'star'"),
     ],
