@@ -9,7 +9,7 @@ import math
 import statistics
 from types import SimpleNamespace
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, verdict_from
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments import Budget, LrRange, Method, Metric
 from gradkit.experiments import stats as st
 from gradkit.experiments.compare import proximal, search_notes
@@ -59,7 +59,7 @@ def linear(r2: float, r5: float, r8: float) -> bool:
     return math.isfinite(r8) and r8 - r5 <= LINEAR_SLACK * (r5 - r2)
 
 
-def decide(dave: dict, sync: dict, naive: dict) -> tuple[object, dict[str, str]]:
+def decide(dave: dict, sync: dict, naive: dict) -> tuple[Verdict, dict[str, str]]:
     """Per scenario (straggler factor) and seed: ``dave[s]`` (reached_1e-02, reached_1e-05,
     time_to_target) tuples, ``sync[s]`` time_to_target, ``naive[s]`` final gaps (inf if
     diverged) of the naive method at its own step (key ``own``) and at DAve-PG's (``same``,
@@ -76,8 +76,7 @@ def decide(dave: dict, sync: dict, naive: dict) -> tuple[object, dict[str, str]]
         every = all(linear(*seed) for seed in dave[factor])
         decisions[f"DAve-PG linear at x{factor:g}"] = Decision.YES if every else Decision.NO
     for factor in FACTORS[1:]:
-        ratio = [math.log(s / d[2]) for s, d in zip(sync[factor], dave[factor], strict=True)]
-        interval = st.paired_interval(ratio, [0.0] * len(ratio))
+        interval = st.paired_interval(st.logs(sync[factor]), st.logs([d[2] for d in dave[factor]]))
         decisions[f"DAve-PG faster than sync at x{factor:g}"] = st.greater(interval)
     for step, gaps in naive.items():
         if all(g > STALLED for g in gaps):
