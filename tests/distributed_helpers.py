@@ -281,3 +281,32 @@ def forced_order_run(name: str, epochs: float, lr: float, hyper: dict):
     comm = TorchComm(in_turns(name), problem, epochs=epochs, seed=3, lr=lr, **hyper)
     trace = comm.run()
     return (comm.server.state.clone() if comm.server is not None else None), trace
+
+
+def ddg_stage_run(points, steps: int, variant: str = "stash"):
+    """A real DDG run of the test MLP, one stage per rank: (this rank's stage's parameters, the
+    losses on the last rank)."""
+    from gradkit.parallel.distributed import DistributedDDG
+    from test_ddg import batches, mlp
+
+    model = mlp()
+    ddg = DistributedDDG(model, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+                         nn.CrossEntropyLoss(), split_points=points, variant=variant)  # fmt: skip
+    losses = [ddg.step(x, y) for x, y in batches(steps)]
+    ddg.finish()
+    return [p.detach().clone() for p in ddg.module.parameters()], losses
+
+
+def ddg_stage_stops(victim: int, steps: int, timeout: float):
+    """A real DDG run in which rank ``victim`` stops itself (SIGSTOP: alive but silent) before
+    iteration ``steps``."""
+    from gradkit.parallel.distributed import DistributedDDG
+    from test_ddg import batches, mlp
+
+    ddg = DistributedDDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss(),
+                         split_points=[2, 5], timeout=timeout)  # fmt: skip
+    for step, (x, y) in enumerate(batches(20)):
+        if step == steps and dist.get_rank() == victim:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        ddg.step(x, y)
+    ddg.finish()

@@ -199,3 +199,45 @@ def test_an_unknown_variant_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown variant 'lazy'; choose from stash, recompute"):
         DDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss(), stages=2,
             variant="lazy")  # fmt: skip
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("points", "variant"), [([4], "stash"), ([2, 5], "stash"),
+                                                 ([2, 5], "recompute")])  # fmt: skip
+def test_a_real_run_with_one_stage_per_process_equals_the_single_process_one(points, variant):
+    from distributed_helpers import ddg_stage_run
+    from gradkit.distributed import launch
+
+    results = launch(ddg_stage_run, len(points) + 1, points, 10, variant)
+    ddg = DDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), nn.CrossEntropyLoss(),
+              split_points=points, variant=variant)  # fmt: skip
+    losses = [ddg.step(x, y) for x, y in batches(10)]
+    for part, (parameters, _) in zip(ddg.parts, results, strict=True):
+        for mine, theirs in zip(part.parameters(), parameters, strict=True):
+            torch.testing.assert_close(theirs, mine.detach(), rtol=0, atol=0)
+    assert results[-1][1] == losses and results[0][1] == [None] * 10
+
+
+@pytest.mark.timeout(120)
+def test_a_silent_stage_ends_the_run_with_an_error_naming_it_within_its_timeout():
+    import time
+
+    from distributed_helpers import ddg_stage_stops
+    from gradkit.distributed import WorkerFailedError, launch
+
+    started = time.monotonic()
+    with pytest.raises(WorkerFailedError, match=r"rank 1 did not answer within 3 s"):
+        launch(ddg_stage_stops, 3, 1, 4, 3.0, timeout=60)
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.timeout(60)
+def test_distributed_ddg_needs_an_initialised_process_group_and_one_stage_per_rank():
+    from distributed_helpers import ddg_stage_run
+    from gradkit.distributed import WorkerFailedError, launch
+    from gradkit.parallel.distributed import DistributedDDG
+
+    with pytest.raises(RuntimeError, match="torch.distributed is not initialised"):
+        DistributedDDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss())
+    with pytest.raises(WorkerFailedError, match="2 stages need 2 processes; the run has 3"):
+        launch(ddg_stage_run, 3, [4], 1)
