@@ -237,7 +237,7 @@ def test_distributed_ddg_needs_an_initialised_process_group_and_one_stage_per_ra
     from gradkit.distributed import WorkerFailedError, launch
     from gradkit.parallel.distributed import DistributedDDG
 
-    with pytest.raises(RuntimeError, match="torch.distributed is not initialised"):
+    with pytest.raises(RuntimeError, match=r"torch\.distributed is not initialised"):
         DistributedDDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss())
     with pytest.raises(WorkerFailedError, match="2 stages need 2 processes; the run has 3"):
         launch(ddg_stage_run, 3, [4], 1)
