@@ -241,3 +241,40 @@ def test_distributed_ddg_needs_an_initialised_process_group_and_one_stage_per_ra
         DistributedDDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss())
     with pytest.raises(WorkerFailedError, match="2 stages need 2 processes; the run has 3"):
         launch(ddg_stage_run, 3, [4], 1)
+
+
+def test_simulated_ddg_time_is_backprops_over_k_on_balanced_stages_and_a_free_network():
+    from gradkit.parallel.costs import StageCost
+    from gradkit.sim import NetworkModel
+    from gradkit.sim.pipeline import backprop_time, simulate_ddg
+
+    free = NetworkModel(latency=0.0, bandwidth=1e18)
+    for k in (1, 2, 4, 8):
+        costs = [StageCost(1.0 / k, 2.0 / k, 1000)] * k
+        timing = simulate_ddg(costs, 1000, free)
+        # the pipeline fills in about K iterations, then every stage is busy all the time
+        assert backprop_time(costs, 1000) / timing.total == pytest.approx(k, rel=k / 1000)
+        assert min(timing.busy) > 0.99
+    slowest = [StageCost(0.1, 0.2, 10), StageCost(0.3, 0.9, 10), StageCost(0.1, 0.2, 10)]
+    assert simulate_ddg(slowest, 1000, free).per_iteration == pytest.approx(1.2, rel=0.01)
+    # a message costs latency + bytes / bandwidth on the critical path of the forward chain
+    slow_link = NetworkModel(latency=0.05, bandwidth=1e4)
+    halves = [StageCost(0.5, 1.0, 1000)] * 2
+    assert simulate_ddg(halves, 1000, slow_link).per_iteration > 1.5 + 0.1
+    with pytest.raises(ValueError, match="iterations must be a positive integer, got 0"):
+        simulate_ddg(halves, 0)
+    with pytest.raises(ValueError, match="forward time must be a number >= 0, got -1"):
+        StageCost(-1, 0, 0)
+
+
+def test_measured_stage_costs_are_positive_and_leave_the_weights_as_they_were():
+    from gradkit.parallel.costs import measure_stage_costs
+
+    model = mlp()
+    before = copy.deepcopy(model.state_dict())
+    parts = split_sequential(model, split_points=[2, 5])
+    costs = measure_stage_costs(parts, batches(1)[0][0], repeats=3)
+    assert len(costs) == 3 and all(c.forward > 0 and c.backward > 0 for c in costs)
+    assert [c.output_bytes for c in costs] == [8 * 16 * 8, 8 * 16 * 8, 8 * 3 * 8]
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)

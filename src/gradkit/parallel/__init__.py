@@ -1,8 +1,21 @@
 """Model parallelism: decoupled parallel backpropagation (DDG, Huo et al., ICML 2018), a model
-cut into stages trained with delayed gradients, in one process or one stage per rank."""
+cut into stages trained with delayed gradients, in one process (:class:`DDG`) or one stage per
+rank (:class:`DistributedDDG`)."""
 
+from gradkit.parallel.costs import StageCost, measure_stage_costs
 from gradkit.parallel.ddg import DDG
+from gradkit.parallel.distributed import DistributedDDG, StageFailedError
 from gradkit.parallel.split import balanced_split_points, split_sequential
 from gradkit.parallel.stage import VARIANTS, DelayedStage
 
-__all__ = ["DDG", "VARIANTS", "DelayedStage", "balanced_split_points", "split_sequential"]
+__all__ = [
+    "DDG",
+    "VARIANTS",
+    "DelayedStage",
+    "DistributedDDG",
+    "StageCost",
+    "StageFailedError",
+    "balanced_split_points",
+    "measure_stage_costs",
+    "split_sequential",
+]

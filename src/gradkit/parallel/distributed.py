@@ -19,7 +19,6 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gradkit.distributed.torch_comm import PeerFailedError
 from gradkit.parallel.ddg import OptimizerFactory
 from gradkit.parallel.split import split_sequential
 from gradkit.parallel.stage import DelayedStage, Variant
@@ -27,6 +26,10 @@ from gradkit.parallel.stage import DelayedStage, Variant
 MAX_DIMS = 8
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)
 ACTIVATION, GRADIENT = 1, 2  # message tags
+
+
+class StageFailedError(RuntimeError):
+    """Another stage died or stopped answering; the run cannot continue."""
 
 
 class DistributedDDG:
@@ -155,7 +158,7 @@ class DistributedDDG:
                 work.wait(self.timeout)
         except RuntimeError as error:
             name = peer if isinstance(peer, str) else f"rank {peer}"
-            raise PeerFailedError(
+            raise StageFailedError(
                 f"rank {self.rank}: {name} did not answer within {self.timeout.total_seconds():g}"
                 f" s (dead or stopped): {error}"
             ) from error

@@ -1,0 +1,69 @@
+"""What one DDG stage costs per batch: forward and backward time, and the bytes it sends."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """Seconds (or any time unit) of a stage's forward and of its backward with the optimizer
+    step, and the bytes of its output activations (its input gradients are as large as its
+    input, the previous stage's output)."""
+
+    forward: float
+    backward: float
+    output_bytes: int
+
+    def __post_init__(self):
+        for name in ("forward", "backward"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value >= 0):
+                raise ValueError(f"a stage's {name} time must be a number >= 0, got {value!r}")
+        if not (isinstance(self.output_bytes, int) and self.output_bytes >= 0):
+            raise ValueError(f"output_bytes must be an integer >= 0, got {self.output_bytes!r}")
+
+
+def measure_stage_costs(
+    parts: Sequence[nn.Module], inputs: Tensor, repeats: int = 5
+) -> list[StageCost]:
+    """Median wall times of each stage's forward and backward (with an SGD-like in-place
+    update) on ``inputs`` on this machine and thread count, over ``repeats`` runs after one
+    warm-up; the weights are restored afterwards."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+    costs = []
+    h = inputs
+    for part in parts:
+        saved = {n: t.detach().clone() for n, t in part.state_dict().items()}
+        forwards, backwards = [], []
+        for _ in range(repeats + 1):
+            x = h.detach().requires_grad_(h.is_floating_point())
+            started = time.perf_counter()
+            out = part(x)
+            middle = time.perf_counter()
+            out.backward(torch.ones_like(out))
+            with torch.no_grad():
+                for p in part.parameters():
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-1e-12)
+                        p.grad = None
+            ended = time.perf_counter()
+            forwards.append(middle - started)
+            backwards.append(ended - middle)
+        part.load_state_dict(saved)
+        costs.append(
+            StageCost(
+                statistics.median(forwards[1:]),
+                statistics.median(backwards[1:]),
+                out.numel() * out.element_size(),
+            )
+        )
+        h = out.detach()
+    return costs
