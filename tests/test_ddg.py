@@ -278,3 +278,16 @@ def test_measured_stage_costs_are_positive_and_leave_the_weights_as_they_were():
     assert [c.output_bytes for c in costs] == [8 * 16 * 8, 8 * 16 * 8, 8 * 3 * 8]
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, before[name], rtol=0, atol=0)
+
+
+def test_train_with_a_one_stage_pipeline_is_plain_training_and_k_stages_train():
+    from gradkit.tasks import train
+
+    plain = train("mnist1d-resmlp", "msgd", lr=0.05, epochs=1)
+    one = train("mnist1d-resmlp", "msgd", lr=0.05, epochs=1, pipeline=1)
+    assert one.step_losses == pytest.approx(plain.step_losses, rel=1e-6)
+    assert one.optimizer == "msgd, DDG K=1 (stash)" and one.lr == 0.05
+    four = train("mnist1d-resmlp", "msgd", lr=0.05, epochs=2, pipeline=4)
+    assert four.final("train_loss") < 0.8 * four.evals[0]["train_loss"]
+    with pytest.raises(ValueError, match="pbqn cannot train a pipeline"):
+        train("mnist1d-resmlp", "pbqn", epochs=1, pipeline=2)

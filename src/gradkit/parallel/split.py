@@ -64,7 +64,8 @@ def split_sequential(
         raise ValueError(
             f"split points must be strictly increasing integers in 1..{layers - 1}, got {points}"
         )
-    parts = [nn.Sequential(*model[a:b]) for a, b in itertools.pairwise(bounds)]
+    layers_list = list(model)
+    parts = [nn.Sequential(*layers_list[a:b]) for a, b in itertools.pairwise(bounds)]
     for k, (part, (a, b)) in enumerate(zip(parts, itertools.pairwise(bounds), strict=True)):
         if not _count(part):
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -18,6 +19,27 @@ class MLP(nn.Sequential):
             width = h
         layers.append(nn.Linear(width, out_features))
         super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """x + W2 relu(W1 x): a fully connected residual block of constant width."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.inner, self.outer = nn.Linear(width, width), nn.Linear(width, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.outer(torch.relu(self.inner(x)))
+
+
+class ResidualMLP(nn.Sequential):
+    """in -> width (ReLU) -> ``blocks`` residual blocks -> out, inputs flattened: a deep
+    ``nn.Sequential`` that model parallelism (DDG) can cut between any two blocks."""
+
+    def __init__(self, in_features: int, width: int, blocks: int, out_features: int) -> None:
+        residual = [ResidualBlock(width) for _ in range(blocks)]
+        super().__init__(nn.Flatten(), nn.Linear(in_features, width), nn.ReLU(), *residual,
+                         nn.Linear(width, out_features))  # fmt: skip
 
 
 class CNN1d(nn.Sequential):

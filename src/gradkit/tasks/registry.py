@@ -10,7 +10,7 @@ from torch import nn
 
 from gradkit.tasks import datasets, synthetic
 from gradkit.tasks.datasets import Dataset
-from gradkit.tasks.models import MLP, CNN1d, CNN2d, SequenceGRU
+from gradkit.tasks.models import MLP, CNN1d, CNN2d, ResidualMLP, SequenceGRU
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,12 @@ TASKS: dict[str, Task] = {
             "mnist1d-mlp",
             "mnist1d (4000/1000, generated offline), MLP 40-256-256-10",
             lambda: MLP(40, (256, 256), 10),
+        ),
+        _mnist1d_task(
+            "mnist1d-resmlp",
+            "mnist1d, residual MLP 40-128, 8 blocks x + W2 relu(W1 x), 128-10 (deep nn.Sequential "
+            "for DDG)",
+            lambda: ResidualMLP(40, 128, 8, 10),
         ),
         _mnist1d_task(
             "mnist1d-cnn",

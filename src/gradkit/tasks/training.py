@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from gradkit.optim import NonFiniteGradientError, ProgressiveBatchLBFGS, build_optimizer
+from gradkit.parallel import DDG
 from gradkit.tasks.datasets import Dataset
 
 OptimizerFactory = Callable[[list[nn.Parameter]], Optimizer]
@@ -188,26 +189,41 @@ def fit(
     return result
 
 
+def _backprop_step(model, optimizer: Optimizer, loss_fn) -> Callable[[Tensor, Tensor], float]:
+    """One optimizer step on a batch, returning its loss (not stepping on a non-finite one)."""
+
+    def step(x: Tensor, y: Tensor) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        batch_loss = loss_fn(model(x), y)
+        value = batch_loss.item()
+        if math.isfinite(value):
+            batch_loss.backward()
+            optimizer.step()
+        return value
+
+    return step
+
+
 def _fit_minibatches(
     model, data, optimizer, loss_fn, generator, batch_size, total, eval_interval,
     steps_per_epoch, on_step, result,
 ) -> int:  # fmt: skip
     n = len(data.x_train)
     step = 0
+    # DDG runs its own forward and backward passes, stage by stage
+    step_on = (
+        optimizer.step if isinstance(optimizer, DDG) else _backprop_step(model, optimizer, loss_fn)
+    )
     while step < total and not result.diverged:
         order = torch.randperm(n, generator=generator)
         for start in range(0, steps_per_epoch * batch_size, batch_size):
             index = order[start : start + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss = loss_fn(model(data.x_train[index]), data.y_train[index])
-            value = batch_loss.item()
-            if not math.isfinite(value):
+            try:
+                value = step_on(data.x_train[index], data.y_train[index])
+            except NonFiniteGradientError:
                 result.diverged = True
                 break
-            batch_loss.backward()
-            try:
-                optimizer.step()
-            except NonFiniteGradientError:
+            if not math.isfinite(value):
                 result.diverged = True
                 break
             step += 1
@@ -297,6 +313,8 @@ def train(
     max_steps: int | None = None,
     on_step: StepCallback | None = None,
     options: dict | None = None,
+    pipeline: int | None = None,
+    variant: str = "stash",
 ) -> TrainResult:
     """Train a registered task (a :class:`~gradkit.tasks.Task` or its name) with an optimizer.
 
@@ -304,6 +322,8 @@ def train(
     default lr), ``"pbqn"`` (no lr; ``options`` sets its hyper-parameters, see
     :data:`PBQN_OPTIONS`) or a factory ``params -> Optimizer``. ``data`` overrides the task's
     dataset, e.g. with a validation split for tuning. The model is initialised from ``seed``.
+    ``pipeline`` = K trains the model (an ``nn.Sequential``) by DDG on K stages balanced by
+    parameter count, one optimizer per stage, in ``variant`` (see :class:`gradkit.parallel.DDG`).
     """
     from gradkit.tasks.registry import get_task
 
@@ -315,6 +335,8 @@ def train(
     if options and optimizer != PBQN:
         raise ValueError(f"options are PBQN's hyper-parameters; {optimizer!r} takes only lr")
     if optimizer == PBQN:
+        if pipeline is not None:
+            raise ValueError("pbqn cannot train a pipeline: DDG steps each stage on its own")
         if lr is not None:
             raise ValueError("pbqn takes no learning rate: its steps come from its line search")
         name = PBQN
@@ -327,12 +349,17 @@ def train(
             seed=seed,
             **check_pbqn_options(options or {}),
         )
-    elif isinstance(optimizer, str):
-        name = optimizer
-        opt = build_optimizer(optimizer, model.parameters(), lr)
     else:
-        name = getattr(optimizer, "__name__", type(optimizer).__name__)
-        opt = optimizer(list(model.parameters()))
+        if isinstance(optimizer, str):
+            name, factory = optimizer, lambda params: build_optimizer(optimizer, params, lr)
+        else:
+            name, factory = getattr(optimizer, "__name__", type(optimizer).__name__), optimizer
+        if pipeline is None:
+            opt = factory(list(model.parameters()))
+        else:
+            opt = DDG(model, lambda p: factory(list(p)), make_loss(task.loss), pipeline,
+                      variant=variant)  # fmt: skip
+            name = f"{name}, DDG K={pipeline} ({variant})"
     return fit(
         model,
         data,
@@ -344,5 +371,10 @@ def train(
         evals_per_epoch=evals_per_epoch,
         max_steps=max_steps,
         on_step=on_step,
-        label=(task.name, name, None if name == PBQN else opt.param_groups[0]["lr"]),
+        label=(task.name, name, None if name == PBQN else _first_lr(opt)),
     )
+
+
+def _first_lr(optimizer: Optimizer | DDG) -> float:
+    first = optimizer.stages[0].optimizer if isinstance(optimizer, DDG) else optimizer
+    return first.param_groups[0]["lr"]
