@@ -15,6 +15,7 @@ from gradkit.claims import (
     averaging_iterates,
     batch_growth,
     compressibility,
+    ddg_accuracy,
     decentralized_accuracy,
     depth_acceleration,
     dgc_compression,
@@ -691,3 +692,20 @@ def rounds_case(ratio, spread=0.02):
 )
 def test_local_rounds_decision(ratio, spread, expected):
     assert local_rounds.decide(rounds_case(ratio, spread))[0] == expected
+
+
+# ---- ddg-matches-backprop-accuracy -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("k2", "k4", "expected"),
+    [
+        (0.70, 0.70, HOLDS),  # both within 2 points
+        (0.69, 0.60, FAILS),  # K = 4 loses 10 points
+        (0.69, 0.675, UNSURE),  # K = 4's 2.5-point gap straddles the tolerance
+    ],
+)
+def test_ddg_accuracy_decision(k2, k4, expected):
+    accuracy = {"k1": seeds(0.70, 0.003), "k2": seeds(k2, 0.003, pattern=1),
+                "k4": seeds(k4, 0.003, pattern=2)}  # fmt: skip
+    assert ddg_accuracy.decide(accuracy)[0] == expected

@@ -10,6 +10,7 @@ from gradkit.claims import (
     averaging_iterates,
     batch_growth,
     compressibility,
+    ddg_accuracy,
     decentralized_accuracy,
     depth_acceleration,
     dgc_compression,
@@ -64,6 +65,7 @@ CLAIMS: dict[str, Claim] = {
         unbounded_delays.CLAIM,
         averaging_iterates.CLAIM,
         local_rounds.CLAIM,
+        ddg_accuracy.CLAIM,
     ]
 }
 

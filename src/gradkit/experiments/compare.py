@@ -128,10 +128,10 @@ SpecFactory = Callable[[Method, float, int, int, bool], RunSpec]
 
 class TrainingRuns:
     """Runs of a registered training task (a :data:`SpecFactory`); tuning runs use a
-    validation split. With ``batch_seeds`` (off by default: see
-    :mod:`gradkit.experiments.batched` for why), the evaluation seeds of a method with an
-    elementwise optimizer train as one batched model (:mod:`gradkit.experiments.batched`),
-    one run for all seeds."""
+    validation split; ``Method.hyper`` adds the kind's options (``pipeline``). With
+    ``batch_seeds`` (off by default: see :mod:`gradkit.experiments.batched` for why), the
+    evaluation seeds of a method with an elementwise optimizer train as one batched model
+    (:mod:`gradkit.experiments.batched`), one run for all seeds."""
 
     def __init__(self, task: str, evals_per_epoch: int = 1, batch_seeds: bool = False) -> None:
         self.task, self.evals_per_epoch, self.batch_seeds = task, evals_per_epoch, batch_seeds
@@ -146,6 +146,7 @@ class TrainingRuns:
             epochs=epochs,
             validation=tuning,
             evals_per_epoch=self.evals_per_epoch,
+            **dict(method.hyper),
         )
 
     def batched(

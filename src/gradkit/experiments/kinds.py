@@ -53,10 +53,11 @@ def train_task(
     epochs: int,
     validation: bool = False,
     evals_per_epoch: int = 1,
+    pipeline: int | None = None,
 ) -> RunRecord:
     """Train a registered task with a registered optimizer at ``lr`` (None for one without a
-    learning rate, PBQN) from ``seed``. An optimizer's per-iteration history (PBQN's batch and
-    step sizes) becomes curves against the iteration.
+    learning rate, PBQN) from ``seed``, by DDG on ``pipeline`` stages if given. An optimizer's
+    per-iteration history (PBQN's batch and step sizes) becomes curves against the iteration.
 
     With ``validation`` the task's training set is split (``VALIDATION_FRACTION`` held out,
     split drawn from ``seed``) and the held-out part is what the record calls ``test_*``: the
@@ -74,6 +75,7 @@ def train_task(
         seed=seed,
         data=data,
         evals_per_epoch=evals_per_epoch,
+        pipeline=pipeline,
     )
     final = result.evals[-1]
     metrics = {k: float(v) for k, v in final.items() if k not in ("epoch", "step")}

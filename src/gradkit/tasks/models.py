@@ -1,4 +1,5 @@
-"""Small models for the offline tasks. None uses batch norm (the Shampoo claim needs that)."""
+"""Small models for the offline tasks. Only the residual MLP uses batch norm (the Shampoo claim
+needs nets without it; DDG's claim follows the paper's ResNets)."""
 
 from __future__ import annotations
 
@@ -22,19 +23,22 @@ class MLP(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    """x + W2 relu(W1 x): a fully connected residual block of constant width."""
+    """x + W2 relu(BN(W1 x)): a fully connected residual block of constant width, with batch
+    norm like a ResNet's."""
 
     def __init__(self, width: int) -> None:
         super().__init__()
         self.inner, self.outer = nn.Linear(width, width), nn.Linear(width, width)
+        self.norm = nn.BatchNorm1d(width)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.outer(torch.relu(self.inner(x)))
+        return x + self.outer(torch.relu(self.norm(self.inner(x))))
 
 
 class ResidualMLP(nn.Sequential):
     """in -> width (ReLU) -> ``blocks`` residual blocks -> out, inputs flattened: a deep
-    ``nn.Sequential`` that model parallelism (DDG) can cut between any two blocks."""
+    ``nn.Sequential`` that model parallelism (DDG) can cut between any two blocks (the only
+    model here with batch norm, like the paper's ResNets)."""
 
     def __init__(self, in_features: int, width: int, blocks: int, out_features: int) -> None:
         residual = [ResidualBlock(width) for _ in range(blocks)]

@@ -71,8 +71,8 @@ TASKS: dict[str, Task] = {
         ),
         _mnist1d_task(
             "mnist1d-resmlp",
-            "mnist1d, residual MLP 40-128, 8 blocks x + W2 relu(W1 x), 128-10 (deep nn.Sequential "
-            "for DDG)",
+            "mnist1d, residual MLP 40-128, 8 blocks x + W2 relu(BN(W1 x)), 128-10 (a deep "
+            "nn.Sequential for DDG)",
             lambda: ResidualMLP(40, 128, 8, 10),
         ),
         _mnist1d_task(
