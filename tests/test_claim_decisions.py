@@ -16,6 +16,7 @@ from gradkit.claims import (
     batch_growth,
     compressibility,
     ddg_accuracy,
+    ddg_speed,
     decentralized_accuracy,
     depth_acceleration,
     dgc_compression,
@@ -709,3 +710,20 @@ def test_ddg_accuracy_decision(k2, k4, expected):
     accuracy = {"k1": seeds(0.70, 0.003), "k2": seeds(k2, 0.003, pattern=1),
                 "k4": seeds(k4, 0.003, pattern=2)}  # fmt: skip
     assert ddg_accuracy.decide(accuracy)[0] == expected
+
+
+# ---- ddg-speeds-up-with-more-stages -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ddg", "sim4", "expected"),
+    [
+        ([0.70, 0.72, 0.69], 3.4, HOLDS),
+        ([0.70, 0.72, 0.69], 2.8, FAILS),  # 1.47x from 2 to 4 stages
+        ([0.85, 0.84, 0.86], 3.4, FAILS),  # DDG slower than backprop in every round
+        ([0.70, 0.95, 0.80], 3.4, UNSURE),  # rounds disagree
+    ],
+)
+def test_ddg_speed_decision(ddg, sim4, expected):
+    bp1 = [0.80, 0.81, 0.79]
+    assert ddg_speed.decide(bp1, ddg, {2: 1.9, 4: sim4, 8: 5.5})[0] == expected

@@ -127,3 +127,27 @@ def test_a_stopped_or_dead_peer_ends_every_rank_with_one_line_naming_it(tmp_path
     frames = [line for line in err.splitlines() if line.strip().startswith("File ")]
     assert not [frame for frame in frames if "/gradkit/" in frame], err
     assert elapsed < 60
+
+
+@pytest.mark.timeout(180)
+def test_torchrun_trains_a_ddg_pipeline_with_one_stage_per_process(tmp_path):
+    """`gradkit train --pipeline 2` under torchrun equals the single-process DDG run (both at
+    one thread) step for step, and reports the model's metrics."""
+    common = ["--task", "mnist1d-resmlp", "--optimizer", "msgd", "--lr", "0.01", "--epochs", "1",
+              "--pipeline", "2"]  # fmt: skip
+    real = subprocess.run(
+        [*TORCHRUN, "--standalone", "--nproc-per-node", "2", "-m", "gradkit", "train", *common,
+         "--out", str(tmp_path / "real")],
+        env=_environment(), capture_output=True, text=True, timeout=150,
+    )  # fmt: skip
+    assert real.returncode == 0, real.stderr[-2000:]
+    single = subprocess.run(
+        [sys.executable, "-m", "gradkit", "train", *common, "--out", str(tmp_path / "one")],
+        env=_environment(), capture_output=True, text=True, timeout=150,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-2000:]
+    ours, theirs = (json.loads((tmp_path / run / "metrics.json").read_text())
+                    for run in ("real", "one"))  # fmt: skip
+    assert ours["step_losses"] == theirs["step_losses"] and len(ours["step_losses"]) == 40
+    assert ours["evals"][-1]["test_accuracy"] == theirs["evals"][-1]["test_accuracy"]
+    assert ours["optimizer"] == "msgd, DDG K=2 (stash)"

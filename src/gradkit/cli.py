@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 LIST_KINDS = ("claims", "optimizers", "algorithms", "tasks")
-BENCH_KINDS = ("optim", "sim", "distributed", "compress", "hooks", "lbfgs")
+BENCH_KINDS = ("optim", "sim", "distributed", "compress", "hooks", "lbfgs", "pipeline")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -199,6 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=20.0,
         help="seconds to wait for a peer before failing (with --algo; default 20)",
     )
+    tr.add_argument(
+        "--pipeline",
+        type=_positive(int),
+        metavar="K",
+        help="train by DDG on K stages (with --optimizer; under torchrun: one stage per process)",
+    )
+    tr.add_argument(
+        "--variant",
+        choices=("stash", "recompute"),
+        default="stash",
+        help="DDG's delayed gradients: stash (the paper's, default) or recompute",
+    )
     tr.add_argument("--lr", type=_positive(float), help="learning rate (default: the optimizer's)")
     tr.add_argument("--epochs", type=_positive(int), help="epochs (default: the task's)")
     tr.add_argument("--batch-size", type=_positive(int), help="batch size (default: the task's)")
@@ -325,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive(int),
         nargs="+",
-        help="sim: simulated workers (default 16 64); distributed: processes (default 2)",
+        help="sim: simulated workers (default 16 64); distributed: processes (default 2); "
+        "pipeline: stages, one process each (default 2)",
     )
     bench.add_argument("--out", type=Path, help="also write the rows as JSON to this file")
     return parser
@@ -377,7 +390,11 @@ def _train(args, console: Console) -> int:
     if (args.optimizer is None) == (args.algo is None):
         raise ValueError("give exactly one of --optimizer (one process) or --algo (distributed)")
     if args.algo is not None:
+        if args.pipeline is not None:
+            raise ValueError("--pipeline trains with --optimizer, not with --algo")
         return _train_distributed(args, console)
+    if args.pipeline is not None and "RANK" in os.environ:
+        return _train_pipeline_distributed(args, console)
     if args.param and args.optimizer != PBQN:
         raise ValueError(
             "--param sets a distributed algorithm's hyper-parameters (with --algo) or PBQN's; "
@@ -405,6 +422,8 @@ def _train(args, console: Console) -> int:
             seed=args.seed,
             on_step=lambda step, total: progress.update(bar, completed=step, total=total),
             options=options,
+            pipeline=args.pipeline,
+            variant=args.variant,
         )
     paths = write_training_outputs(result, out)
     final = result.evals[-1]
@@ -414,6 +433,54 @@ def _train(args, console: Console) -> int:
         + f" after {final['epoch']:.2f} epochs ({result.seconds:.1f} s)"
     )
     console.print("Wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _train_pipeline_distributed(args, console: Console) -> int:
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+    from rich.progress import Progress
+
+    from gradkit.report.training import write_training_outputs
+    from gradkit.tasks.pipeline_training import train_pipeline_rank
+
+    out = args.out or Path("gradkit-train") / f"{args.task}-{args.optimizer}-ddg"
+    if int(os.environ["RANK"]) == 0:
+        prepare_output(out, args.force)
+    torch.set_num_threads(1)
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout))
+    if dist.get_world_size() != args.pipeline:
+        raise ValueError(
+            f"--pipeline {args.pipeline} needs {args.pipeline} processes; torchrun started "
+            f"{dist.get_world_size()}"
+        )
+    try:
+        with Progress(console=console, disable=dist.get_rank() != 0) as progress:
+            bar = progress.add_task(f"{args.task}, DDG on {args.pipeline} stages", total=None)
+            result = train_pipeline_rank(
+                args.task, args.optimizer, lr=args.lr, epochs=args.epochs,
+                batch_size=args.batch_size, seed=args.seed, variant=args.variant,
+                timeout=args.timeout,
+                on_step=lambda step, total: progress.update(bar, completed=step, total=total),
+            )  # fmt: skip
+    except RuntimeError as error:  # a stage died or stopped answering
+        print(f"gradkit train: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        dist.destroy_process_group()
+    if result is not None:
+        paths = write_training_outputs(result, out)
+        final = result.evals[-1]
+        console.print(
+            ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k not in ("step", "epoch"))
+            + f" after {final['epoch']:.0f} epochs ({result.seconds:.1f} s)"
+        )
+        console.print("Wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -579,6 +646,7 @@ def _bench(args, console: Console) -> int:
         "compress": _bench_compress,
         "hooks": _bench_hooks,
         "lbfgs": _bench_lbfgs,
+        "pipeline": _bench_pipeline,
     }
     rows = benches[args.kind](args, console)
     if args.out:
@@ -743,6 +811,25 @@ def _bench_lbfgs(args, console: Console) -> list:
             f"{r.baseline_ms:.2f}",
             f"{r.ratio:.3g}x",
         )
+    console.print(table)
+    return rows
+
+
+def _bench_pipeline(args, console: Console) -> list:
+    from gradkit.bench.pipeline import bench_pipeline
+
+    stages, rounds = (args.workers or [2])[0], args.rounds or 5
+    console.print(
+        f"Timing epochs of the residual MLP (width 512, 8 blocks): backprop in one process vs "
+        f"DDG on {stages} processes, {rounds} rounds; then simulated speed-ups..."
+    )
+    rows = bench_pipeline(stages, rounds)
+    table = Table(title="DDG vs backpropagation (medians; speed-up over backprop at 1 thread)")
+    for column in ("setting", "stages", "epoch seconds", "speed-up", "note"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.name, str(r.stages), f"{r.seconds_per_epoch:.3f}", f"{r.speedup:.2f}x",
+                      r.note)  # fmt: skip
     console.print(table)
     return rows
 

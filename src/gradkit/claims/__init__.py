@@ -11,6 +11,7 @@ from gradkit.claims import (
     batch_growth,
     compressibility,
     ddg_accuracy,
+    ddg_speed,
     decentralized_accuracy,
     depth_acceleration,
     dgc_compression,
@@ -66,6 +67,7 @@ CLAIMS: dict[str, Claim] = {
         averaging_iterates.CLAIM,
         local_rounds.CLAIM,
         ddg_accuracy.CLAIM,
+        ddg_speed.CLAIM,
     ]
 }
 

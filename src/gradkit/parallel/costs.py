@@ -5,10 +5,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from gradkit.parallel.stage import DelayedStage
 
 
 @dataclass(frozen=True)
@@ -33,37 +36,27 @@ class StageCost:
 def measure_stage_costs(
     parts: Sequence[nn.Module], inputs: Tensor, repeats: int = 5
 ) -> list[StageCost]:
-    """Median wall times of each stage's forward and backward (with an SGD-like in-place
-    update) on ``inputs`` on this machine and thread count, over ``repeats`` runs after one
-    warm-up; the weights are restored afterwards."""
+    """Median wall times of each stage's DDG forward (stashing its weights, except the last
+    stage's) and backward with an SGD step, on ``inputs``, on this machine and thread count,
+    over ``repeats`` runs after one warm-up. The stages run on copies: the model is untouched."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats!r}")
     costs = []
     h = inputs
-    for part in parts:
-        saved = {n: t.detach().clone() for n, t in part.state_dict().items()}
+    for k, part in enumerate(parts):
+        copy = deepcopy(part)
+        last = k == len(parts) - 1
+        stage = DelayedStage(copy, torch.optim.SGD(copy.parameters(), lr=0.0), 0 if last else 1)
         forwards, backwards = [], []
         for _ in range(repeats + 1):
-            x = h.detach().requires_grad_(h.is_floating_point())
             started = time.perf_counter()
-            out = part(x)
+            out = stage.forward(h)
             middle = time.perf_counter()
-            out.backward(torch.ones_like(out))
-            with torch.no_grad():
-                for p in part.parameters():
-                    if p.grad is not None:
-                        p.add_(p.grad, alpha=-1e-12)
-                        p.grad = None
+            stage.backward(torch.ones_like(out))
             ended = time.perf_counter()
             forwards.append(middle - started)
             backwards.append(ended - middle)
-        part.load_state_dict(saved)
-        costs.append(
-            StageCost(
-                statistics.median(forwards[1:]),
-                statistics.median(backwards[1:]),
-                out.numel() * out.element_size(),
-            )
-        )
-        h = out.detach()
+        costs.append(StageCost(statistics.median(forwards[1:]), statistics.median(backwards[1:]),
+                               out.numel() * out.element_size()))  # fmt: skip
+        h = out
     return costs

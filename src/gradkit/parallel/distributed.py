@@ -60,7 +60,7 @@ class DistributedDDG:
             raise ValueError(
                 f"{len(parts)} stages need {len(parts)} processes; the run has {self.world_size}"
             )
-        self.module = parts[self.rank]
+        self.parts, self.module = parts, parts[self.rank]
         last = self.world_size - 1
         self.stage = DelayedStage(
             self.module, optimizer(self.module.parameters()), last - self.rank, variant,

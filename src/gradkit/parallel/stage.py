@@ -8,7 +8,8 @@ of the forward that produced the activations, w^(t - d), applied to the current 
 ``recompute`` keeps only the input and re-runs the forward at backward time with the current
 weights (and the forward's random state, for dropout): the gradient of w^t on a stale input and
 upstream gradient, which is a different algorithm. Neither updates a batch-norm running
-statistic twice: the recomputation works on a copy of the buffers.
+statistic twice: the recomputation works on a copy of the buffers. A stage without delay (the
+last) backpropagates each batch before any update, so both variants use its live weights.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class DelayedStage:
         inputs = inputs.detach()
         if not self.first and inputs.is_floating_point():
             inputs.requires_grad_(True)
+        if self.delay == 0:  # backpropagated before any update: the live weights are the stash
+            outputs = self.module(inputs)
+            self._in_flight.append(_InFlight(inputs, outputs, self.parameters, None))
+            return outputs.detach()
         if self.variant == "recompute":
             rng = _rng_state(inputs.device)
             with torch.no_grad():
@@ -95,7 +100,7 @@ class DelayedStage:
         if not self._in_flight:
             raise RuntimeError("backward() without a batch in flight: call forward() first")
         batch = self._in_flight.popleft()
-        if self.variant == "recompute":
+        if batch.outputs is None:  # recompute
             weights = {n: p.detach().requires_grad_(True) for n, p in self.parameters.items()}
             buffers = {n: b.clone() for n, b in self.module.named_buffers()}
             with torch.random.fork_rng(devices=[batch.inputs.device] if batch.rng[1] is not None
@@ -112,8 +117,9 @@ class DelayedStage:
             loss.backward()
         else:
             outputs.backward(grad_output)
-        for name, p in self.parameters.items():
-            p.grad = weights[name].grad
+        if weights is not self.parameters:
+            for name, p in self.parameters.items():
+                p.grad = weights[name].grad
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return None if self.first else batch.inputs.grad
