@@ -164,6 +164,18 @@ def test_simulate_runs_dave_pg_on_a_dedicated_server_until_a_time(tmp_path):
     [
         (["simulate", "--algo", "gossipy"], "argument --algo: invalid choice"),
         (["simulate", "--algo", "dave-pg", "--until", "0"], "argument --until: must be"),
+        (
+            ["train", "--task", "mnist1d-resmlp", "--algo", "allreduce", "--pipeline", "2"],
+            "--pipeline trains with --optimizer, not with --algo",
+        ),
+        (
+            ["train", "--task", "mnist1d-mlp", "--optimizer", "sgd", "--pipeline", "4"],
+            "cannot cut 3 layers with parameters into 4 stages",
+        ),
+        (
+            ["train", "--task", "mnist1d-resmlp", "--optimizer", "sgd", "--variant", "lazy"],
+            "argument --variant: invalid choice",
+        ),
         (["simulate", "--algo", "adpsgd", "--slow-worker", "0.5"], "slowdown factor >= 1"),
         (["simulate", "--algo", "adpsgd", "--workers", "5"], "bipartite"),
         (["simulate"], "--algo is required"),
@@ -238,6 +250,17 @@ def test_simulate_gives_signum_vote_a_default_lr_that_trains(tmp_path):
     trace = json.loads((tmp_path / "sim" / "signum-vote.json").read_text())
     assert trace["settings"]["lr"] == 0.003
     assert trace["evals"][-1]["train_loss"] < 0.5 * trace["evals"][0]["train_loss"]
+
+
+@pytest.mark.timeout(120)
+def test_bench_pipeline_times_backprop_and_ddg_in_one_run(tmp_path, capsys):
+    out = tmp_path / "pipeline.json"
+    assert main(["bench", "pipeline", "--rounds", "1", "--out", str(out)]) == 0
+    rows = {r["name"]: r for r in json.loads(out.read_text())}
+    assert rows["backprop, 1 process, 1 thread"]["speedup"] == 1.0
+    assert rows["DDG, 2 processes of 1 thread"]["seconds_per_epoch"] > 0
+    assert [rows[f"DDG simulated, {k} stages"]["stages"] for k in (2, 4, 8)] == [2, 4, 8]
+    assert "DDG vs backpropagation" in capsys.readouterr().out
 
 
 def test_bench_hooks_times_every_hook_against_ddp(tmp_path, capsys):
