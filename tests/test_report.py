@@ -136,3 +136,31 @@ def test_reproduce_runs_two_claims_at_once_and_reports_them_in_order(monkeypatch
         monkeypatch.setitem(claims.CLAIMS, claim_id, type(claim)(claim_id, "s", "src", "c", run))
     entries = reproduce_module.reproduce(ids, "smoke", 1, tmp_path)
     assert [(e.id, e.verdict) for e in entries] == [(ids[0], "holds"), (ids[1], "does not hold")]
+
+
+def test_reproduce_runs_a_timed_claim_alone_after_the_others(monkeypatch, tmp_path):
+    from gradkit import claims
+    from gradkit.claims import ClaimResult, Verdict
+    from gradkit.claims import reproduce as reproduce_module
+
+    running, overlapped = set(), []
+
+    def make(name):
+        def run(ctx):
+            overlapped.append((name, set(running)))
+            running.add(name)
+            time.sleep(0.3)
+            running.discard(name)
+            return ClaimResult(Verdict.HOLDS, "", {})
+
+        return run
+
+    ids = list(claims.CLAIMS)[:3]
+    for i, claim_id in enumerate(ids):
+        claim = claims.CLAIMS[claim_id]
+        timed = i == 0
+        replaced = type(claim)(claim_id, "s", "src", "c", make(claim_id), timed=timed)
+        monkeypatch.setitem(claims.CLAIMS, claim_id, replaced)
+    entries = reproduce_module.reproduce(ids, "smoke", 1, tmp_path)
+    assert [e.id for e in entries] == ids  # reported in the order asked
+    assert overlapped[-1] == (ids[0], set())  # the timed claim last, with nothing else running

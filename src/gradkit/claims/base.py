@@ -106,3 +106,4 @@ class Claim:
     criterion: str
     run: Callable[[RunContext], ClaimResult]
     reported: str = ""  # the paper's own number for what the claim measures, where it has one
+    timed: bool = False  # measures wall-clock time: `gradkit reproduce` runs it alone

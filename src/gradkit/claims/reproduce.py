@@ -88,7 +88,8 @@ def reproduce(
     cache: Path | None = None,
     workers: int = 1,
 ) -> list[ReportEntry]:
-    """Run ``claim_ids`` (each once; :data:`CONCURRENT_CLAIMS` at a time, reported in order) at
+    """Run ``claim_ids`` (each once; :data:`CONCURRENT_CLAIMS` at a time, except the ``timed``
+    ones, which run alone after the others; reported in order) at
     ``scale`` with seeds 0..seeds-1, show progress, write the report to ``out`` and print the
     verdict table.
 
@@ -131,9 +132,14 @@ def reproduce(
                 progress.advance(overall)
                 return entry
 
-            futures = [claim_threads.submit(run_one, claim_id) for claim_id in claim_ids]
-            for future in futures:
-                entries.append(future.result())
+            # claims that time the machine run alone, after the others
+            timed = [c for c in claim_ids if CLAIMS[c].timed]
+            futures = [claim_threads.submit(run_one, c) for c in claim_ids if c not in timed]
+            done = {entry.id: entry for entry in (future.result() for future in futures)}
+            for claim_id in timed:
+                futures.append(claim_threads.submit(run_one, claim_id))
+                done[claim_id] = futures[-1].result()
+            entries = [done[c] for c in claim_ids]
     except KeyboardInterrupt:
         interrupted = True
         entries = [f.result() for f in futures if f.done() and f.exception() is None]
