@@ -70,7 +70,7 @@ class DistributedDDG:
         self.device = next(self.module.parameters()).device
         self._sends: list[tuple[list, int, tuple[Tensor, Tensor]]] = []
         self._iteration = 0
-        self._gradient: tuple[list, Tensor, Tensor] | None = None  # (works, header, payload)
+        self._gradient: tuple[list, Tensor] | None = None  # (works, header) of a posted receive
         dist.barrier()
 
     @property
@@ -121,29 +121,32 @@ class DistributedDDG:
         self._sends.append((dist.batch_isend_irecv(ops), peer, (header, tensor)))
 
     def _receive(self, peer: int, tag: int) -> Tensor:
-        header = torch.empty(MAX_DIMS + 2, dtype=torch.int64, device=self.device)
-        self._wait(dist.batch_isend_irecv([dist.P2POp(dist.irecv, header, peer, tag=tag)]), peer)
-        shape = header[2 : 2 + int(header[0])].tolist()
-        payload = torch.empty(shape, dtype=DTYPES[int(header[1])], device=self.device)
-        self._wait(dist.batch_isend_irecv([dist.P2POp(dist.irecv, payload, peer, tag=tag)]), peer)
-        return payload
+        header = self._header()
+        self._wait(self._post_receive(header, peer, tag), peer)
+        return self._receive_payload(header, peer, tag)
 
     def _post_gradient_receive(self) -> None:
         # only the header can be posted now: the payload's shape is in it
-        header = torch.empty(MAX_DIMS + 2, dtype=torch.int64, device=self.device)
-        works = dist.batch_isend_irecv([dist.P2POp(dist.irecv, header, self.rank + 1,
-                                                   tag=GRADIENT)])  # fmt: skip
-        self._gradient = (works, header, None)
+        header = self._header()
+        self._gradient = (self._post_receive(header, self.rank + 1, GRADIENT), header)
 
     def _await_gradient(self) -> Tensor:
-        works, header, _ = self._gradient
-        peer = self.rank + 1
-        self._wait(works, peer)
+        (works, header), self._gradient = self._gradient, None
+        self._wait(works, self.rank + 1)
+        return self._receive_payload(header, self.rank + 1, GRADIENT)
+
+    def _header(self) -> Tensor:
+        return torch.empty(MAX_DIMS + 2, dtype=torch.int64, device=self.device)
+
+    @staticmethod
+    def _post_receive(tensor: Tensor, peer: int, tag: int) -> list:
+        return dist.batch_isend_irecv([dist.P2POp(dist.irecv, tensor, peer, tag=tag)])
+
+    def _receive_payload(self, header: Tensor, peer: int, tag: int) -> Tensor:
+        """The tensor a received ``header`` announces."""
         shape = header[2 : 2 + int(header[0])].tolist()
         payload = torch.empty(shape, dtype=DTYPES[int(header[1])], device=self.device)
-        self._wait(dist.batch_isend_irecv([dist.P2POp(dist.irecv, payload, peer,
-                                                      tag=GRADIENT)]), peer)  # fmt: skip
-        self._gradient = None
+        self._wait(self._post_receive(payload, peer, tag), peer)
         return payload
 
     def _finish_sends(self) -> None:
