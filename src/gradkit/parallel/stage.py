@@ -58,7 +58,7 @@ class DelayedStage:
             raise ValueError(f"delay must be an integer >= 0, got {delay!r}")
         self.module, self.optimizer, self.delay = module, optimizer, delay
         self.variant, self.first = variant, first
-        self.parameters = dict(module.named_parameters())
+        self._live = dict(module.named_parameters())
         self._in_flight: deque[_InFlight] = deque()
 
     @property
@@ -73,7 +73,7 @@ class DelayedStage:
             inputs.requires_grad_(True)
         if self.delay == 0:  # backpropagated before any update: the live weights are the stash
             outputs = self.module(inputs)
-            self._in_flight.append(_InFlight(inputs, outputs, self.parameters, None))
+            self._in_flight.append(_InFlight(inputs, outputs, self._live, None))
             return outputs.detach()
         if self.variant == "recompute":
             rng = _rng_state(inputs.device)
@@ -82,7 +82,7 @@ class DelayedStage:
             self._in_flight.append(_InFlight(inputs, None, None, rng))
             return outputs
         weights = {name: p.detach().clone().requires_grad_(True)
-                   for name, p in self.parameters.items()}  # fmt: skip
+                   for name, p in self._live.items()}  # fmt: skip
         outputs = functional_call(self.module, weights, (inputs,), strict=False)
         self._in_flight.append(_InFlight(inputs, outputs, weights, None))
         return outputs.detach()
@@ -101,7 +101,7 @@ class DelayedStage:
             raise RuntimeError("backward() without a batch in flight: call forward() first")
         batch = self._in_flight.popleft()
         if batch.outputs is None:  # recompute
-            weights = {n: p.detach().requires_grad_(True) for n, p in self.parameters.items()}
+            weights = {n: p.detach().requires_grad_(True) for n, p in self._live.items()}
             buffers = {n: b.clone() for n, b in self.module.named_buffers()}
             with torch.random.fork_rng(devices=[batch.inputs.device] if batch.rng[1] is not None
                                        else []):  # fmt: skip
@@ -117,8 +117,8 @@ class DelayedStage:
             loss.backward()
         else:
             outputs.backward(grad_output)
-        if weights is not self.parameters:
-            for name, p in self.parameters.items():
+        if weights is not self._live:
+            for name, p in self._live.items():
                 p.grad = weights[name].grad
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
