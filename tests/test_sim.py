@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -457,9 +458,15 @@ def test_dave_pg_takes_the_users_prox_and_warns_above_its_step_bound():
         run("dave-pg", 2, epochs=1, lr=0.5, smoothness=4.0)
 
 
-def whole_shard_problem(shares):
-    """The regression problem with every batch a worker's whole shard of ``shares``."""
-    return dataclasses.replace(regression_problem(), whole_shards=True, shares=shares)
+def whole_shard_problem(shares, dtype=torch.float64):
+    """The regression problem in ``dtype`` with every batch a worker's whole shard of
+    ``shares``."""
+    problem = regression_problem()
+    return dataclasses.replace(
+        problem, inputs=problem.inputs.to(dtype), targets=problem.targets.to(dtype),
+        build_model=lambda: problem.build_model().to(dtype), whole_shards=True, shares=shares,
+        evaluate=lambda model: problem.evaluate(copy.deepcopy(model).double()),
+    )  # fmt: skip
 
 
 def test_a_time_limit_stops_the_run_there_and_evaluates_at_it():
@@ -489,20 +496,23 @@ def test_messages_to_the_server_travel_together_and_arrive_one_after_another():
     assert remote_updates(model_in_5_units) <= 1000 / 5.0 + 1  # one push's bytes at a time
 
 
-def test_naive_async_prox_grad_weights_each_gradient_by_its_workers_share():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_naive_async_prox_grad_weights_each_gradient_by_its_workers_share(dtype):
     """With the other worker never done, worker 0 alone updates: x <- prox(x - lr M pi_0
-    (grad f_0(x) + l2 x)), its whole shard each time, nothing stale."""
+    (grad f_0(x) + l2 x)), its whole shard each time, nothing stale (reference in float64)."""
     lr, l1, l2, shares = 0.02, 0.01, 0.1, (0.25, 0.75)
-    problem = whole_shard_problem(shares)
+    problem = whole_shard_problem(shares, dtype)
     cluster = Cluster(2, ComputeModel(slowdown={1: 1e6}))
     simulator, trace = run("async-sgd", 2, problem=problem, epochs=10**6, cluster=cluster,
                            lr=lr, l1=l1, l2=l2, until=30.5)  # fmt: skip
     rows = simulator.core.shard_indices[0]
-    x, y = problem.inputs[rows], problem.targets[rows]
+    x, y = problem.inputs[rows].double(), problem.targets[rows].double()
     w, b = initial_parameters(problem)
-    z = torch.cat([w, b])
+    z = torch.cat([w, b]).double()
     for _ in range(30):
         gw, gb = plain_gradient(z[:-1], z[-1], x, y)
         z = soft(z - lr * 2 * 0.25 * (torch.cat([gw, gb.reshape(1)]) + l2 * z), lr * l1)
     assert len(trace.steps) == 30 and set(trace.server_staleness) == {0}
-    torch.testing.assert_close(simulator.server.state, z, rtol=1e-12, atol=1e-14)
+    assert simulator.server.state.dtype == dtype
+    tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-6}
+    torch.testing.assert_close(simulator.server.state.double(), z, **tol)

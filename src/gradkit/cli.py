@@ -436,17 +436,14 @@ def _train(args, console: Console) -> int:
     return 0
 
 
-def _train_pipeline_distributed(args, console: Console) -> int:
+def _join_torchrun_group(out: Path, args) -> None:
+    """Check the output directory (rank 0), use one thread, and join torchrun's process group:
+    NCCL on this rank's GPU when CUDA is present, gloo otherwise."""
     from datetime import timedelta
 
     import torch
     import torch.distributed as dist
-    from rich.progress import Progress
 
-    from gradkit.report.training import write_training_outputs
-    from gradkit.tasks.pipeline_training import train_pipeline_rank
-
-    out = args.out or Path("gradkit-train") / f"{args.task}-{args.optimizer}-ddg"
     if int(os.environ["RANK"]) == 0:
         prepare_output(out, args.force)
     torch.set_num_threads(1)
@@ -454,6 +451,17 @@ def _train_pipeline_distributed(args, console: Console) -> int:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout))
+
+
+def _train_pipeline_distributed(args, console: Console) -> int:
+    import torch.distributed as dist
+    from rich.progress import Progress
+
+    from gradkit.report.training import write_training_outputs
+    from gradkit.tasks.pipeline_training import train_pipeline_rank
+
+    out = args.out or Path("gradkit-train") / f"{args.task}-{args.optimizer}-ddg"
+    _join_torchrun_group(out, args)
     if dist.get_world_size() != args.pipeline:
         raise ValueError(
             f"--pipeline {args.pipeline} needs {args.pipeline} processes; torchrun started "
@@ -489,9 +497,6 @@ class StoppedByLauncher(RuntimeError):
 
 
 def _train_distributed(args, console: Console) -> int:
-    from datetime import timedelta
-
-    import torch
     import torch.distributed as dist
     from rich.progress import Progress
 
@@ -506,13 +511,7 @@ def _train_distributed(args, console: Console) -> int:
         )
     hyper = _hyper(args)
     out = args.out or Path("gradkit-train") / f"{args.task}-{args.algo}"
-    if int(os.environ["RANK"]) == 0:
-        prepare_output(out, args.force)
-    torch.set_num_threads(1)
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout))
+    _join_torchrun_group(out, args)
     rank = dist.get_rank()
     watch = PeerWatch()
 

@@ -61,11 +61,6 @@ class DelayedStage:
         self._live = dict(module.named_parameters())
         self._in_flight: deque[_InFlight] = deque()
 
-    @property
-    def in_flight(self) -> int:
-        """Batches forwarded whose gradient has not come back yet."""
-        return len(self._in_flight)
-
     def forward(self, inputs: Tensor) -> Tensor:
         """Forward a new batch; return its (detached) output for the next stage."""
         inputs = inputs.detach()
