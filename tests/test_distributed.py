@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import time
 
 import pytest
@@ -226,3 +228,24 @@ def test_a_failing_bucket_fails_its_future_and_the_buckets_chained_after_it():
     for future in (first, second):
         with pytest.raises(ValueError, match="cannot encode this bucket"):
             future.wait()
+
+
+def test_a_destroyed_group_is_freed_even_when_torch_optim_imports_torch_distributed_nn_later():
+    """torch.distributed.nn's functions default to ``group=group.WORLD``, evaluated at their
+    first import (which torch.optim triggers lazily). gradkit's init_process_group imports it
+    first, so destroy_process_group frees the group and gloo's threads end with the run,
+    not during interpreter shutdown (where they aborted ranks that had succeeded)."""
+    script = """
+import sys, torch, torch.distributed as dist
+from gradkit.distributed import free_port, init_process_group
+init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+group = dist.group.WORLD
+torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+assert "torch.distributed.nn.functional" in sys.modules
+dist.destroy_process_group()
+print(sys.getrefcount(group) - 1)  # references left besides ours (getrefcount adds one)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]

@@ -140,12 +140,12 @@ def test_torchrun_trains_a_ddg_pipeline_with_one_stage_per_process(tmp_path):
          "--out", str(tmp_path / "real")],
         env=_environment(), capture_output=True, text=True, timeout=150,
     )  # fmt: skip
-    assert real.returncode == 0, real.stderr[-2000:]
+    assert real.returncode == 0, real.stderr
     single = subprocess.run(
         [sys.executable, "-m", "gradkit", "train", *common, "--out", str(tmp_path / "one")],
         env=_environment(), capture_output=True, text=True, timeout=150,
     )  # fmt: skip
-    assert single.returncode == 0, single.stderr[-2000:]
+    assert single.returncode == 0, single.stderr
     ours, theirs = (json.loads((tmp_path / run / "metrics.json").read_text())
                     for run in ("real", "one"))  # fmt: skip
     assert ours["step_losses"] == theirs["step_losses"] and len(ours["step_losses"]) == 40

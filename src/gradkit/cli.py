@@ -442,7 +442,8 @@ def _join_torchrun_group(out: Path, args) -> None:
     from datetime import timedelta
 
     import torch
-    import torch.distributed as dist
+
+    from gradkit.distributed.launch import init_process_group
 
     if int(os.environ["RANK"]) == 0:
         prepare_output(out, args.force)
@@ -450,7 +451,7 @@ def _join_torchrun_group(out: Path, args) -> None:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout))
+    init_process_group(backend, timeout=timedelta(seconds=args.timeout))
 
 
 def _train_pipeline_distributed(args, console: Console) -> int:

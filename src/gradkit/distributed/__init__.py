@@ -2,7 +2,7 @@
 
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import ALGORITHMS, Algorithm, get_algorithm
-from gradkit.distributed.launch import WorkerFailedError, free_port, launch
+from gradkit.distributed.launch import WorkerFailedError, free_port, init_process_group, launch
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.torch_comm import PeerFailedError, TorchComm
 from gradkit.distributed.trace import Trace
@@ -22,6 +22,7 @@ __all__ = [
     "WorkerFailedError",
     "free_port",
     "get_algorithm",
+    "init_process_group",
     "launch",
     "ops",
 ]

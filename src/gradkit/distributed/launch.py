@@ -30,12 +30,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def init_process_group(backend: str, **options: Any) -> None:
+    """``torch.distributed.init_process_group(backend, **options)``, after importing
+    ``torch.distributed.nn``.
+
+    That module's functions take ``group=group.WORLD`` as a default argument, evaluated at its
+    first import. Imported after the default group exists (``torch.optim`` imports it lazily,
+    through ``torch._dynamo``), it keeps that group alive after ``destroy_process_group``; gloo's
+    worker threads then outlive the interpreter, and one that frees its last work's tensors
+    during shutdown aborts the process (SIGABRT) after a successful run."""
+    import torch.distributed.nn  # noqa: F401  (its defaults must capture no group)
+
+    dist.init_process_group(backend, **options)
+
+
 def _rank_main(rank, world_size, port, backend, comm_timeout, fn, args, results) -> None:
     torch.set_num_threads(1)
     try:
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
-        dist.init_process_group(
+        init_process_group(
             backend,
             init_method=f"tcp://127.0.0.1:{port}",
             rank=rank,
