@@ -37,8 +37,9 @@ class PeerFailedError(RuntimeError):
 
 class TorchComm:
     """Executes ``algorithm`` as this rank's worker program, with the same sharding, seeds and
-    step counts as the simulator. Call ``torch.distributed.init_process_group`` first (torchrun
-    and :func:`gradkit.distributed.launch` do). ``slowdown`` > 1 makes this rank a straggler: it
+    step counts as the simulator. Join a process group first, with
+    :func:`gradkit.distributed.init_process_group` (``gradkit train`` and
+    :func:`gradkit.distributed.launch` do). ``slowdown`` > 1 makes this rank a straggler: it
     sleeps (slowdown - 1) times the measured compute time after every gradient.
     ``timeout`` bounds every wait on a peer over the request group (seconds); the default
     group's timeout is the one given to ``init_process_group``.
