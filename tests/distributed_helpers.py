@@ -310,3 +310,11 @@ def ddg_stage_stops(victim: int, steps: int, timeout: float):
             os.kill(os.getpid(), signal.SIGSTOP)
         ddg.step(x, y)
     ddg.finish()
+
+
+def pipeline_rank_run(balance: str):
+    """``train_pipeline_rank`` of mnist1d-resmlp for one epoch: rank 0's result, None elsewhere."""
+    from gradkit.tasks.pipeline_training import train_pipeline_rank
+
+    result = train_pipeline_rank("mnist1d-resmlp", "msgd", lr=0.01, epochs=1, balance=balance)
+    return None if result is None else (result.optimizer, result.step_losses)

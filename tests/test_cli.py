@@ -176,6 +176,10 @@ def test_simulate_runs_dave_pg_on_a_dedicated_server_until_a_time(tmp_path):
             ["train", "--task", "mnist1d-resmlp", "--optimizer", "sgd", "--variant", "lazy"],
             "argument --variant: invalid choice",
         ),
+        (
+            ["train", "--task", "mnist1d-resmlp", "--optimizer", "sgd", "--balance", "time"],
+            "--variant and --balance choose how DDG trains: they need --pipeline K",
+        ),
         (["simulate", "--algo", "adpsgd", "--slow-worker", "0.5"], "slowdown factor >= 1"),
         (["simulate", "--algo", "adpsgd", "--workers", "5"], "bipartite"),
         (["simulate"], "--algo is required"),

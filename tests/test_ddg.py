@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from gradkit.parallel import DDG, split_sequential
+from gradkit.parallel import DDG, balanced_by, balanced_split_points, layer_times, split_sequential
 
 
 def mlp(dtype=torch.float64, dropout=0.0, batchnorm=False):
@@ -195,6 +195,50 @@ def test_balanced_split_gives_each_stage_a_share_of_the_parameters():
         assert [len(p) for p in parts] == [8 // stages] * stages
 
 
+def test_stages_balance_any_cost_per_layer():
+    model = nn.Sequential(*[nn.Linear(4, 4) for _ in range(6)])
+    assert balanced_split_points(model, 2, [5, 1, 1, 1, 1, 1]) == [1]
+    assert balanced_split_points(model, 3, [1, 1, 1, 1, 1, 7]) == [2, 5]  # 7 alone, then even
+    assert balanced_split_points(model, 3, [1, 1, 1, 1, 1, 1]) == [2, 4]
+    # a costly layer without parameters weighs in, but stages still begin at parameter layers
+    model = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4), nn.Linear(4, 4))
+    assert balanced_split_points(model, 2, [1, 4, 1, 1]) == [2]
+    assert [len(p) for p in split_sequential(model, 2, costs=[1, 0, 1, 4])] == [3, 1]
+
+
+@pytest.mark.parametrize(
+    ("costs", "balance", "message"),
+    [
+        ([1, 2], "parameters", "give one cost per layer: 8 layers, 2 costs"),
+        ([1, 1, 1, -1, 1, 1, 1, 1], "parameters", r"finite numbers >= 0, got \[1, 1, 1, -1"),
+        ([1, 1, 1, float("nan"), 1, 1, 1, 1], "parameters", r"finite numbers >= 0"),
+        (None, "flops", "unknown balance 'flops'; choose from parameters, time"),
+    ],
+)
+def test_bad_layer_costs_and_balances_are_clear_errors(costs, balance, message):
+    with pytest.raises(ValueError, match=message):
+        if costs is None:
+            balanced_by(mlp(), 2, balance, batches(1)[0][0])
+        else:
+            balanced_split_points(mlp(), 2, costs)
+
+
+def test_layer_times_leave_the_model_and_the_random_state_as_they_were():
+    model = mlp(batchnorm=True, dropout=0.5)
+    before = copy.deepcopy(model.state_dict())
+    torch.manual_seed(7)
+    times = layer_times(model, batches(1)[0][0], repeats=2)
+    drawn_after = torch.rand(3)
+    torch.manual_seed(7)
+    torch.testing.assert_close(drawn_after, torch.rand(3), rtol=0, atol=0)
+    assert len(times) == len(model) and all(t > 0 for t in times)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)
+    assert all(p.grad is None for p in model.parameters())
+    points = balanced_by(model, 3, "time", batches(1)[0][0])
+    assert len(points) == 2 and [len(p) for p in split_sequential(model, split_points=points)]
+
+
 def test_an_unknown_variant_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown variant 'lazy'; choose from stash, recompute"):
         DDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss(), stages=2,
@@ -291,3 +335,18 @@ def test_train_with_a_one_stage_pipeline_is_plain_training_and_k_stages_train():
     assert four.final("train_loss") < 0.8 * four.evals[0]["train_loss"]
     with pytest.raises(ValueError, match="pbqn cannot train a pipeline"):
         train("mnist1d-resmlp", "pbqn", epochs=1, pipeline=2)
+
+
+@pytest.mark.timeout(120)
+def test_time_balanced_stages_are_measured_on_rank_0_and_shared():
+    """With balance="time" only rank 0 measures; the ranks agree on its cuts (they could not
+    exchange activations otherwise), and the run names them like a single-process one."""
+    from distributed_helpers import pipeline_rank_run
+    from gradkit.distributed import launch
+    from gradkit.tasks import train
+
+    (name, losses), none = launch(pipeline_rank_run, 2, "time")
+    assert none is None and len(losses) == 40 and all(loss > 0 for loss in losses)
+    assert name.startswith("msgd, DDG K=2 (stash), cut before layers ")
+    single = train("mnist1d-resmlp", "msgd", lr=0.01, epochs=1, pipeline=2, balance="time")
+    assert single.optimizer.startswith("msgd, DDG K=2 (stash), cut before layers ")

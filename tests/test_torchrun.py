@@ -150,4 +150,4 @@ def test_torchrun_trains_a_ddg_pipeline_with_one_stage_per_process(tmp_path):
                     for run in ("real", "one"))  # fmt: skip
     assert ours["step_losses"] == theirs["step_losses"] and len(ours["step_losses"]) == 40
     assert ours["evals"][-1]["test_accuracy"] == theirs["evals"][-1]["test_accuracy"]
-    assert ours["optimizer"] == "msgd, DDG K=2 (stash)"
+    assert ours["optimizer"] == "msgd, DDG K=2 (stash), cut before layers 7"

@@ -208,8 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--variant",
         choices=("stash", "recompute"),
-        default="stash",
         help="DDG's delayed gradients: stash (the paper's, default) or recompute",
+    )
+    tr.add_argument(
+        "--balance",
+        choices=("parameters", "time"),
+        help="DDG's stages get equal shares of the parameters (default) or of the time each "
+        "layer takes on the first batch",
     )
     tr.add_argument("--lr", type=_positive(float), help="learning rate (default: the optimizer's)")
     tr.add_argument("--epochs", type=_positive(int), help="epochs (default: the task's)")
@@ -389,6 +394,9 @@ def _train(args, console: Console) -> int:
 
     if (args.optimizer is None) == (args.algo is None):
         raise ValueError("give exactly one of --optimizer (one process) or --algo (distributed)")
+    if args.pipeline is None and (args.variant, args.balance) != (None, None):
+        raise ValueError("--variant and --balance choose how DDG trains: they need --pipeline K")
+    args.variant, args.balance = args.variant or "stash", args.balance or "parameters"
     if args.algo is not None:
         if args.pipeline is not None:
             raise ValueError("--pipeline trains with --optimizer, not with --algo")
@@ -424,6 +432,7 @@ def _train(args, console: Console) -> int:
             options=options,
             pipeline=args.pipeline,
             variant=args.variant,
+            balance=args.balance,
         )
     paths = write_training_outputs(result, out)
     final = result.evals[-1]
@@ -474,7 +483,7 @@ def _train_pipeline_distributed(args, console: Console) -> int:
             result = train_pipeline_rank(
                 args.task, args.optimizer, lr=args.lr, epochs=args.epochs,
                 batch_size=args.batch_size, seed=args.seed, variant=args.variant,
-                timeout=args.timeout,
+                balance=args.balance, timeout=args.timeout,
                 on_step=lambda step, total: progress.update(bar, completed=step, total=total),
             )  # fmt: skip
     except RuntimeError as error:  # a stage died or stopped answering

@@ -2,20 +2,29 @@
 cut into stages trained with delayed gradients, in one process (:class:`DDG`) or one stage per
 rank (:class:`DistributedDDG`)."""
 
-from gradkit.parallel.costs import StageCost, measure_stage_costs
+from gradkit.parallel.costs import (
+    BALANCES,
+    StageCost,
+    balanced_by,
+    layer_times,
+    measure_stage_costs,
+)
 from gradkit.parallel.ddg import DDG
 from gradkit.parallel.distributed import DistributedDDG, StageFailedError
 from gradkit.parallel.split import balanced_split_points, split_sequential
 from gradkit.parallel.stage import VARIANTS, DelayedStage
 
 __all__ = [
+    "BALANCES",
     "DDG",
     "VARIANTS",
     "DelayedStage",
     "DistributedDDG",
     "StageCost",
     "StageFailedError",
+    "balanced_by",
     "balanced_split_points",
+    "layer_times",
     "measure_stage_costs",
     "split_sequential",
 ]

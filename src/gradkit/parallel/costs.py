@@ -1,4 +1,5 @@
-"""What one DDG stage costs per batch: forward and backward time, and the bytes it sends."""
+"""What DDG's parts cost per batch: each stage's forward and backward time and the bytes it
+sends, and each layer's time (to balance stages by measured time)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gradkit.parallel.split import balanced_split_points
 from gradkit.parallel.stage import DelayedStage
 
 
@@ -60,3 +62,53 @@ def measure_stage_costs(
                                out.numel() * out.element_size()))  # fmt: skip
         h = out
     return costs
+
+
+def layer_times(model: nn.Sequential, inputs: Tensor, repeats: int = 5) -> list[float]:
+    """Median wall seconds of each layer's forward and backward (with respect to its input and
+    its parameters) on the activations ``inputs`` produce, on this machine and thread count,
+    over ``repeats`` runs after one warm-up. The layers run on a copy, and the random state is
+    restored afterwards, so measuring changes neither the model nor a run's later random draws
+    (dropout masks)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+    layers = list(deepcopy(model))
+    runs = []
+    devices = [inputs.device] if inputs.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        for _ in range(repeats + 1):
+            runs.append(_time_layers(layers, inputs))
+    return [statistics.median(column) for column in zip(*runs[1:], strict=True)]
+
+
+def _time_layers(layers: list[nn.Module], inputs: Tensor) -> list[float]:
+    def synchronize():  # CUDA kernels run asynchronously: wait for them before reading the clock
+        if inputs.device.type == "cuda":
+            torch.cuda.synchronize(inputs.device)
+
+    h, times = inputs, []
+    for layer in layers:
+        h = h.detach().requires_grad_(h.is_floating_point())
+        synchronize()
+        started = time.perf_counter()
+        out = layer(h)
+        if out.requires_grad:
+            out.backward(torch.ones_like(out))
+        synchronize()
+        times.append(time.perf_counter() - started)
+        h = out
+    return times
+
+
+BALANCES = ("parameters", "time")
+
+
+def balanced_by(model: nn.Sequential, stages: int, balance: str, inputs: Tensor) -> list[int]:
+    """Split points that give each of ``stages`` stages about 1/K of the parameters
+    (``balance="parameters"``) or of the compute time measured on ``inputs`` (``"time"``,
+    :func:`layer_times`). Measured times differ between processes: in a multi-process run,
+    measure on one rank and share the points."""
+    if balance not in BALANCES:
+        raise ValueError(f"unknown balance {balance!r}; choose from {', '.join(BALANCES)}")
+    costs = layer_times(model, inputs) if balance == "time" and stages > 1 else None
+    return balanced_split_points(model, stages, costs)

@@ -1,9 +1,11 @@
 """Cutting an ``nn.Sequential`` into K consecutive stages, by the user's split points or balanced
-by parameter count."""
+by a cost per layer (parameter count by default, or measured time:
+:func:`gradkit.parallel.layer_times`)."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 from torch import nn
@@ -13,35 +15,65 @@ def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def balanced_split_points(model: nn.Sequential, stages: int) -> list[int]:
-    """Split points (indices where stages 2..K begin) that give each stage about 1/K of the
-    parameters: stage k ends where the running parameter count comes closest to k/K of the
-    total, every stage keeping at least one layer with parameters."""
-    counts = [_count(layer) for layer in model]
-    with_params = [i for i, c in enumerate(counts) if c]
+def balanced_split_points(
+    model: nn.Sequential, stages: int, costs: Sequence[float] | None = None
+) -> list[int]:
+    """Split points (indices where stages 2..K begin) that minimise the largest stage's cost, the
+    sum of its layers' ``costs`` (one per layer; default each layer's parameter count), since
+    the slowest stage sets a pipeline's pace; among those cuts, the one with the smallest sum of
+    squared stage costs (the most even). Every stage begins at a layer with parameters, so every
+    stage keeps at least one. Exact, by dynamic programming over the allowed cuts."""
+    with_params = [i for i, layer in enumerate(model) if _count(layer)]
     if stages > len(with_params):
         raise ValueError(
             f"cannot cut {len(with_params)} layers with parameters into {stages} stages"
         )
-    total, points = sum(counts), []
-    cumulative = list(itertools.accumulate(counts))
-    for k in range(1, stages):
-        # stage k begins at a layer with parameters, after the previous start, leaving enough
-        # parameter layers for the stages after it
-        low = with_params.index(points[-1]) + 1 if points else 1
-        candidates = with_params[low : len(with_params) - (stages - 1 - k)]
-        target = k * total / stages
-        points.append(min(candidates, key=lambda i: abs(cumulative[i - 1] - target)))
+    costs = [_count(layer) for layer in model] if costs is None else list(costs)
+    if len(costs) != len(model):
+        raise ValueError(f"give one cost per layer: {len(model)} layers, {len(costs)} costs")
+    if not all(isinstance(c, int | float) and math.isfinite(c) and c >= 0 for c in costs):
+        raise ValueError(f"layer costs must be finite numbers >= 0, got {costs}")
+    bounds = [0, *with_params[1:], len(model)]  # where a stage may begin, and the end
+    prefix = [0.0, *itertools.accumulate(float(c) for c in costs)]
+
+    def stage_cost(a: int, b: int) -> float:
+        return prefix[bounds[b]] - prefix[bounds[a]]
+
+    def best_cuts(score, combine, allowed=lambda cost: True):
+        """best[k][j]: the best score of k stages covering bounds[0]..bounds[j]."""
+        best = [[math.inf] * len(bounds) for _ in range(stages + 1)]
+        came_from = [[0] * len(bounds) for _ in range(stages + 1)]
+        best[0][0] = 0.0
+        for k in range(1, stages + 1):
+            for j in range(k, len(bounds)):
+                for i in range(k - 1, j):
+                    cost = stage_cost(i, j)
+                    if best[k - 1][i] < math.inf and allowed(cost):
+                        value = combine(best[k - 1][i], score(cost))
+                        if value < best[k][j]:
+                            best[k][j], came_from[k][j] = value, i
+        cuts, j = [], len(bounds) - 1
+        for k in range(stages, 0, -1):
+            j = came_from[k][j]
+            cuts.append(bounds[j])
+        return best[stages][-1], sorted(cuts)[1:]
+
+    slowest, _ = best_cuts(lambda cost: cost, max)
+    tolerance = 1e-12 * max(slowest, 1.0)
+    _, points = best_cuts(lambda cost: cost**2, float.__add__, lambda c: c <= slowest + tolerance)
     return points
 
 
 def split_sequential(
-    model: nn.Module, stages: int | None = None, split_points: Sequence[int] | None = None
+    model: nn.Module,
+    stages: int | None = None,
+    split_points: Sequence[int] | None = None,
+    costs: Sequence[float] | None = None,
 ) -> list[nn.Sequential]:
     """The stages of ``model``, an ``nn.Sequential``: cut before each of ``split_points``
     (strictly increasing indices in 1..len(model) - 1), or into ``stages`` stages balanced by
-    parameter count (:func:`balanced_split_points`). The stages share the model's modules (no
-    copies). Every stage must hold parameters."""
+    ``costs`` (one per layer; default parameter counts; :func:`balanced_split_points`). The
+    stages share the model's modules (no copies). Every stage must hold parameters."""
     if not isinstance(model, nn.Sequential):
         raise TypeError(
             f"the model must be an nn.Sequential (a chain of layers, each feeding the next), "
@@ -55,7 +87,7 @@ def split_sequential(
             raise ValueError(f"stages must be a positive integer, got {stages!r}")
         if stages > layers:
             raise ValueError(f"{stages} stages need {stages} layers; the model has {layers}")
-        split_points = balanced_split_points(model, stages)
+        split_points = balanced_split_points(model, stages, costs)
     points = list(split_points)
     bounds = [0, *points, layers]
     if not all(isinstance(p, int) for p in points) or any(

@@ -10,11 +10,12 @@ import torch
 import torch.distributed as dist
 
 from gradkit.optim import build_optimizer
-from gradkit.parallel import DistributedDDG
+from gradkit.parallel import DistributedDDG, balanced_by
 from gradkit.tasks.registry import Task, get_task
 from gradkit.tasks.training import (
     StepCallback,
     TrainResult,
+    ddg_name,
     evaluation_metrics,
     make_loss,
     seeded_model,
@@ -30,11 +31,13 @@ def train_pipeline_rank(
     batch_size: int | None = None,
     seed: int = 0,
     variant: str = "stash",
+    balance: str = "parameters",
     timeout: float = 20.0,
     on_step: StepCallback | None = None,
 ) -> TrainResult | None:
     """This rank's part of DDG training ``task``'s model (an ``nn.Sequential``, one stage per
-    rank, balanced by parameter count) with ``optimizer`` on every stage. Rank 0 returns the
+    rank, balanced by parameter count, or by layer times measured on rank 0 on the first batch
+    with ``balance="time"``) with ``optimizer`` on every stage. Rank 0 returns the
     result (step losses from the last stage, evaluations of the whole model at the start and
     the end); the other ranks return None."""
     task = get_task(task) if isinstance(task, str) else task
@@ -44,13 +47,16 @@ def train_pipeline_rank(
     batch_size = min(task.batch_size if batch_size is None else batch_size, len(data.x_train))
     loss_fn = make_loss(task.loss)
     rank, last = dist.get_rank(), dist.get_world_size() - 1
-    result = TrainResult(task.name, f"{optimizer}, DDG K={last + 1} ({variant})", lr, seed,
-                         epochs, batch_size)  # fmt: skip
     steps_per_epoch = len(data.x_train) // batch_size
+    points = [balanced_by(model, last + 1, balance, data.x_train[:batch_size]) if rank == 0
+              else None]  # fmt: skip
+    dist.broadcast_object_list(points, src=0)  # measured times differ between ranks
+    result = TrainResult(task.name, ddg_name(optimizer, variant, points[0]), lr, seed, epochs,
+                         batch_size)  # fmt: skip
     if rank == 0:
         result.evals.append({"step": 0, "epoch": 0.0, **evaluation_metrics(model, data, loss_fn)})
     ddg = DistributedDDG(model, lambda p: build_optimizer(optimizer, p, lr), loss_fn,
-                         variant=variant, timeout=timeout)  # fmt: skip
+                         split_points=points[0], variant=variant, timeout=timeout)  # fmt: skip
     generator = torch.Generator().manual_seed(seed)
     started, losses, step, total = time.perf_counter(), [], 0, epochs * steps_per_epoch
     for _ in range(epochs):

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from gradkit.optim import NonFiniteGradientError, ProgressiveBatchLBFGS, build_optimizer
-from gradkit.parallel import DDG
+from gradkit.parallel import DDG, balanced_by
 from gradkit.tasks.datasets import Dataset
 
 OptimizerFactory = Callable[[list[nn.Parameter]], Optimizer]
@@ -300,6 +300,12 @@ def seeded_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
         return build()
 
 
+def ddg_name(optimizer: str, variant: str, split_points: list[int]) -> str:
+    """How a DDG run is named in results: its optimizer, stages, variant and cuts."""
+    cuts = f", cut before layers {', '.join(map(str, split_points))}" if split_points else ""
+    return f"{optimizer}, DDG K={len(split_points) + 1} ({variant}){cuts}"
+
+
 def train(
     task,
     optimizer: str | OptimizerFactory,
@@ -315,6 +321,7 @@ def train(
     options: dict | None = None,
     pipeline: int | None = None,
     variant: str = "stash",
+    balance: str = "parameters",
 ) -> TrainResult:
     """Train a registered task (a :class:`~gradkit.tasks.Task` or its name) with an optimizer.
 
@@ -322,8 +329,9 @@ def train(
     default lr), ``"pbqn"`` (no lr; ``options`` sets its hyper-parameters, see
     :data:`PBQN_OPTIONS`) or a factory ``params -> Optimizer``. ``data`` overrides the task's
     dataset, e.g. with a validation split for tuning. The model is initialised from ``seed``.
-    ``pipeline`` = K trains the model (an ``nn.Sequential``) by DDG on K stages balanced by
-    parameter count, one optimizer per stage, in ``variant`` (see :class:`gradkit.parallel.DDG`).
+    ``pipeline`` = K trains the model (an ``nn.Sequential``) by DDG on K stages, one optimizer
+    per stage, in ``variant`` (see :class:`gradkit.parallel.DDG`); the stages are balanced by
+    parameter count or by the time each layer takes on the first batch (``balance="time"``).
     """
     from gradkit.tasks.registry import get_task
 
@@ -357,9 +365,10 @@ def train(
         if pipeline is None:
             opt = factory(list(model.parameters()))
         else:
-            opt = DDG(model, lambda p: factory(list(p)), make_loss(task.loss), pipeline,
-                      variant=variant)  # fmt: skip
-            name = f"{name}, DDG K={pipeline} ({variant})"
+            points = balanced_by(model, pipeline, balance, data.x_train[:batch_size])
+            opt = DDG(model, lambda p: factory(list(p)), make_loss(task.loss),
+                      split_points=points, variant=variant)  # fmt: skip
+            name = ddg_name(name, variant, points)
     return fit(
         model,
         data,
