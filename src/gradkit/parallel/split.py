@@ -23,6 +23,10 @@ def balanced_split_points(
     the slowest stage sets a pipeline's pace; among those cuts, the one with the smallest sum of
     squared stage costs (the most even). Every stage begins at a layer with parameters, so every
     stage keeps at least one. Exact, by dynamic programming over the allowed cuts."""
+    if not isinstance(stages, int) or stages < 1:
+        raise ValueError(f"stages must be a positive integer, got {stages!r}")
+    if stages > len(model):
+        raise ValueError(f"{stages} stages need {stages} layers; the model has {len(model)}")
     with_params = [i for i, layer in enumerate(model) if _count(layer)]
     if stages > len(with_params):
         raise ValueError(
@@ -83,10 +87,6 @@ def split_sequential(
     if (stages is None) == (split_points is None):
         raise ValueError("give either stages (K) or split_points, not both and not neither")
     if split_points is None:
-        if not isinstance(stages, int) or stages < 1:
-            raise ValueError(f"stages must be a positive integer, got {stages!r}")
-        if stages > layers:
-            raise ValueError(f"{stages} stages need {stages} layers; the model has {layers}")
         split_points = balanced_split_points(model, stages, costs)
     points = list(split_points)
     bounds = [0, *points, layers]
