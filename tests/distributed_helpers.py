@@ -7,6 +7,8 @@ import dataclasses
 import functools
 import os
 import signal
+import time
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -249,15 +251,18 @@ def hook_state_resumes(kind: str):
     )
 
 
-def in_turns(name: str) -> Algorithm:
+def in_turns(name: str, settle: Callable[[int], None] | None = None) -> Algorithm:
     """The registered algorithm ``name`` with every message to the server (push or pull) sent
     in rank order: a worker sends on its turn, and every worker passes a barrier after each
-    turn, so the server sees one order of arrivals in every driver."""
+    turn, so the server sees one order of arrivals in every driver. A real push without reply
+    is done once sent, not once applied, so in real runs ``settle(pushes)`` (on every rank)
+    waits until the server has applied the pushes counted so far, before a second barrier lets
+    the next turn begin; otherwise the server's own rank could overtake a queued push."""
     algorithm = get_algorithm(name)
 
     @functools.wraps(algorithm.program)
     def program(worker, **hyper):
-        inner, result = algorithm.program(worker, **hyper), None
+        inner, result, pushes = algorithm.program(worker, **hyper), None, 0
         while True:
             try:
                 op = inner.send(result)
@@ -267,8 +272,14 @@ def in_turns(name: str) -> Algorithm:
                 result = yield op
                 continue
             for turn in range(worker.world_size):
+                pushed = 0.0
                 if turn == worker.rank:
                     result = yield op
+                    pushed = float(isinstance(op, ops.Push))
+                count = yield worker.all_reduce(worker.x.new_full((1,), pushed), op="sum")
+                pushes += round(float(count.item()))
+                if settle is not None:
+                    settle(pushes)
                 yield worker.all_reduce(worker.x.new_zeros(1))
 
     return dataclasses.replace(algorithm, program=program)
@@ -277,8 +288,15 @@ def in_turns(name: str) -> Algorithm:
 def forced_order_run(name: str, epochs: float, lr: float, hyper: dict):
     """A real run of :func:`in_turns` ``name`` on the whole-shard regression problem: (the
     server state on rank 0 or None, this rank's trace)."""
+
+    def settle(pushes: int) -> None:
+        deadline = time.monotonic() + 30
+        while comm.server is not None and comm.server.updates < pushes:
+            assert time.monotonic() < deadline, f"the server applied {comm.server.updates} pushes"
+            time.sleep(0.001)
+
     problem = dataclasses.replace(regression_problem(), whole_shards=True)
-    comm = TorchComm(in_turns(name), problem, epochs=epochs, seed=3, lr=lr, **hyper)
+    comm = TorchComm(in_turns(name, settle), problem, epochs=epochs, seed=3, lr=lr, **hyper)
     trace = comm.run()
     return (comm.server.state.clone() if comm.server is not None else None), trace
 
