@@ -105,6 +105,8 @@ class Shard:
         self._next = 0
 
     def next_batch(self) -> tuple[Tensor, Tensor]:
+        if self.batch_size == len(self.inputs):  # the whole shard: its order changes nothing
+            return self.inputs, self.targets
         if self._next == self.batches_per_pass or self._pass_inputs is None:
             order = torch.randperm(len(self.inputs), generator=self.generator)
             self._pass_inputs, self._pass_targets = self.inputs[order], self.targets[order]

@@ -58,7 +58,8 @@ def delayed_sgd_run(
     started = time.perf_counter()
     gradient, start = delay_problem(problem, seed)
     profile, steps = DelayProfile.parse(delays), Schedule(schedule, c, q)
-    noise = torch.from_numpy(np.random.default_rng(seed + 1).standard_normal((updates, DIM)))
+    draws = np.random.default_rng(seed + 1).standard_normal((updates, DIM))
+    noise = NOISE * torch.from_numpy(draws)
     marks = sorted({round(v) for v in np.geomspace(1, updates + 1, CURVE_POINTS)})
     if not isinstance(updates, int) or updates < 1:
         raise ValueError(f"updates must be a positive integer, got {updates!r}")
@@ -69,8 +70,11 @@ def delayed_sgd_run(
     windows = {"decade": window(max(1, updates // 10)), "end": window(updates)}
     sums = dict.fromkeys(windows, 0.0)
     curve, scale = [], float(start.norm())
+    seen = set(marks).union(*(range(low + 1, high + 1) for low, high in windows.values()))
 
-    def record(n: int, x: Tensor) -> None:
+    def record(n: int, x: Tensor) -> None:  # a non-finite iterate stays so until the last mark
+        if n not in seen:
+            return
         distance = float(x.norm()) / scale
         if not math.isfinite(distance):
             raise FloatingPointError
@@ -81,7 +85,7 @@ def delayed_sgd_run(
             curve.append([float(n), distance])
 
     def noisy(x: Tensor, n: int) -> Tensor:
-        return gradient(x) + NOISE * noise[n - 1]
+        return gradient(x) + noise[n - 1]
 
     try:
         delayed_sgd(noisy, start, steps, profile, updates, record)
