@@ -46,6 +46,17 @@ def run(algorithm, workers, *, problem=None, epochs=2, seed=3, cluster=None, **h
     return simulator, simulator.run()
 
 
+def test_a_whole_shard_batch_is_the_shard_itself_and_draws_nothing():
+    problem = dataclasses.replace(regression_problem(), whole_shards=True)
+    (index,) = problem.partition(1, 1, seed=3)[0]
+    shard = problem.shard(index, 0, seed=3)
+    state = shard.generator.get_state()
+    for _ in range(3):
+        inputs, targets = shard.next_batch()
+        assert inputs is shard.inputs and targets is shard.targets
+    assert torch.equal(shard.generator.get_state(), state)
+
+
 def test_one_worker_allreduce_is_plain_sgd_step_for_step():
     problem = regression_problem()
     simulator, trace = run("allreduce", 1, lr=0.05)

@@ -101,8 +101,9 @@ def delayed_sgd(
 ) -> Tensor:
     """x_{n+1} = x_n - step(n) gradient(x_{n - d_n}, n) for n = 1..``updates`` from x_1 =
     ``start`` (``gradient`` may be stochastic; ``n`` lets it draw its noise). ``record(n, x_n)``
-    sees every iterate, x_1 included (and must not change it in place). Returns x_{updates + 1}. ``start`` may hold a batch of
-    independent runs (rows) with ``step(n)`` a column of their steps."""
+    sees every iterate, x_1 included (and must not change it in place). Returns
+    x_{updates + 1}. ``start`` may hold a batch of independent runs (rows) with ``step(n)`` a
+    column of their steps."""
     if not isinstance(updates, int) or updates < 0:
         raise ValueError(f"updates must be an integer >= 0, got {updates!r}")
     size = delays.reach(max(updates, 1)) + 1
