@@ -37,6 +37,15 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, fragment, capsys):
     assert "Traceback" not in err
 
 
+def test_bench_distributed_refuses_a_single_process_before_running(capsys):
+    assert main(["bench", "distributed", "--workers", "2", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "gradkit bench: error: process counts must be integers >= 2, got [2, 1]"
+    )
+    assert "gloo" not in captured.out
+
+
 def test_invalid_choice_errors_list_the_allowed_names(capsys):
     with pytest.raises(SystemExit):
         main(["reproduce", "--claims", "nope"])

@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive(int),
         nargs="+",
-        help="sim: simulated workers (default 16 64); distributed: processes (default 2); "
+        help="sim: simulated workers (default 16 64); distributed: process counts (default 2 4; "
+        "DDP is compared on the first); "
         "pipeline: stages, one process each (default 2)",
     )
     bench.add_argument("--out", type=Path, help="also write the rows as JSON to this file")
@@ -788,10 +789,14 @@ def _bench_compress(args, console: Console) -> list:
 
 
 def _bench_distributed(args, console: Console) -> list:
-    from gradkit.bench.distributed import bench_distributed
+    from gradkit.bench.distributed import bench_distributed, check_process_counts
 
-    processes = (args.workers or [2])[0]
-    console.print(f"Real gloo runs on 127.0.0.1 ({processes} processes; 4 for the straggler)...")
+    processes = tuple(args.workers or (2, 4))
+    check_process_counts(processes)
+    console.print(
+        f"Real gloo runs on 127.0.0.1 (DDP comparison on {processes[0]} processes, "
+        f"throughput on {', '.join(map(str, processes))})..."
+    )
     rows = bench_distributed(processes)
     table = Table(title="torch.distributed (gloo, one thread per process)")
     for column in ("measure", "processes", "value", "unit", "note"):

@@ -77,32 +77,47 @@ def _rank_throughput(algorithm: str, epochs: float, slowdown: float) -> float:
     return len(times) / (max(times) - min(times))
 
 
-def bench_distributed(processes: int = 2, slow_processes: int = 4, slowdown: float = 5.0):
+def check_process_counts(processes: tuple[int, ...]) -> None:
+    if not processes or any(not isinstance(p, int) or p < 2 for p in processes):
+        raise ValueError(f"process counts must be integers >= 2, got {list(processes)}")
+
+
+def bench_distributed(
+    processes: tuple[int, ...] = (2, 4), slowdown: float = 5.0
+) -> list[DistributedBenchRow]:
+    """AllReduce SGD against DDP on ``processes[0]`` processes; then, on each count of
+    ``processes``, the throughput of AllReduce SGD, AD-PSGD and async SGD with rank 0 at full
+    speed and ``slowdown`` times slower (each run alone, in that order; AD-PSGD at even counts
+    only, as its bipartite graph needs)."""
+    check_process_counts(processes)
     rows = []
-    timing = launch(_rank_allreduce_vs_ddp, processes, 2.0, 3)[0]
+    timing = launch(_rank_allreduce_vs_ddp, processes[0], 2.0, 3)[0]
     ratio = timing["allreduce"] / timing["ddp"]
     rows += [
-        DistributedBenchRow("DDP step (median)", processes, timing["ddp"] * 1e3, "ms"),
+        DistributedBenchRow("DDP step (median)", processes[0], timing["ddp"] * 1e3, "ms"),
         DistributedBenchRow(
-            "AllReduce SGD step (median)", processes, timing["allreduce"] * 1e3, "ms"
+            "AllReduce SGD step (median)", processes[0], timing["allreduce"] * 1e3, "ms"
         ),
         DistributedBenchRow(
             "AllReduce SGD / DDP",
-            processes,
+            processes[0],
             ratio,
             "x",
             f"goal <= {GOAL_DDP_RATIO}: {'met' if ratio <= GOAL_DDP_RATIO else 'missed'}",
         ),
     ]
-    for algorithm in ("allreduce", "adpsgd", "async-sgd"):
-        for factor in (1.0, slowdown):
-            steps_per_second = launch(_rank_throughput, slow_processes, algorithm, 4.0, factor)[0]
-            rows.append(
-                DistributedBenchRow(
-                    f"{algorithm} throughput, rank 0 {factor:g}x slower",
-                    slow_processes,
-                    steps_per_second,
-                    "worker-steps/s",
+    for count in processes:
+        for algorithm in ("allreduce", "adpsgd", "async-sgd"):
+            if algorithm == "adpsgd" and count % 2:
+                continue  # its bipartite graph needs an even number of workers
+            for factor in (1.0, slowdown):
+                per_second = launch(_rank_throughput, count, algorithm, 4.0, factor)[0]
+                rows.append(
+                    DistributedBenchRow(
+                        f"{algorithm} throughput, rank 0 {factor:g}x slower",
+                        count,
+                        per_second,
+                        "server updates/s" if algorithm == "async-sgd" else "worker-steps/s",
+                    )
                 )
-            )
     return rows
