@@ -55,14 +55,14 @@ def delayed_sgd_run(
     over the window ending at updates / 10; < 1 while the iterates still approach x*),
     ``max_delay``. Curve: ``distance`` (||x_n|| / ||x_1||) at log-spaced n. A run whose iterate
     stops being finite diverged."""
+    if not isinstance(updates, int) or updates < 1:
+        raise ValueError(f"updates must be a positive integer, got {updates!r}")
     started = time.perf_counter()
     gradient, start = delay_problem(problem, seed)
     profile, steps = DelayProfile.parse(delays), Schedule(schedule, c, q)
     draws = np.random.default_rng(seed + 1).standard_normal((updates, DIM))
     noise = NOISE * torch.from_numpy(draws)
     marks = sorted({round(v) for v in np.geomspace(1, updates + 1, CURVE_POINTS)})
-    if not isinstance(updates, int) or updates < 1:
-        raise ValueError(f"updates must be a positive integer, got {updates!r}")
 
     def window(end: int) -> tuple[int, int]:  # the WINDOW fraction of updates up to ``end``
         return min(int(end * (1 - WINDOW)), end - 1), end
