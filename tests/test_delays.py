@@ -91,3 +91,33 @@ def test_the_delayed_sgd_run_kind_measures_distance_and_its_last_decade():
         delayed_sgd_run("rosenbrock", "none", "constant", 0.1, seed=0, updates=10)
     with pytest.raises(ValueError, match="updates must be a positive integer, got 0"):
         delayed_sgd_run("quadratic", "none", "constant", 0.1, seed=0, updates=0)
+
+
+def assert_same_curve(row: dict, alone) -> None:
+    """A batched run's curve (JSON) equals the run alone up to rounding."""
+    torch.testing.assert_close(
+        torch.tensor(row["curves"]["distance"]),
+        torch.tensor(alone.curves["distance"]),
+        rtol=1e-12,
+        atol=0,
+    )
+
+
+def test_the_delayed_sgd_run_kind_batches_seeds_as_rows_with_the_same_numbers():
+    from gradkit.experiments.async_delays import delayed_sgd_run, delayed_sgd_runs
+
+    for problem, schedule, c in (
+        ("quadratic", "quasilinear", 0.3),
+        ("nonconvex", "polynomial", 0.5),
+    ):
+        batch = delayed_sgd_runs(problem, "power:0.5", schedule, c, [0, 1, 2], 3000, q=0.8)
+        for seed, row in enumerate(batch.extra["runs"]):
+            alone = delayed_sgd_run(problem, "power:0.5", schedule, c, seed, 3000, q=0.8)
+            assert row["metrics"] == pytest.approx(alone.metrics, rel=1e-12)
+            assert_same_curve(row, alone)
+    blown = delayed_sgd_runs("quadratic", "none", "constant", 3.0, [0, 1], 2000)
+    for seed, row in enumerate(blown.extra["runs"]):
+        alone = delayed_sgd_run("quadratic", "none", "constant", 3.0, seed, 2000)
+        assert row["diverged"] and alone.diverged
+        assert_same_curve(row, alone)
+    assert blown.diverged

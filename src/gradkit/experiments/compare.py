@@ -38,6 +38,7 @@ STABILITY = "gradkit.experiments.kinds:noise_stability_run"
 DEEP_CNN = "gradkit.experiments.deep_cnn:deep_cnn_run"
 INIT_SPECTRUM = "gradkit.experiments.deep_cnn:init_spectrum_run"
 DELAYED = "gradkit.experiments.async_delays:delayed_sgd_run"
+DELAYED_SEEDS = "gradkit.experiments.async_delays:delayed_sgd_runs"
 PROXIMAL = "gradkit.experiments.delay_tolerant:proximal_run"
 STABILITY_EPOCHS = {"true": (30, 60), "random": (150, 300), "init": (1, 1)}
 """(quick, full) epochs of each net of :func:`stability_runs`: enough for both trained nets
@@ -259,7 +260,8 @@ def delayed(problem: str, delays: str) -> SpecFactory:
     """Runs of :func:`gradkit.experiments.async_delays.delayed_sgd_run` on ``problem`` under
     the delay profile ``delays``; the searched value is the schedule's first step c, the
     schedule is ``Method.optimizer`` with ``Method.hyper`` (its exponent ``q``), budgets in
-    server updates. The instance and the noise are drawn from the seed."""
+    server updates. The instance and the noise are drawn from the seed. Evaluation seeds run
+    as the rows of one recursion (``delayed_sgd_runs``)."""
 
     def make(method: Method, c: float, updates: int, seed: int, tuning: bool) -> RunSpec:
         return RunSpec.of(
@@ -267,6 +269,13 @@ def delayed(problem: str, delays: str) -> SpecFactory:
             updates=updates, **dict(method.hyper),
         )  # fmt: skip
 
+    def batched(method: Method, c: float, updates: int, seeds: Sequence[int]) -> RunSpec:
+        return RunSpec.of(
+            DELAYED_SEEDS, problem=problem, delays=delays, schedule=method.runs, c=c,
+            seeds=list(seeds), updates=updates, **dict(method.hyper),
+        )  # fmt: skip
+
+    make.batched = batched
     return make
 
 
