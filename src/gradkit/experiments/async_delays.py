@@ -40,17 +40,11 @@ def _instance(problem: str, seed: int) -> tuple[Tensor, Tensor | None]:
     return start, torch.from_numpy(basis @ np.diag(np.geomspace(1.0, 4.0, DIM)) @ basis.T)
 
 
-def delay_problem(problem: str, seed: int) -> tuple[Callable[[Tensor], Tensor], Tensor]:
-    """(grad f, x_1) with x* = 0, drawn from ``seed``: ``quadratic`` f(x) = x^T A x / 2, A
-    with eigenvalues log-spaced over [1, 4] in a random basis (strongly convex);
-    ``nonconvex`` f(x) = sum log(1 + x_i^2) (variationally coherent: <grad f(x), x> > 0 for
-    x != 0). x_1 ~ N(0, 4 I). grad f takes one point or a batch of points as rows."""
-    gradient, starts = _batch(problem, [seed])
-    return gradient, starts[0]
-
-
-def _batch(problem: str, seeds: list[int]) -> tuple[Callable[[Tensor], Tensor], Tensor]:
-    """(grad f of each seed's instance applied row by row, the starts as rows)."""
+def delay_problems(problem: str, seeds: list[int]) -> tuple[Callable[[Tensor], Tensor], Tensor]:
+    """(grad f, x_1 as rows): one instance of ``problem`` per seed, x* = 0, grad f applying
+    row k's instance to row k. ``quadratic``: f(x) = x^T A x / 2, A with eigenvalues
+    log-spaced over [1, 4] in a random basis (strongly convex); ``nonconvex``: f(x) =
+    sum log(1 + x_i^2) (variationally coherent: <grad f(x), x> > 0 for x != 0). x_1 ~ N(0, 4 I)."""
     starts, hessians = zip(*(_instance(problem, seed) for seed in seeds), strict=True)
     if problem == "nonconvex":
         return (lambda x: 2 * x / (1 + x * x)), torch.stack(starts)
@@ -113,7 +107,7 @@ def _rows(
     if not isinstance(updates, int) or updates < 1:
         raise ValueError(f"updates must be a positive integer, got {updates!r}")
     started = time.perf_counter()
-    gradient, start = _batch(problem, seeds)
+    gradient, start = delay_problems(problem, seeds)
     profile, steps = DelayProfile.parse(delays), Schedule(schedule, c, q)
     draws = [np.random.default_rng(seed + 1).standard_normal((updates, DIM)) for seed in seeds]
     noise = NOISE * torch.from_numpy(np.stack(draws, axis=1))  # (updates, seeds, d)
