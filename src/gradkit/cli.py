@@ -207,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--variant",
-        choices=("stash", "recompute"),
-        help="DDG's delayed gradients: stash (the paper's, default) or recompute",
+        choices=("stash", "recompute", "local"),
+        help="DDG's delayed gradients: stash (the paper's, default) or recompute; or local: "
+        "each stage on its own loss through a linear head (the baseline; one process)",
     )
     tr.add_argument(
         "--balance",
@@ -403,6 +404,8 @@ def _train(args, console: Console) -> int:
             raise ValueError("--pipeline trains with --optimizer, not with --algo")
         return _train_distributed(args, console)
     if args.pipeline is not None and "RANK" in os.environ:
+        if args.variant == "local":
+            raise ValueError("--variant local trains in one process: run it without torchrun")
         return _train_pipeline_distributed(args, console)
     if args.param and args.optimizer != PBQN:
         raise ValueError(

@@ -1,6 +1,7 @@
 """Model parallelism: decoupled parallel backpropagation (DDG, Huo et al., ICML 2018), a model
 cut into stages trained with delayed gradients, in one process (:class:`DDG`) or one stage per
-rank (:class:`DistributedDDG`)."""
+rank (:class:`DistributedDDG`); and the local-loss baseline it is measured against
+(:class:`LocalLosses`)."""
 
 from gradkit.parallel.costs import (
     BALANCES,
@@ -11,6 +12,7 @@ from gradkit.parallel.costs import (
 )
 from gradkit.parallel.ddg import DDG
 from gradkit.parallel.distributed import DistributedDDG, StageFailedError
+from gradkit.parallel.local import LocalLosses, default_heads
 from gradkit.parallel.split import balanced_split_points, split_sequential
 from gradkit.parallel.stage import VARIANTS, DelayedStage
 
@@ -20,10 +22,12 @@ __all__ = [
     "VARIANTS",
     "DelayedStage",
     "DistributedDDG",
+    "LocalLosses",
     "StageCost",
     "StageFailedError",
     "balanced_by",
     "balanced_split_points",
+    "default_heads",
     "layer_times",
     "measure_stage_costs",
     "split_sequential",

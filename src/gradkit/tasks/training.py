@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from gradkit.optim import NonFiniteGradientError, ProgressiveBatchLBFGS, build_optimizer
-from gradkit.parallel import DDG, balanced_by
+from gradkit.parallel import DDG, VARIANTS, LocalLosses, balanced_by
 from gradkit.tasks.datasets import Dataset
 
 OptimizerFactory = Callable[[list[nn.Parameter]], Optimizer]
@@ -210,9 +210,11 @@ def _fit_minibatches(
 ) -> int:  # fmt: skip
     n = len(data.x_train)
     step = 0
-    # DDG runs its own forward and backward passes, stage by stage
+    # DDG and local losses run their own forward and backward passes, stage by stage
     step_on = (
-        optimizer.step if isinstance(optimizer, DDG) else _backprop_step(model, optimizer, loss_fn)
+        optimizer.step
+        if isinstance(optimizer, DDG | LocalLosses)
+        else _backprop_step(model, optimizer, loss_fn)
     )
     while step < total and not result.diverged:
         order = torch.randperm(n, generator=generator)
@@ -300,10 +302,16 @@ def seeded_model(build: Callable[[], nn.Module], seed: int) -> nn.Module:
         return build()
 
 
+PIPELINE_VARIANTS = (*VARIANTS, "local")
+"""How ``train(..., pipeline=K)`` trains the stages: DDG's variants, or local losses."""
+
+
 def ddg_name(optimizer: str, variant: str, split_points: list[int]) -> str:
-    """How a DDG run is named in results: its optimizer, stages, variant and cuts."""
+    """How a pipeline run is named in results: its optimizer, stages, variant and cuts."""
     cuts = f", cut before layers {', '.join(map(str, split_points))}" if split_points else ""
-    return f"{optimizer}, DDG K={len(split_points) + 1} ({variant}){cuts}"
+    stages = len(split_points) + 1
+    method = f"local losses K={stages}" if variant == "local" else f"DDG K={stages} ({variant})"
+    return f"{optimizer}, {method}{cuts}"
 
 
 def train(
@@ -330,9 +338,15 @@ def train(
     :data:`PBQN_OPTIONS`) or a factory ``params -> Optimizer``. ``data`` overrides the task's
     dataset, e.g. with a validation split for tuning. The model is initialised from ``seed``.
     ``pipeline`` = K trains the model (an ``nn.Sequential``) by DDG on K stages, one optimizer
-    per stage, in ``variant`` (see :class:`gradkit.parallel.DDG`); the stages are balanced by
-    parameter count or by the time each layer takes on the first batch (``balance="time"``).
+    per stage, in ``variant`` (see :class:`gradkit.parallel.DDG`), or with ``variant="local"``
+    by local losses (:class:`gradkit.parallel.LocalLosses`, default heads sized on the first
+    batch); the stages are balanced by parameter count or by the time each layer takes on the
+    first batch (``balance="time"``).
     """
+    if variant not in PIPELINE_VARIANTS:
+        raise ValueError(
+            f"unknown variant {variant!r}; choose from {', '.join(PIPELINE_VARIANTS)}"
+        )
     from gradkit.tasks.registry import get_task
 
     task = get_task(task) if isinstance(task, str) else task
@@ -365,9 +379,14 @@ def train(
         if pipeline is None:
             opt = factory(list(model.parameters()))
         else:
-            points = balanced_by(model, pipeline, balance, data.x_train[:batch_size])
-            opt = DDG(model, lambda p: factory(list(p)), make_loss(task.loss),
-                      split_points=points, variant=variant)  # fmt: skip
+            example = data.x_train[:batch_size]
+            points = balanced_by(model, pipeline, balance, example)
+            if variant == "local":
+                opt = LocalLosses(model, lambda p: factory(list(p)), make_loss(task.loss),
+                                  split_points=points, example=example)  # fmt: skip
+            else:
+                opt = DDG(model, lambda p: factory(list(p)), make_loss(task.loss),
+                          split_points=points, variant=variant)  # fmt: skip
             name = ddg_name(name, variant, points)
     return fit(
         model,
@@ -384,6 +403,11 @@ def train(
     )
 
 
-def _first_lr(optimizer: Optimizer | DDG) -> float:
-    first = optimizer.stages[0].optimizer if isinstance(optimizer, DDG) else optimizer
+def _first_lr(optimizer: Optimizer | DDG | LocalLosses) -> float:
+    if isinstance(optimizer, DDG):
+        first = optimizer.stages[0].optimizer
+    elif isinstance(optimizer, LocalLosses):
+        first = optimizer.optimizers[0]
+    else:
+        first = optimizer
     return first.param_groups[0]["lr"]
