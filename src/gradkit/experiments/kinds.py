@@ -54,9 +54,11 @@ def train_task(
     validation: bool = False,
     evals_per_epoch: int = 1,
     pipeline: int | None = None,
+    variant: str = "stash",
 ) -> RunRecord:
     """Train a registered task with a registered optimizer at ``lr`` (None for one without a
-    learning rate, PBQN) from ``seed``, by DDG on ``pipeline`` stages if given. An optimizer's
+    learning rate, PBQN) from ``seed``, on ``pipeline`` stages if given (by DDG in ``variant``,
+    or by local losses with ``variant="local"``). An optimizer's
     per-iteration history (PBQN's batch and step sizes) becomes curves against the iteration.
 
     With ``validation`` the task's training set is split (``VALIDATION_FRACTION`` held out,
@@ -76,6 +78,7 @@ def train_task(
         data=data,
         evals_per_epoch=evals_per_epoch,
         pipeline=pipeline,
+        variant=variant,
     )
     final = result.evals[-1]
     metrics = {k: float(v) for k, v in final.items() if k not in ("epoch", "step")}

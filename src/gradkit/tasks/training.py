@@ -344,9 +344,7 @@ def train(
     first batch (``balance="time"``).
     """
     if variant not in PIPELINE_VARIANTS:
-        raise ValueError(
-            f"unknown variant {variant!r}; choose from {', '.join(PIPELINE_VARIANTS)}"
-        )
+        raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(PIPELINE_VARIANTS)}")
     from gradkit.tasks.registry import get_task
 
     task = get_task(task) if isinstance(task, str) else task
