@@ -50,6 +50,13 @@ def decide(accuracy: dict[str, list[float]]) -> tuple[Verdict, dict[str, str]]:
     return verdict_from(decisions.values(), "any"), {k: d.value for k, d in decisions.items()}
 
 
+def _gaps_from_backprop(per: dict, methods) -> str:
+    """Each method's per-seed BP - method test accuracy as 'K = k mean [90% interval]'."""
+    gaps = [(dict(m.hyper)["pipeline"], paired(per["k1"], per[m.name], "test_accuracy"))
+            for m in methods]  # fmt: skip
+    return "; ".join(f"K = {k} {g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]" for k, g in gaps)
+
+
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     local = LOCAL if ctx.scale in LOCAL_SCALES else ()
@@ -58,25 +65,19 @@ def run(ctx: RunContext) -> ClaimResult:
     labels = {m.name: m.label for m in (*METHODS, *local)}
     accuracy = {m: per[m].values("test_accuracy") for m in labels}
     verdict, decisions = decide(accuracy)
-    gaps = {m.name: paired(per["k1"], per[m.name], "test_accuracy") for m in METHODS[1:]}
     summary = (
         f"Momentum SGD (0.9) on {TASK}, {epochs} epochs, each K at its own tuned lr: median "
         "test accuracy "
         + ", ".join(f"{labels[m]} {per[m].median('test_accuracy'):.3f}" for m in labels)
         + "; final train loss "
         + ", ".join(f"{labels[m]} {per[m].median('train_loss'):.3f}" for m in labels)
-        + ". BP - DDG accuracy: "
-        + "; ".join(
-            f"K = {m[1:]} {g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]" for m, g in gaps.items()
-        )
+        + f". BP - DDG accuracy: {_gaps_from_backprop(per, METHODS[1:])}"
         + f" (criterion: below {TOLERANCE:.2f})."
-        + (" BP - local losses (reported, not judged): " if local else "")
-        + "; ".join(
-            f"K = {m.name[5:]} {g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]"
-            for m in local
-            for g in [paired(per["k1"], per[m.name], "test_accuracy")]
+        + (
+            f" BP - local losses (reported, not judged): {_gaps_from_backprop(per, local)}."
+            if local
+            else ""
         )
-        + ("." if local else "")
         + search_notes(outcomes)
     )
     table = [
