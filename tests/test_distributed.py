@@ -77,6 +77,9 @@ def test_real_parameter_server_runs_equal_the_simulator_when_arrivals_are_forced
     assert trace.server_staleness == sim_trace.server_staleness
     assert trace.final("train_loss") == pytest.approx(sim_trace.final("train_loss"), rel=1e-12)
     assert len(trace.steps) == len(sim_trace.steps) == 12 // hyper.get("rounds", 1)
+    final = {"epoch": 4.0, "step": 12 // hyper.get("rounds", 1)}
+    assert {k: trace.evals[-1][k] for k in final} == {k: sim_trace.evals[-1][k] for k in final}
+    assert {k: sim_trace.evals[-1][k] for k in final} == pytest.approx(final)
 
 
 @pytest.mark.timeout(120)

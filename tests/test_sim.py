@@ -420,6 +420,11 @@ def test_one_worker_dave_pg_is_proximal_gradient_step_for_step(rounds):
     output = soft(simulator.server.state, lr * l1)
     torch.testing.assert_close(output, z, rtol=1e-12, atol=1e-14)
     assert simulator.budget == 30 and len(trace.steps) == 30 // rounds
+    # an epoch is a pass over the data, whatever the messages carry: a message of ``rounds``
+    # whole-shard gradients is ``rounds`` epochs and one step (server update)
+    assert [(e["epoch"], e["step"]) for e in trace.evals] == [
+        (rounds * n, n) for n in range(30 // rounds + 1)
+    ]
 
 
 @pytest.mark.parametrize("rounds", [1, 3])

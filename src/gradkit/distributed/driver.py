@@ -131,8 +131,8 @@ class DriverCore:
         worker.bytes_received += received
 
     def progress(self, applied: int) -> bool:
-        """Report ``applied`` gradient steps (all workers together); True when an evaluation is
-        due."""
+        """Report ``applied`` gradients (all workers together, those the applied updates carry);
+        True when an evaluation is due."""
         if self.on_progress is not None:
             self.on_progress(min(applied, self.budget), self.budget)
         if applied < self._next_eval:
@@ -144,21 +144,18 @@ class DriverCore:
     def record_evaluation(
         self,
         time: float,
-        applied: int,
+        updates: int,
+        gradients: int,
         judged: Tensor,
         consensus: float | None,
         judge=None,
     ) -> dict:
         """Append the evaluation row of the judged model (``judge``'s engine, the core's by
-        default): time, epoch, step, the consensus distance (1/n) sum_i ||x_i - mean||^2 when
-        known, and the problem's metrics."""
-        row = {
-            "time": time,
-            "epoch": applied
-            * self.problem.samples_per_step(self.world_size)
-            / self.problem.num_samples,
-            "step": applied,
-        }
+        default): time, epoch (passes over the data by the ``gradients`` the ``updates`` applied
+        so far carry), step (``updates``), the consensus distance (1/n) sum_i ||x_i - mean||^2
+        when known, and the problem's metrics."""
+        samples = gradients * self.problem.samples_per_step(self.world_size)
+        row = {"time": time, "epoch": samples / self.problem.num_samples, "step": updates}
         if consensus is not None:
             row["consensus"] = consensus
         if self.problem.evaluate is not None:

@@ -163,7 +163,7 @@ class TorchComm:
     def _evaluate_if_due(self) -> None:
         """Periodic evaluation (see the class docstring) when the steps of all ranks together,
         estimated as this rank's times n, pass the next evaluation point."""
-        if not self.core.progress(len(self.worker.records) * self.world_size):
+        if not self.core.progress(self.worker.applied_gradients * self.world_size):
             return
         if self.algorithm.synchronous:
             self._evaluate()
@@ -174,8 +174,10 @@ class TorchComm:
             else:
                 with self.worker.lock:
                     judged = self.worker.x.cpu()
-            applied = int(self._store.add(self._budget_key, 0))
-            self.core.record_evaluation(self._elapsed(), applied, judged, None, self._judge)
+            claimed = min(int(self._store.add(self._budget_key, 0)), self.budget)
+            self.core.record_evaluation(
+                self._elapsed(), claimed, claimed, judged, None, self._judge
+            )
 
     def _evaluate(self) -> None:
         """Evaluate the judged model (a collective: every rank calls it at the same point)."""
@@ -195,17 +197,23 @@ class TorchComm:
             dist.broadcast(judged, SERVER_RANK)
         else:
             judged = mean
-        applied = self._gradients_total()
+        updates, gradients = self._applied_totals()
         consensus = float(spread) / n
-        self.core.record_evaluation(self._elapsed(), applied, judged.cpu(), consensus, self._judge)
+        self.core.record_evaluation(
+            self._elapsed(), updates, gradients, judged.cpu(), consensus, self._judge
+        )
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self._started
 
-    def _gradients_total(self) -> int:
-        count = torch.tensor([len(self.worker.records)], dtype=torch.int64, device=self.device)
-        dist.all_reduce(count)
-        return int(count)
+    def _applied_totals(self) -> tuple[int, int]:
+        """(updates, gradients they carry), all ranks together (a collective)."""
+        w = self.worker
+        counts = torch.tensor(
+            [len(w.records), w.applied_gradients], dtype=torch.int64, device=self.device
+        )
+        dist.all_reduce(counts)
+        return int(counts[0]), int(counts[1])
 
     def _gather(self) -> None:
         """Every rank's part of the trace, on every rank."""

@@ -233,7 +233,9 @@ class Worker:
     :meth:`keep_going` (a global budget of gradient computations shared by all workers). ``rng``
     is the worker's own generator, seeded from (seed, rank). ``share`` is the worker's fraction
     pi_i of the training set; ``iterate`` is where a program keeps a local iterate apart from
-    the model (DAve-PG's x_i), for inspection.
+    the model (DAve-PG's x_i), for inspection. ``gradients`` counts the gradients the worker
+    computed, ``applied_gradients`` those its recorded updates carry (one per update, except
+    DAve-RPG's, which carry its local rounds).
     """
 
     def __init__(
@@ -263,6 +265,8 @@ class Worker:
         self.version = 0
         self.lock = threading.Lock()
         self.records: list[StepRecord] = []
+        self.gradients = 0
+        self.applied_gradients = 0
         self.bytes_sent = 0
         self.bytes_received = 0
         self.counters: dict[str, float] = {}
@@ -329,6 +333,7 @@ class Worker:
             self.x.add_(direction, alpha=-lr)
             staleness = self.version - self._read_version
             self.version += 1
+        self.applied_gradients = self.gradients
         self.records.append(
             StepRecord(self.rank, len(self.records) + 1, self._clock(), self._loss, staleness)
         )
@@ -336,6 +341,7 @@ class Worker:
     def record_update(self) -> None:
         """Record one update of this worker's gradient applied elsewhere (by the server),
         with its loss; the server records its staleness."""
+        self.applied_gradients = self.gradients
         self.records.append(
             StepRecord(self.rank, len(self.records) + 1, self._clock(), self._loss, 0)
         )
@@ -351,3 +357,4 @@ class Worker:
         ``read_version``."""
         self._loss = loss
         self._read_version = read_version
+        self.gradients += 1

@@ -92,6 +92,7 @@ class Simulator:
         self.server = self.core.make_server(start)
         self._claimed = 0
         self._applied = 0
+        self._applied_gradients = 0
         self._timing_rng = np.random.default_rng(derived_seed(seed, 2))
         self._vectorise = True
         self._pending_x = torch.empty(n, start.numel(), dtype=start.dtype)
@@ -154,9 +155,9 @@ class Simulator:
         program = self.core.program(worker)
         result = None
         while True:
-            applied = len(worker.records)
+            applied, carried = len(worker.records), worker.applied_gradients
             op = self.core.next_operation(program, result)
-            self._after_applies(len(worker.records) - applied)
+            self._after_applies(len(worker.records) - applied, worker.applied_gradients - carried)
             if op is None:
                 break
             self._blocked_on[worker.rank] = _describe(op)
@@ -169,10 +170,11 @@ class Simulator:
         self._blocked_on[worker.rank] = "finished"
         self._finished += 1
 
-    def _after_applies(self, count: int) -> None:
-        if count:
-            self._applied += count
-            if self.core.progress(self._applied):
+    def _after_applies(self, updates: int, gradients: int) -> None:
+        if updates:
+            self._applied += updates
+            self._applied_gradients += gradients
+            if self.core.progress(self._applied_gradients):
                 self._evaluate()
 
     def _evaluate(self) -> None:
@@ -183,7 +185,9 @@ class Simulator:
         mean /= n
         judged = self.server.state if self.algorithm.evaluates == "server" else mean
         consensus = sum(float(torch.dist(w.x, mean)) ** 2 for w in self.workers) / n
-        self.core.record_evaluation(float(self.env.now), self._applied, judged, consensus)
+        self.core.record_evaluation(
+            float(self.env.now), self._applied, self._applied_gradients, judged, consensus
+        )
         self._last_eval = self._applied
 
     # operations --------------------------------------------------------------------------
