@@ -151,3 +151,30 @@ def test_torchrun_trains_a_ddg_pipeline_with_one_stage_per_process(tmp_path):
     assert ours["step_losses"] == theirs["step_losses"] and len(ours["step_losses"]) == 40
     assert ours["evals"][-1]["test_accuracy"] == theirs["evals"][-1]["test_accuracy"]
     assert ours["optimizer"] == "msgd, DDG K=2 (stash), cut before layers 7"
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    ("algorithm", "params", "settings"),
+    [
+        ("async-sgd", ["schedule=quasilinear"], {"schedule": "quasilinear"}),
+        ("dave-pg", ["rounds=2", "l1=0.001"], {"rounds": 2, "l1": 0.001}),
+    ],
+)
+def test_torchrun_trains_with_a_parameter_server_and_its_params(tmp_path, algorithm, params,
+                                                                settings):  # fmt: skip
+    """`gradkit train --algo async-sgd|dave-pg --param ...` under torchrun: rank 0 serves, the
+    parameters reach the program, every server update's staleness is recorded, and the epochs
+    count the gradients (DAve-RPG's two per message included)."""
+    out = tmp_path / "run"
+    argv = [*TORCHRUN, "--standalone", "--nproc-per-node", "3", "-m", "gradkit", "train",
+            "--task", "breast-cancer-logreg", "--algo", algorithm, "--lr", "0.5", "--epochs", "3",
+            *(arg for p in params for arg in ("--param", p)), "--out", str(out)]  # fmt: skip
+    run = subprocess.run(argv, env=_environment(), capture_output=True, text=True, timeout=150)
+    assert run.returncode == 0, run.stderr
+    trace = json.loads((out / f"{algorithm}.json").read_text())
+    assert {k: trace["settings"][k] for k in settings} == settings
+    assert trace["settings"]["real"] is True and trace["workers"] == 3
+    assert len(trace["server_staleness"]) == len(trace["steps"]) > 0
+    assert trace["evals"][-1]["epoch"] == pytest.approx(3.0, abs=0.2)
+    assert trace["evals"][-1]["train_loss"] < trace["evals"][0]["train_loss"]
