@@ -161,8 +161,8 @@ class TorchComm:
             self._check_service()
 
     def _evaluate_if_due(self) -> None:
-        """Periodic evaluation (see the class docstring) when the steps of all ranks together,
-        estimated as this rank's times n, pass the next evaluation point."""
+        """Periodic evaluation (see the class docstring) when the applied gradients of all ranks
+        together, estimated as this rank's times n, pass the next evaluation point."""
         if not self.core.progress(self.worker.applied_gradients * self.world_size):
             return
         if self.algorithm.synchronous:
