@@ -163,7 +163,7 @@ def test_torchrun_trains_a_ddg_pipeline_with_one_stage_per_process(tmp_path):
 )
 def test_torchrun_trains_with_a_parameter_server_and_its_params(tmp_path, algorithm, params,
                                                                 settings):  # fmt: skip
-    """`gradkit train --algo async-sgd|dave-pg --param ...` under torchrun: rank 0 serves, the
+    """`gradkit train --algo async-sgd|dave-pg --param ...` under torchrun: the
     parameters reach the program, every server update's staleness is recorded, and the epochs
     count the gradients (DAve-RPG's two per message included)."""
     out = tmp_path / "run"

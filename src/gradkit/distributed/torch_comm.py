@@ -112,7 +112,6 @@ class TorchComm:
         self.server = self.core.make_server(start.cpu()) if self.rank == SERVER_RANK else None
         self._server_lock = threading.Lock()
         self._service: Service | None = None
-        self._gradients = 0
 
     # running -----------------------------------------------------------------------------
     def run(self) -> Trace:
@@ -256,9 +255,8 @@ class TorchComm:
             if self.slowdown > 1:
                 time.sleep((self.slowdown - 1) * (time.perf_counter() - started))
             worker.note_gradient(loss, read_version)
-            self._gradients += 1
             if self.on_progress is not None:
-                self.on_progress(self._gradients, self.worker.steps)
+                self.on_progress(worker.gradients, worker.steps)
             return grad
 
         return finish
