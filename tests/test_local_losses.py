@@ -137,3 +137,15 @@ def test_train_runs_local_losses_as_a_pipeline_variant(monkeypatch, capsys):
     argv = ["train", "--task", "mnist1d-resmlp", "--optimizer", "msgd", "--pipeline", "2"]
     assert main([*argv, "--variant", "local"]) == 2
     assert "--variant local trains in one process" in capsys.readouterr().err
+
+
+def test_a_local_loss_run_depends_on_its_seed_only():
+    """The default heads are initialised from the run's seed, not from whatever state torch's
+    global generator is in (a cached run must be reproducible in any worker process)."""
+    runs = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        result = train("mnist1d-resmlp", "msgd", lr=0.05, epochs=1, pipeline=2, variant="local",
+                       max_steps=3, seed=7)  # fmt: skip
+        runs.append(result.step_losses)
+    assert runs[0] == runs[1]

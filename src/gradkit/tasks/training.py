@@ -340,8 +340,8 @@ def train(
     ``pipeline`` = K trains the model (an ``nn.Sequential``) by DDG on K stages, one optimizer
     per stage, in ``variant`` (see :class:`gradkit.parallel.DDG`), or with ``variant="local"``
     by local losses (:class:`gradkit.parallel.LocalLosses`, default heads sized on the first
-    batch); the stages are balanced by parameter count or by the time each layer takes on the
-    first batch (``balance="time"``).
+    batch and initialised from ``seed``); the stages are balanced by parameter count or by the
+    time each layer takes on the first batch (``balance="time"``).
     """
     if variant not in PIPELINE_VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(PIPELINE_VARIANTS)}")
@@ -379,9 +379,11 @@ def train(
         else:
             example = data.x_train[:batch_size]
             points = balanced_by(model, pipeline, balance, example)
-            if variant == "local":
-                opt = LocalLosses(model, lambda p: factory(list(p)), make_loss(task.loss),
-                                  split_points=points, example=example)  # fmt: skip
+            if variant == "local":  # the default heads are initialised from the seed too
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    opt = LocalLosses(model, lambda p: factory(list(p)), make_loss(task.loss),
+                                      split_points=points, example=example)  # fmt: skip
             else:
                 opt = DDG(model, lambda p: factory(list(p)), make_loss(task.loss),
                           split_points=points, variant=variant)  # fmt: skip
