@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -236,7 +237,13 @@ class Simulator:
             grads, losses = self.engine.gradients(xs, inputs, targets)
         except NonFiniteLossError:
             raise
-        except Exception:  # the model does not vectorise (torch.func): one at a time from now
+        except Exception as error:  # torch.func's refusals come as many exception types
+            reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+            warnings.warn(
+                f"torch.func cannot batch the workers' gradients ({reason}); the simulator "
+                "computes them one at a time for the rest of the run",
+                stacklevel=2,
+            )
             self._vectorise = False
             for i, rank in enumerate(ranks):
                 self._computed[rank] = self.engine.gradient(xs[i], inputs[i], targets[i])
