@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from gradkit._private import default_store
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import SERVER_RANK, Algorithm
 from gradkit.distributed.driver import DriverCore
@@ -103,7 +104,7 @@ class TorchComm:
         self.worker = self.core.make_worker(self.rank, start, clock, self._claim)
         run_id = next(_run_ids)
         self._budget_key = f"gradkit/run{run_id}/claimed"
-        self._store = dist.distributed_c10d._get_default_store()
+        self._store = default_store()
         # A serving rank may legitimately hear nothing for long (its peers compute, or wait at
         # the final barrier for a straggler): the group itself never times out; requesters
         # bound their own waits by ``timeout``.

@@ -16,6 +16,8 @@ import time
 
 import torch.distributed as dist
 
+from gradkit._private import default_store
+
 
 class PeerWatch:
     """Start heartbeating for this rank (``torch.distributed`` must be initialised); use as a
@@ -24,7 +26,7 @@ class PeerWatch:
     def __init__(self, interval: float = 0.5):
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.interval = interval
-        self._store = dist.distributed_c10d._get_default_store()
+        self._store = default_store()
         self._stopped = threading.Event()
         self._beat()
         self._thread = threading.Thread(target=self._run, name="gradkit-heartbeat", daemon=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from gradkit._private import terminate_pool
 from gradkit.experiments.cache import RunCache
 from gradkit.experiments.runs import RunRecord, RunSpec
 
@@ -117,8 +118,7 @@ class Executor:
     def close(self) -> None:
         """Stop the worker processes; runs not started are dropped, finished ones are cached."""
         if self._pool is not None:
-            for process in list(getattr(self._pool, "_processes", {}).values()):
-                process.terminate()  # a run in progress is lost, not waited for
+            terminate_pool(self._pool)  # a run in progress is lost, not waited for
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 

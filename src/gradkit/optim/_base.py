@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
-from torch.optim.optimizer import Optimizer, _default_to_fused_or_foreach
+from torch.optim.optimizer import Optimizer
+
+from gradkit._private import default_foreach
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -207,7 +209,7 @@ class GradkitOptimizer(Optimizer):
             batch.states = self._states(batch)
             foreach = batch.group["foreach"]
             if foreach is None:
-                _, foreach = _default_to_fused_or_foreach(batch.params, differentiable=False)
+                foreach = default_foreach(batch.params)
             for state in batch.states:
                 state["step"] += 1
             self._update(batch, foreach)
