@@ -135,6 +135,14 @@ def raise_value_error():
     raise ValueError("bad things on purpose")
 
 
+def late_to_the_barrier(seconds: float) -> int:
+    """Rank 0 works ``seconds`` before a barrier the others already wait at (a busy machine)."""
+    if dist.get_rank() == 0:
+        time.sleep(seconds)
+    dist.barrier()
+    return dist.get_rank()
+
+
 def hang_after(victim: int, steps: int):
     """Train AllReduce SGD; rank ``victim`` stops itself (SIGSTOP: alive but silent)."""
 

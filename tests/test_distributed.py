@@ -19,6 +19,7 @@ from distributed_helpers import (
     hang_after,
     hook_state_resumes,
     in_turns,
+    late_to_the_barrier,
     raise_value_error,
     regression_problem,
     stress_averaging,
@@ -116,6 +117,13 @@ def test_a_hung_worker_ends_the_run_with_a_timeout_error():
     with pytest.raises(WorkerFailedError, match="Timed out"):
         launch(hang_after, 3, 2, 20, timeout=50, comm_timeout=5)
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.timeout(90)
+def test_every_collective_may_wait_as_long_as_the_run():
+    """A rank busy for longer than gloo's usual 20 s does not time its peers' barrier out when
+    the run was given longer (the DDG timing run on a loaded machine)."""
+    assert launch(late_to_the_barrier, 2, 22.0, timeout=60) == [0, 1]
 
 
 @pytest.mark.timeout(120)

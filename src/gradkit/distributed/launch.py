@@ -81,19 +81,22 @@ def launch(
     *args: Any,
     backend: str = "gloo",
     timeout: float = 300.0,
-    comm_timeout: float = 20.0,
+    comm_timeout: float | None = None,
     on_start: Callable[[list[mp.Process]], None] | None = None,
 ) -> list[Any]:
     """Run ``fn(*args)`` in ``world_size`` spawned processes forming a process group, and return
     their results in rank order. ``fn`` must be importable (defined at module level).
 
-    Each process uses one thread and a process-group timeout of ``comm_timeout`` seconds. If any
-    rank raises or dies, the others are terminated and :class:`WorkerFailedError` names the rank
-    and its error; so does a group still running after ``timeout`` seconds. ``on_start`` receives
-    the started processes (used by tests to kill one).
+    Each process uses one thread and a process-group timeout of ``comm_timeout`` seconds (by
+    default the run's ``timeout``: every collective may wait as long as the run may last; a rank
+    that dies is noticed by its exit, not by a collective's timeout). If any rank raises or
+    dies, the others are terminated and :class:`WorkerFailedError` names the rank and its error;
+    so does a group still running after ``timeout`` seconds. ``on_start`` receives the started
+    processes (used by tests to kill one).
     """
     if not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+    comm_timeout = timeout if comm_timeout is None else comm_timeout
     context = mp.get_context("spawn")
     results = context.Queue()
     port = free_port()
