@@ -164,3 +164,28 @@ def test_reproduce_runs_a_timed_claim_alone_after_the_others(monkeypatch, tmp_pa
     entries = reproduce_module.reproduce(ids, "smoke", 1, tmp_path)
     assert [e.id for e in entries] == ids  # reported in the order asked
     assert overlapped[-1] == (ids[0], set())  # the timed claim last, with nothing else running
+
+
+def test_reproduce_prints_a_line_per_finished_claim_when_not_on_a_terminal(monkeypatch, tmp_path):
+    """In a CI log or under nohup there is no live display: each claim reports as it ends,
+    before the final table."""
+    import io
+
+    from rich.console import Console
+
+    from gradkit import claims
+    from gradkit.claims import ClaimResult, Verdict
+    from gradkit.claims import reproduce as reproduce_module
+
+    ids = list(claims.CLAIMS)[:2]
+    for claim_id in ids:
+        claim = claims.CLAIMS[claim_id]
+        run = lambda ctx: ClaimResult(Verdict.HOLDS, "", {})  # noqa: E731
+        monkeypatch.setitem(claims.CLAIMS, claim_id, type(claim)(claim_id, "s", "src", "c", run))
+    out = io.StringIO()
+    reproduce_module.reproduce(ids, "smoke", 1, tmp_path, Console(file=out, width=120))
+    text = out.getvalue()
+    lines = [line for line in text.splitlines() if line.startswith("[")]
+    assert sorted(line.split()[1] for line in lines) == sorted(f"{c}:" for c in ids)
+    assert {line.split()[0] for line in lines} == {"[1/2]", "[2/2]"}
+    assert text.index(lines[-1]) < text.index("gradkit reproduce (smoke scale")

@@ -90,8 +90,9 @@ def reproduce(
 ) -> list[ReportEntry]:
     """Run ``claim_ids`` (each once; :data:`CONCURRENT_CLAIMS` at a time, except the ``timed``
     ones, which run alone after the others; reported in order) at
-    ``scale`` with seeds 0..seeds-1, show progress, write the report to ``out`` and print the
-    verdict table.
+    ``scale`` with seeds 0..seeds-1, show progress (on a terminal, live bars; otherwise, as in
+    a CI log, one line per finished claim), write the report to ``out`` and print the verdict
+    table.
 
     Runs of the experiment protocol are read from / stored in ``cache`` (None: no cache) and
     executed on ``workers`` processes. If interrupted, the claims finished so far are written
@@ -130,6 +131,13 @@ def reproduce(
                 entry = run_claim(claim_id, ctx)
                 progress.update(task, description=f"{claim_id}: {entry.verdict}")
                 progress.advance(overall)
+                if not console.is_terminal:  # no live display: one line per finished claim
+                    finished = int(progress.tasks[overall].completed)
+                    console.print(
+                        f"[{finished}/{len(claim_ids)}] {claim_id}: {entry.verdict} "
+                        f"({entry.seconds:.0f} s)",
+                        markup=False,
+                    )
                 return entry
 
             # claims that time the machine run alone, after the others
