@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import os
 
-from gradkit.experiments import RunRecord
+from gradkit.experiments import RunRecord, run_kind
 
 
+@run_kind
 def toy_run(
     lr: float,
     budget: int,
@@ -23,5 +24,6 @@ def toy_run(
     return RunRecord({"loss": loss, "pid": float(os.getpid())}, diverged=diverged)
 
 
+@run_kind
 def failing_run(message: str) -> RunRecord:
     raise ValueError(message)

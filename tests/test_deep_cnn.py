@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradkit.experiments.deep_cnn import (
+from gradkit.experiments.kinds.deep_cnn import (
     Q_STAR,
     deep_cnn_run,
     init_point,

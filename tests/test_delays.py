@@ -76,7 +76,7 @@ def test_delayed_sgd_runs_a_batch_of_rows_with_their_own_steps():
 
 
 def test_the_delayed_sgd_run_kind_measures_distance_and_its_last_decade():
-    from gradkit.experiments.async_delays import delayed_sgd_run
+    from gradkit.experiments.kinds.async_delays import delayed_sgd_run
 
     run = delayed_sgd_run("quadratic", "linear:0.5", "quasilinear", 0.1, seed=0, updates=2000)
     assert not run.diverged and run.metric("max_delay") == 1000
@@ -104,7 +104,7 @@ def assert_same_curve(row: dict, alone) -> None:
 
 
 def test_the_delayed_sgd_run_kind_batches_seeds_as_rows_with_the_same_numbers():
-    from gradkit.experiments.async_delays import delayed_sgd_run, delayed_sgd_runs
+    from gradkit.experiments.kinds.async_delays import delayed_sgd_run, delayed_sgd_runs
 
     for problem, schedule, c in (
         ("quadratic", "quasilinear", 0.3),

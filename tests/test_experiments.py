@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from experiment_helpers import failing_run, toy_run
 from gradkit.experiments import (
     Decision,
     Executor,
@@ -24,19 +25,16 @@ from gradkit.experiments import (
 from gradkit.experiments import stats as st
 from gradkit.experiments.search import lattice_value
 
-TOY = "experiment_helpers:toy_run"
-
-
 # ---- runs as data -------------------------------------------------------------------------
 
 
 def test_run_spec_key_depends_on_every_parameter_and_not_on_their_order():
-    a = RunSpec.of(TOY, lr=0.1, budget=3)
-    assert a == RunSpec.of(TOY, budget=3, lr=0.1)
-    assert a.key() == RunSpec.of(TOY, budget=3, lr=0.1).key()
-    assert a.key() != RunSpec.of(TOY, lr=0.1, budget=4).key()
-    assert a.key() != RunSpec.of("experiment_helpers:other", lr=0.1, budget=3).key()
-    assert RunSpec.of(TOY, shape=[1, 2], opts={"b": 1}).kwargs == {
+    a = RunSpec.of(toy_run, lr=0.1, budget=3)
+    assert a == RunSpec.of(toy_run, budget=3, lr=0.1)
+    assert a.key() == RunSpec.of(toy_run, budget=3, lr=0.1).key()
+    assert a.key() != RunSpec.of(toy_run, lr=0.1, budget=4).key()
+    assert a.key() != RunSpec.of(failing_run, lr=0.1, budget=3).key()
+    assert RunSpec.of(toy_run, shape=[1, 2], opts={"b": 1}).kwargs == {
         "opts": {"b": 1},
         "shape": [1, 2],
     }
@@ -45,12 +43,12 @@ def test_run_spec_key_depends_on_every_parameter_and_not_on_their_order():
 @pytest.mark.parametrize("bad", [math.nan, math.inf, object()])
 def test_run_spec_refuses_parameters_that_are_not_finite_json(bad):
     with pytest.raises((ValueError, TypeError), match="run parameters"):
-        RunSpec.of(TOY, lr=bad)
+        RunSpec.of(toy_run, lr=bad)
 
 
 def test_cache_round_trips_records_and_keeps_runs_apart(tmp_path):
     cache = RunCache(tmp_path / "runs")
-    spec, other = RunSpec.of(TOY, lr=0.1, budget=3), RunSpec.of(TOY, lr=0.2, budget=3)
+    spec, other = RunSpec.of(toy_run, lr=0.1, budget=3), RunSpec.of(toy_run, lr=0.2, budget=3)
     assert cache.get(spec) is None
     record = spec.execute()
     cache.put(spec, record)
@@ -61,7 +59,7 @@ def test_cache_round_trips_records_and_keeps_runs_apart(tmp_path):
 
 def test_a_corrupt_cache_entry_is_a_miss(tmp_path):
     cache = RunCache(tmp_path)
-    spec = RunSpec.of(TOY, lr=0.1, budget=3)
+    spec = RunSpec.of(toy_run, lr=0.1, budget=3)
     cache.put(spec, spec.execute())
     next(tmp_path.rglob("*.json")).write_text("{not json")
     assert cache.get(spec) is None
@@ -71,7 +69,7 @@ def test_a_corrupt_cache_entry_is_a_miss(tmp_path):
 
 
 def test_executor_reuses_cached_runs_and_counts_them(tmp_path):
-    specs = [RunSpec.of(TOY, lr=lr, budget=2) for lr in (0.01, 0.1, 1.0)]
+    specs = [RunSpec.of(toy_run, lr=lr, budget=2) for lr in (0.01, 0.1, 1.0)]
     done = []
     first = Executor(RunCache(tmp_path), workers=1, on_done=done.append)
     records = first.run([*specs, specs[0]])
@@ -83,7 +81,7 @@ def test_executor_reuses_cached_runs_and_counts_them(tmp_path):
 
 
 def test_executor_runs_missing_runs_on_two_processes(tmp_path):
-    specs = [RunSpec.of(TOY, lr=lr, budget=2) for lr in (0.01, 0.03, 0.1, 0.3)]
+    specs = [RunSpec.of(toy_run, lr=lr, budget=2) for lr in (0.01, 0.03, 0.1, 0.3)]
     with Executor(RunCache(tmp_path), workers=2) as parallel:
         records = parallel.run(specs)
     serial = Executor(None, workers=1).run(specs)
@@ -93,8 +91,8 @@ def test_executor_runs_missing_runs_on_two_processes(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_failing_run_raises_naming_it_and_keeps_the_finished_ones(tmp_path, workers):
-    good = RunSpec.of(TOY, lr=0.1, budget=2)
-    bad = RunSpec.of("experiment_helpers:failing_run", message="boom")
+    good = RunSpec.of(toy_run, lr=0.1, budget=2)
+    bad = RunSpec.of(failing_run, message="boom")
     expected = r"failing_run\(message='boom'\) failed: boom"
     with (
         Executor(RunCache(tmp_path), workers=workers) as executor,
@@ -111,7 +109,7 @@ def toy_search(lr_range, budgets=(1, 3, 9), seeds=(0,), **toy):
     specs_seen = []
 
     def make_spec(lr, budget, seed):
-        return RunSpec.of(TOY, lr=lr, budget=budget, seed=seed, **toy)
+        return RunSpec.of(toy_run, lr=lr, budget=budget, seed=seed, **toy)
 
     def run(specs):
         specs_seen.extend(specs)
@@ -263,6 +261,7 @@ def test_paired_interval_refuses_unpaired_inputs():
 
 def test_tuned_runs_search_on_a_validation_split_then_run_every_seed(tmp_path):
     from gradkit.experiments import TUNING_SEEDS, Method, Metric, training, tuned_runs
+    from gradkit.experiments.kinds.training import train_task
 
     executor = Executor(RunCache(tmp_path), workers=1)
     method = Method("sgd", "SGD", LrRange(1e-2, 1.0))
@@ -273,14 +272,14 @@ def test_tuned_runs_search_on_a_validation_split_then_run_every_seed(tmp_path):
     assert final[outcome.lr] == min(final.values())
     assert len(outcome.runs) == 2 and outcome.runs[0] != outcome.runs[1]
     tuning = RunSpec.of(
-        "gradkit.experiments.kinds:train_task", task="digits-mlp", optimizer="sgd",
+        train_task, task="digits-mlp", optimizer="sgd",
         lr=outcome.lr, seed=TUNING_SEEDS[1], epochs=3, validation=True, evals_per_epoch=1,
     )  # fmt: skip
     assert RunCache(tmp_path).get(tuning) is not None  # the chosen rate's full budget, 2nd seed
 
 
 def test_train_task_tunes_on_a_held_out_part_of_the_training_set():
-    from gradkit.experiments.kinds import train_task
+    from gradkit.experiments.kinds.training import train_task
     from gradkit.tasks import get_task, train
 
     tuning = train_task("digits-mlp", "sgd", 0.1, seed=3, epochs=1, validation=True)
@@ -295,7 +294,7 @@ def test_train_task_tunes_on_a_held_out_part_of_the_training_set():
 
 
 def test_convex_run_counts_iterations_to_the_target():
-    from gradkit.experiments.kinds import convex_run
+    from gradkit.experiments.kinds.convex import convex_run
 
     record = convex_run("linear-regression", 0, "adam", 0.05, 200, 1e-3, options={"rotated": False})
     curve = record.curves["suboptimality"]
@@ -306,7 +305,7 @@ def test_convex_run_counts_iterations_to_the_target():
 
 
 def test_simulate_run_records_time_curves_and_counters():
-    from gradkit.experiments.kinds import simulate_run
+    from gradkit.experiments.kinds.simulated import simulate_run
 
     slow = simulate_run("allreduce", "digits-mlp", 4, 0, 0.1, 1, slowdown={"0": 5.0})
     fast = simulate_run("allreduce", "digits-mlp", 4, 0, 0.1, 1)
@@ -322,7 +321,7 @@ def test_simulate_run_records_time_curves_and_counters():
 
 
 def test_quadratic_run_reaches_its_target_with_a_good_rate():
-    from gradkit.experiments.kinds import quadratic_run
+    from gradkit.experiments.kinds.quadratic import quadratic_run
 
     good = quadratic_run(False, 0.2, 0, "sgd", 0.1, 500, 0.01)
     tiny = quadratic_run(False, 0.2, 0, "sgd", 1e-5, 500, 0.01)
@@ -332,8 +331,7 @@ def test_quadratic_run_reaches_its_target_with_a_good_rate():
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "signum", "msvag"])
 def test_batched_seeds_follow_the_separate_runs(optimizer):
     """Seeds trained as one vmapped model equal separate runs up to float rounding."""
-    from gradkit.experiments.batched import train_task_seeds
-    from gradkit.experiments.kinds import train_task
+    from gradkit.experiments.kinds.training import train_task, train_task_seeds
 
     lr = {"sgd": 0.1, "adam": 1e-3, "signum": 1e-3, "msvag": 0.3}[optimizer]
     batched = train_task_seeds("digits-mlp", optimizer, lr, [0, 5], 2, evals_per_epoch=2)
@@ -344,15 +342,14 @@ def test_batched_seeds_follow_the_separate_runs(optimizer):
 
 
 def test_batched_seeds_refuse_optimizers_that_couple_entries():
-    from gradkit.experiments.batched import train_task_seeds
+    from gradkit.experiments.kinds.training import train_task_seeds
 
     with pytest.raises(ValueError, match="elementwise optimizer"):
         train_task_seeds("digits-mlp", "shampoo", 0.1, [0, 1], 1)
 
 
 def test_one_diverging_seed_does_not_stop_the_others():
-    from gradkit.experiments.batched import train_task_seeds
-    from gradkit.experiments.kinds import train_task
+    from gradkit.experiments.kinds.training import train_task, train_task_seeds
 
     batched = train_task_seeds("digits-mlp", "sgd", 1e3, [0, 1], 1)  # lr far too large
     runs = [RunRecord.from_json(r) for r in batched.extra["runs"]]
@@ -362,8 +359,7 @@ def test_one_diverging_seed_does_not_stop_the_others():
 
 
 def test_batched_seeds_fall_back_to_separate_runs_for_a_gru():
-    from gradkit.experiments.batched import train_task_seeds
-    from gradkit.experiments.kinds import train_task
+    from gradkit.experiments.kinds.training import train_task, train_task_seeds
 
     batched = train_task_seeds("mnist1d-rnn", "adam", 1e-3, [0, 1], 1)
     assert batched.extra["runs"][1] == train_task("mnist1d-rnn", "adam", 1e-3, 1, 1).to_json() | {
@@ -385,7 +381,7 @@ def test_runs_at_uses_one_batched_run_for_every_seed_when_asked(tmp_path):
 
 
 def test_time_to_target_is_the_first_time_below_it_and_censored_past_the_budget():
-    from gradkit.experiments.delay_tolerant import TARGET, first_time, time_to_target
+    from gradkit.experiments.kinds.delay_tolerant import TARGET, first_time, time_to_target
 
     times, gaps = [0.0, 5.0, 10.0], [1.0, 1e-9, 1e-12]
     assert time_to_target(times, gaps, 20.0) == 5.0 == first_time(times, gaps, TARGET)
@@ -397,7 +393,7 @@ def test_time_to_target_is_the_first_time_below_it_and_censored_past_the_budget(
 
 
 def test_a_proximal_run_reports_its_gap_on_a_common_time_grid():
-    from gradkit.experiments.delay_tolerant import CURVE_POINTS, proximal_run
+    from gradkit.experiments.kinds.delay_tolerant import CURVE_POINTS, proximal_run
 
     record = proximal_run("dave-pg", "breast-cancer", 1e-2, 0.1, seed=0, lr=1.0, until=40.0)
     times, gaps = record.curve("suboptimality@time")

@@ -405,7 +405,7 @@ def test_logistic_problems_know_their_optimum(problem):
 
 
 def test_the_work_run_compares_methods_on_per_sample_gradients():
-    from gradkit.experiments.kinds import logistic_work_run
+    from gradkit.experiments.kinds.logistic_work import logistic_work_run
 
     for method, lr in (("pbqn", 1.0), ("lbfgs", 1.0), ("sgd", 0.5), ("sgd-growing", 0.5)):
         record = logistic_work_run("breast-cancer", 0, method, lr, 2, 1e-6, theta=0.5, batch=16)

@@ -7,14 +7,9 @@ import math
 import statistics
 from types import SimpleNamespace
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments import Budget, LrRange, Method, Metric
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, tuned_lrs
+from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import (
-    search_notes,
-    simulated,
-    tuned_lrs,
-)
 from gradkit.report.figures import Panel, curves_figure
 
 TASK, WORKERS, STRAGGLER = "mnist1d-mlp", 16, 10.0

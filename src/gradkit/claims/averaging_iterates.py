@@ -9,11 +9,10 @@ import math
 import statistics
 from types import SimpleNamespace
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
-from gradkit.experiments import Budget, LrRange, Method, Metric
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, verdict_from
+from gradkit.experiments import Budget, LrRange, Method, Metric, proximal
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import proximal, search_notes
-from gradkit.experiments.delay_tolerant import SHARES, STRAGGLER, TARGET
+from gradkit.experiments.kinds.delay_tolerant import SHARES, STRAGGLER, TARGET
 from gradkit.experiments.stats import Decision
 from gradkit.report.figures import Panel, curves_figure
 

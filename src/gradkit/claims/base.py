@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from gradkit.experiments import Executor, compare_on_problems, runs_at
+from gradkit.experiments import Executor, MethodOutcome, compare_on_problems, runs_at
 from gradkit.experiments.stats import Decision
 
 SCALES = ("smoke", "quick", "full")
@@ -107,3 +107,24 @@ class Claim:
     run: Callable[[RunContext], ClaimResult]
     reported: str = ""  # the paper's own number for what the claim measures, where it has one
     timed: bool = False  # measures wall-clock time: `gradkit reproduce` runs it alone
+
+
+def per_seed(outcomes: dict[str, dict[str, MethodOutcome]], metric: str):
+    """``values[problem][method]``: the metric of every seed's run."""
+    return {p: {m: o.values(metric) for m, o in per.items()} for p, per in outcomes.items()}
+
+
+def tuned_lrs(outcomes: dict[str, dict[str, MethodOutcome]]) -> dict[str, dict[str, float]]:
+    return {p: {m: o.lr for m, o in per.items()} for p, per in outcomes.items()}
+
+
+def search_notes(outcomes: dict[str, dict[str, MethodOutcome]]) -> str:
+    """Sentences on searches that widened past their range or stopped at a hard bound."""
+    notes = []
+    for problem, per_method in outcomes.items():
+        for name, outcome in per_method.items():
+            if outcome.search.note():
+                notes.append(f"{name} on {problem}: {outcome.search.note()}")
+            elif outcome.search.widened:
+                notes.append(f"{name} on {problem}: search widened to {outcome.search.widened}")
+    return (" " + "; ".join(notes) + ".") if notes else ""

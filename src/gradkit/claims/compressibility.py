@@ -9,8 +9,8 @@ import statistics
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
+from gradkit.experiments import stability_runs
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import stability_runs
 
 TOLERANCE = 0.01  # the run kind's default: train accuracy the compressed net may lose
 FITTED = 0.99

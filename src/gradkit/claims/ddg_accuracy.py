@@ -4,10 +4,9 @@ accuracy (Huo, Gu, Yang & Huang, ICML 2018)."""
 
 from __future__ import annotations
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
-from gradkit.experiments import Budget, LrRange, Method, Metric, paired
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, verdict_from
+from gradkit.experiments import Budget, LrRange, Method, Metric, paired, training
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import search_notes, training
 from gradkit.report.figures import Panel, curves_figure
 
 TASK = "mnist1d-resmlp"

@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 from gradkit.claims.base import Claim, ClaimResult, RunContext, verdict_from
 from gradkit.experiments import Budget, RunSpec
 from gradkit.experiments import stats as st
+from gradkit.experiments.kinds import ddg_speed_run
 from gradkit.experiments.stats import Decision
 
-SPEED = "gradkit.experiments.pipeline_speed:ddg_speed_run"
 FROM_2_TO_4 = 1.6
 """The simulated speed-up must grow at least 1.6x from 2 to 4 stages (the notes say 2x)."""
 BUDGET = Budget(
@@ -39,7 +39,7 @@ def decide(bp1: list[float], ddg: list[float], speedups: dict[int, float]):
 
 def run(ctx: RunContext) -> ClaimResult:
     rounds = BUDGET.at(ctx.scale)
-    (record,) = ctx.executor.run([RunSpec.of(SPEED, rounds=rounds)])
+    (record,) = ctx.executor.run([RunSpec.of(ddg_speed_run, rounds=rounds)])
     times = record.extra["rounds"]
     speedups = {k: record.metric(f"simulated_speedup_{k}") for k in (2, 4, 8)}
     verdict, decisions = decide(times["bp1"], times["ddg"], speedups)

@@ -6,10 +6,17 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, verdict_from
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    per_seed,
+    search_notes,
+    tuned_lrs,
+    verdict_from,
+)
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, deep_linear
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import per_seed, search_notes, tuned_lrs
 from gradkit.report.figures import Panel, curves_figure
 
 PROBLEMS = {"l4 regression": 4, "l2 regression": 2}

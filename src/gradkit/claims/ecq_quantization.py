@@ -6,16 +6,19 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments import Budget, LrRange, Method, Metric, RunRecord, RunSpec
-from gradkit.experiments import stats as st
-from gradkit.experiments.compare import (
-    MethodOutcome,
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
     per_seed,
     search_notes,
-    simulated,
     tuned_lrs,
 )
+from gradkit.experiments import Budget, LrRange, Method, Metric, RunRecord, RunSpec, simulated
+from gradkit.experiments import stats as st
+from gradkit.experiments.compare import MethodOutcome
+from gradkit.experiments.kinds import quantization_error_run
 from gradkit.report.figures import Panel, curves_figure
 
 WORKERS = 8
@@ -95,7 +98,6 @@ FLOOR_BUDGET = Budget(
 )
 TUNE_ON = {MLP: Metric("train_loss"), FLOOR: Metric("suboptimality")}
 COMPARED = {MLP: "train_loss", FLOOR: "suboptimality"}
-STREAM = "gradkit.experiments.kinds:quantization_error_run"
 
 
 def log_values(values: list[float]) -> list[float]:
@@ -146,7 +148,7 @@ def accumulated_errors(ctx: RunContext, lr: float, ecq: str, steps: int) -> list
     alpha_beta = dict(next(m for m in ECQ if m.name == ecq).hyper)
     specs = [
         RunSpec.of(
-            STREAM,
+            quantization_error_run,
             task="mnist1d-mlp",
             seed=seed,
             lr=lr,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments import Budget, LrRange, Method, Metric
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, per_seed, tuned_lrs
+from gradkit.experiments import Budget, LrRange, Method, Metric, full_batch
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import full_batch, per_seed, tuned_lrs
 from gradkit.report.figures import Panel, curves_figure
 
 TARGET_GAP = 1e-3

@@ -6,16 +6,18 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments import Budget, LrRange, Method, Metric
-from gradkit.experiments import stats as st
-from gradkit.experiments.compare import (
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
     per_seed,
     search_notes,
-    training,
     tuned_lrs,
 )
-from gradkit.experiments.spectra import spectra_of, window_spectra_spec
+from gradkit.experiments import Budget, LrRange, Method, Metric, training
+from gradkit.experiments import stats as st
+from gradkit.experiments.kinds.spectra import spectra_of, window_spectra_spec
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = {"mnist1d-rnn": "recurrent (GRU)", "mnist1d-cnn": "convolutional"}

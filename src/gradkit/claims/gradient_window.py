@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments.spectra import spectra_of, window_spectra_spec
+from gradkit.experiments.kinds.spectra import spectra_of, window_spectra_spec
 
 TASK, OPTIMIZER, LR = "mnist1d-mlp", "adam", 1e-3
 WINDOW = 200

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
-from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, verdict_from
+from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, proximal
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import proximal, search_notes
-from gradkit.experiments.delay_tolerant import SHARES
+from gradkit.experiments.kinds.delay_tolerant import SHARES
 from gradkit.report.figures import Panel, curves_figure
 
 PROBLEM, L1, L2 = "breast-cancer", 1e-2, 0.1

@@ -6,15 +6,17 @@ from __future__ import annotations
 import statistics
 from types import SimpleNamespace
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments import Budget, LrRange, Method, Metric
-from gradkit.experiments import stats as st
-from gradkit.experiments.compare import (
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
     per_seed,
     search_notes,
-    simulated,
     tuned_lrs,
 )
+from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
+from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
 
 TASK, WORKERS = "mnist1d-mlp", 7

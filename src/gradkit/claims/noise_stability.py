@@ -9,8 +9,8 @@ import statistics
 from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
+from gradkit.experiments import stability_epochs, stability_runs
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import stability_epochs, stability_runs
 
 RELATIVE = 0.1
 NETS = {"true": "true labels", "random": "random labels (500 samples)", "init": "at initialisation"}

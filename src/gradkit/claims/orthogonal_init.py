@@ -9,11 +9,19 @@ import statistics
 import numpy as np
 from matplotlib.figure import Figure
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
-from gradkit.experiments import Budget, LrRange, Method, Metric, deep_cnn
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
+    per_seed,
+    search_notes,
+    tuned_lrs,
+    verdict_from,
+)
+from gradkit.experiments import Budget, LrRange, Method, Metric, deep_cnn, init_spectra
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import init_spectra, per_seed, search_notes, tuned_lrs
-from gradkit.experiments.deep_cnn import CHANNELS, INITS, Q_STAR, init_point
+from gradkit.experiments.kinds.deep_cnn import CHANNELS, INITS, Q_STAR, init_point
 from gradkit.experiments.search import lattice_index, lattice_value
 
 RATE_TIMES_DEPTH = 0.3

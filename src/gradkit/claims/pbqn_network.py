@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, verdict_from
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, training
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import search_notes
 from gradkit.report.figures import Panel, curves_figure
 
 TASK = "digits-cnn"

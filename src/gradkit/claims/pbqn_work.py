@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
+    per_seed,
+    search_notes,
+    verdict_from,
+)
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, logistic_work
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import per_seed, search_notes
 from gradkit.report.figures import Panel, curves_figure
 
 TARGET_GAP = 1e-4

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import RunSpec
+from gradkit.experiments.kinds import saddle_escape_run
 
-SADDLE = "gradkit.experiments.kinds:saddle_escape_run"
 DIMENSIONS = (10, 100, 1000, 10000)
 ELL = 2.0  # the gradient's Lipschitz constant near the minima (f'' = 3 x_1^2 - 1 = 2 at x_1 = 1)
 LR = 0.5 / ELL  # the reference's eta = 0.5 / ell
@@ -47,8 +47,8 @@ def decide(gd: dict[int, list[float]], pgd: dict[int, list[float]], budget: int)
 
 def spec(dimension: int, seed: int, method: str, iterations: int) -> RunSpec:
     return RunSpec.of(
-        SADDLE, dimension=dimension, seed=seed, method=method, lr=LR, iterations=iterations,
-        radius=RADIUS, threshold=THRESHOLD, interval=INTERVAL,
+        saddle_escape_run, dimension=dimension, seed=seed, method=method, lr=LR,
+        iterations=iterations, radius=RADIUS, threshold=THRESHOLD, interval=INTERVAL,
     )  # fmt: skip
 
 

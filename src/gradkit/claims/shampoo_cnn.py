@@ -6,15 +6,17 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments import Budget, LrRange, Method, Metric
-from gradkit.experiments import stats as st
-from gradkit.experiments.compare import (
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
     per_seed,
     search_notes,
-    training,
     tuned_lrs,
 )
+from gradkit.experiments import Budget, LrRange, Method, Metric, training
+from gradkit.experiments import stats as st
 from gradkit.report.figures import seeds_figure
 
 PROBLEMS = ("mnist1d-cnn", "digits-cnn")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
-from gradkit.experiments import Budget, LrRange, Method, Metric
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, per_seed, tuned_lrs
+from gradkit.experiments import Budget, LrRange, Method, Metric, noisy_quadratic
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import noisy_quadratic, per_seed, tuned_lrs
 from gradkit.report.figures import Panel, curves_figure
 
 NOISES = (0.2, 1.0, 5.0)  # gradient noise scale: low, moderate, high

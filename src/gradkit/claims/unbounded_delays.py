@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
+    per_seed,
+    search_notes,
+    tuned_lrs,
+    verdict_from,
+)
 from gradkit.distributed.delays import DelayProfile
-from gradkit.experiments import Budget, LrRange, Method, Metric
+from gradkit.experiments import Budget, LrRange, Method, Metric, delayed
 from gradkit.experiments import stats as st
-from gradkit.experiments.async_delays import NOISE, PROBLEMS
-from gradkit.experiments.compare import delayed, per_seed, search_notes, tuned_lrs
+from gradkit.experiments.kinds.async_delays import NOISE, PROBLEMS
 from gradkit.experiments.stats import Decision
 from gradkit.optim.schedules import Schedule
 from gradkit.report.figures import Panel, curves_figure

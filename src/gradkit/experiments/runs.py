@@ -1,33 +1,71 @@
-"""A run is data: the function that performs it and its parameters, and a JSON record of what it
-produced. Being data, a run can be cached on disk, sent to another process and compared."""
+"""A run is data: the kind of run (a registered function) and its parameters, and a JSON record
+of what it produced. Being data, a run can be cached on disk, sent to another process and
+compared.
+
+A run kind is a function of JSON parameters returning a :class:`RunRecord`, registered with
+:func:`run_kind` under its own name; a spec refers to the function object itself, so renaming a
+kind fails where it is imported, not when a run is executed.
+"""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import gradkit
+from gradkit.experiments.fingerprint import code_fingerprint, machine_identity
 
-FINGERPRINTED = ("optim", "tasks", "sim", "distributed", "compress", "analysis", "experiments")
-"""Packages whose source decides what a run computes; editing any of them invalidates the cache."""
+CURVE_POINTS = 200
+"""How many points a run records along a long curve (runs of different lengths align)."""
 
 
-@functools.cache
-def code_fingerprint() -> str:
-    """A hash of gradkit's version and of every source file a run can execute."""
-    root = Path(gradkit.__file__).parent
-    digest = hashlib.sha256(gradkit.__version__.encode())
-    for package in FINGERPRINTED:
-        for path in sorted((root / package).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+@dataclass(frozen=True)
+class RunKind:
+    """A registered run function; ``timed`` kinds measure wall-clock time, so their records are
+    cached per machine (:func:`~gradkit.experiments.fingerprint.machine_identity`)."""
+
+    function: Callable[..., RunRecord]
+    timed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+
+_KINDS: dict[str, RunKind] = {}
+
+
+def run_kind(function: Callable | None = None, *, timed: bool = False):
+    """Register ``function`` as a run kind named by its own name (``@run_kind`` or
+    ``@run_kind(timed=True)``); the function is returned unchanged. Two kinds may not share a
+    name."""
+
+    def register(f: Callable) -> Callable:
+        known = _KINDS.get(f.__name__)
+        if known is not None and _origin(known.function) != _origin(f):
+            raise ValueError(
+                f"run kind {f.__name__!r} is defined twice: in {known.function.__module__} and "
+                f"in {f.__module__}"
+            )
+        _KINDS[f.__name__] = RunKind(f, timed)
+        return f
+
+    return register if function is None else register(function)
+
+
+def _origin(function: Callable) -> tuple[str, str]:
+    return function.__module__, function.__qualname__
+
+
+def registered_kind(function: Callable) -> RunKind:
+    """The registration of ``function``; a function that is not a run kind is refused."""
+    kind = _KINDS.get(getattr(function, "__name__", ""))
+    if kind is None or _origin(kind.function) != _origin(function):
+        raise TypeError(f"{function!r} is not a run kind (register it with @run_kind)")
+    return kind
 
 
 def _canonical(value: Any) -> Any:
@@ -47,38 +85,43 @@ def _canonical(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """``function`` ("package.module:name") called with ``params`` (JSON values) returns a
-    :class:`RunRecord`. Two specs with equal function and parameters are the same run."""
+    """The run kind ``kind`` called with ``params`` (JSON values) returns a :class:`RunRecord`.
+    Two specs with equal kind and parameters are the same run."""
 
-    function: str
+    kind: RunKind
     params: tuple[tuple[str, Any], ...]
 
     @classmethod
-    def of(cls, function: str, **params: Any) -> RunSpec:
+    def of(cls, function: Callable[..., RunRecord], **params: Any) -> RunSpec:
+        """The run of the registered kind ``function`` with ``params``."""
         canonical = _canonical(params)
-        return cls(function, tuple((k, _freeze(v)) for k, v in canonical.items()))
+        return cls(registered_kind(function), tuple((k, _freeze(v)) for k, v in canonical.items()))
 
     @property
     def kwargs(self) -> dict[str, Any]:
         return {k: _thaw(v) for k, v in self.params}
 
     def key(self) -> str:
-        """The cache key: the function, the parameters and the code fingerprint."""
-        text = json.dumps(
-            {"function": self.function, "params": self.kwargs, "code": code_fingerprint()},
-            sort_keys=True,
-        )
+        """The cache key: the kind, the parameters, the fingerprint of the source the kind can
+        execute and, for a timed kind, the machine."""
+        identity = {
+            "kind": self.kind.name,
+            "params": self.kwargs,
+            "code": code_fingerprint(self.kind.function.__module__),
+        }
+        if self.kind.timed:
+            identity["machine"] = machine_identity()
+        text = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def describe(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
-        return f"{self.function.rsplit(':', 1)[-1]}({args})"
+        return f"{self.kind.name}({args})"
 
     def execute(self) -> RunRecord:
-        module, _, name = self.function.partition(":")
-        record = getattr(importlib.import_module(module), name)(**self.kwargs)
+        record = self.kind.function(**self.kwargs)
         if not isinstance(record, RunRecord):
-            raise TypeError(f"{self.function} returned {type(record).__name__}, not a RunRecord")
+            raise TypeError(f"{self.kind.name} returned {type(record).__name__}, not a RunRecord")
         return record
 
 

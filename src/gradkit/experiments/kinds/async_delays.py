@@ -7,14 +7,15 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from gradkit.distributed.delays import DelayProfile, delayed_sgd
-from gradkit.experiments.runs import RunRecord
+from gradkit.experiments.compare import BatchedRuns, Method
+from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.optim.schedules import Schedule
 from gradkit.tasks.synthetic import random_rotation
 
@@ -55,6 +56,7 @@ def delay_problems(problem: str, seeds: list[int]) -> tuple[Callable[[Tensor], T
     return (lambda x: torch.bmm(hessian, x.unsqueeze(-1)).squeeze(-1)), torch.stack(starts)
 
 
+@run_kind
 def delayed_sgd_run(
     problem: str, delays: str, schedule: str, c: float, seed: int, updates: int, q: float = 1.0
 ) -> RunRecord:
@@ -70,6 +72,7 @@ def delayed_sgd_run(
     return _rows(problem, delays, schedule, c, [seed], updates, q)[0]
 
 
+@run_kind
 def delayed_sgd_runs(
     problem: str,
     delays: str,
@@ -158,3 +161,37 @@ def _rows(
         }
         records.append(RunRecord(metrics, {"distance": curves[k]}, False, seconds))
     return records
+
+
+def delayed(problem: str, delays: str) -> BatchedRuns:
+    """Runs of :func:`delayed_sgd_run` on ``problem`` under
+    the delay profile ``delays``; the searched value is the schedule's first step c, the
+    schedule is ``Method.optimizer`` with ``Method.hyper`` (its exponent ``q``), budgets in
+    server updates. The instance and the noise are drawn from the seed. Evaluation seeds run
+    as the rows of one recursion (``delayed_sgd_runs``)."""
+
+    def make(method: Method, c: float, updates: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            delayed_sgd_run,
+            problem=problem,
+            delays=delays,
+            schedule=method.runs,
+            c=c,
+            seed=seed,
+            updates=updates,
+            **dict(method.hyper),
+        )
+
+    def batched(method: Method, c: float, updates: int, seeds: Sequence[int]) -> RunSpec:
+        return RunSpec.of(
+            delayed_sgd_runs,
+            problem=problem,
+            delays=delays,
+            schedule=method.runs,
+            c=c,
+            seeds=list(seeds),
+            updates=updates,
+            **dict(method.hyper),
+        )
+
+    return BatchedRuns(make, batched)

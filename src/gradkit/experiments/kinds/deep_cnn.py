@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
 import torch
 
 from gradkit.analysis import jacobian_spectra_along
-from gradkit.experiments.runs import RunRecord
+from gradkit.experiments.compare import Executor, Method, SpecFactory, runs_per_seed
+from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.init import MeanFieldPoint, critical_point, fixed_point, init_critical_
 from gradkit.tasks import VanillaCNN, datasets
 from gradkit.tasks.training import fit
@@ -52,6 +54,7 @@ def vanilla_cnn(
     return model
 
 
+@run_kind
 def deep_cnn_run(
     init: str, depth: int, seed: int, lr: float, epochs: int, channels: int = CHANNELS
 ) -> RunRecord:
@@ -73,6 +76,7 @@ SPECTRUM_SAMPLES = 2
 SPECTRUM_POINTS = 16
 
 
+@run_kind
 def init_spectrum_run(
     init: str, depth: int, seed: int, samples: int = SPECTRUM_SAMPLES, channels: int = CHANNELS
 ) -> RunRecord:
@@ -109,3 +113,30 @@ def init_spectrum_run(
         ],
     }
     return RunRecord(metrics, curves, False, time.perf_counter() - started)
+
+
+def deep_cnn(depth: int) -> SpecFactory:
+    """Runs of :func:`deep_cnn_run`: the vanilla tanh CNN of
+    ``depth`` initialised by ``Method.optimizer`` (an init of
+    :data:`INITS`), budgets in epochs. The metric is the training
+    loss, so tuning runs train on the training set too."""
+
+    def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            deep_cnn_run, init=method.runs, depth=depth, seed=seed, lr=lr, epochs=epochs
+        )
+
+    return make
+
+
+def init_spectra(
+    executor: Executor, inits: Sequence[str], depth: int, seeds: Sequence[int]
+) -> dict[str, list[RunRecord]]:
+    """:func:`init_spectrum_run` of every init at ``depth`` for
+    every seed: ``records[init]``, one per seed."""
+    return runs_per_seed(
+        executor,
+        inits,
+        seeds,
+        lambda i, s: RunSpec.of(init_spectrum_run, init=i, depth=depth, seed=s),
+    )

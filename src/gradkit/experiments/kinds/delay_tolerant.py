@@ -12,10 +12,12 @@ over the link.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from gradkit.experiments.runs import RunRecord
+from gradkit.experiments.compare import Method, SpecFactory
+from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
 from gradkit.tasks.sparse_logistic import sparse_logistic
 
@@ -55,6 +57,7 @@ def _resample(xs: list[float], ys: list[float], end: float) -> list[list[float]]
     return [[float(x), ys[max(i, 0)]] for x, i in zip(grid, index, strict=True)]
 
 
+@run_kind
 def proximal_run(
     algorithm: str,
     problem: str,
@@ -111,3 +114,29 @@ def proximal_run(
         "suboptimality@updates": _resample(updates, shown, updates[-1]),
     }
     return RunRecord(metrics, curves, trace.diverged, trace.wall_seconds)
+
+
+def proximal(
+    problem: str, l1: float, l2: float, time_scale: float = 1.0, **cluster: Any
+) -> SpecFactory:
+    """Runs of :func:`proximal_run` of a method's algorithm
+    (``Method.optimizer``, options ``Method.hyper``) on the sparse logistic ``problem``; a budget
+    B runs until simulated time B x ``time_scale``; ``cluster`` adds the kind's ``straggler``
+    and ``latency``. The seed draws the shards and compute times, so tuning seeds differ from
+    evaluation seeds."""
+
+    def make(method: Method, lr: float, budget: int, seed: int, tuning: bool) -> RunSpec:
+        return RunSpec.of(
+            proximal_run,
+            algorithm=method.runs,
+            problem=problem,
+            l1=l1,
+            l2=l2,
+            seed=seed,
+            lr=lr,
+            until=budget * time_scale,
+            **cluster,
+            **dict(method.hyper),
+        )
+
+    return make

@@ -9,9 +9,10 @@ import statistics
 import time
 
 from gradkit.bench.pipeline import simulated_speedups, time_pipeline
-from gradkit.experiments.runs import RunRecord
+from gradkit.experiments.runs import RunRecord, run_kind
 
 
+@run_kind(timed=True)
 def ddg_speed_run(rounds: int, seed: int = 0) -> RunRecord:
     """``rounds`` interleaved rounds of a backpropagation epoch (1 and 2 threads) and a DDG
     epoch on 2 processes (1 thread each), then simulated speed-ups (``seed`` only names the

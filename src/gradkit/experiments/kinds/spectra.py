@@ -8,7 +8,7 @@ import time
 import torch
 
 from gradkit.analysis import GradientWindow, WindowSpectrum
-from gradkit.experiments.runs import RunRecord, RunSpec
+from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.optim import build_optimizer
 from gradkit.tasks import get_task
 from gradkit.tasks.training import fit, seeded_model
@@ -49,6 +49,7 @@ def window_spectra(
     return spectra
 
 
+@run_kind
 def window_spectra_run(
     task: str, optimizer: str, lr: float, seed: int, size: int, windows: int
 ) -> RunRecord:
@@ -70,7 +71,7 @@ def window_spectra_spec(
     task: str, optimizer: str, lr: float, seed: int, size: int, windows: int
 ) -> RunSpec:
     return RunSpec.of(
-        "gradkit.experiments.spectra:window_spectra_run",
+        window_spectra_run,
         task=task, optimizer=optimizer, lr=lr, seed=seed, size=size, windows=windows,
     )  # fmt: skip
 
