@@ -126,220 +126,235 @@ def _hyper(args) -> dict[str, object]:
     return params
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     from gradkit.claims import CLAIMS, SCALES
-    from gradkit.distributed import ALGORITHMS
-    from gradkit.distributed.worker import TOPOLOGIES
-    from gradkit.optim import OPTIMIZERS
-    from gradkit.tasks import TASKS
-    from gradkit.tasks.training import PBQN
 
-    parser = _Parser(prog="gradkit", description="Methods and claims of the ICML 2018 notes.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    rep = commands.add_parser("reproduce", help="run the notes' claims and write a report")
-    rep.add_argument(
+    parser.add_argument(
         "--claims",
         nargs="+",
         choices=list(CLAIMS),
         metavar="ID",
         help=f"claims to run (default: all): {', '.join(CLAIMS)}",
     )
-    rep.add_argument(
+    parser.add_argument(
         "--scale",
         choices=SCALES,
         default="quick",
         help="smoke (seconds, verdicts meaningless), quick (minutes, default) or full (hours)",
     )
-    rep.add_argument(
+    parser.add_argument(
         "--cache",
         type=_directory,
         default=None,
         help="directory of finished runs, reused on the next reproduce (default "
         "$GRADKIT_CACHE or ~/.cache/gradkit/runs)",
     )
-    rep.add_argument("--no-cache", action="store_true", help="run everything afresh, store nothing")
-    rep.add_argument(
+    parser.add_argument(
+        "--no-cache", action="store_true", help="run everything afresh, store nothing"
+    )
+    parser.add_argument(
         "--workers",
         type=_positive(int),
         default=None,
         help="processes for independent runs (default: one per core)",
     )
-    rep.add_argument(
+    parser.add_argument(
         "--seeds", type=_positive(int), default=3, help="seeds per configuration (default 3)"
     )
-    rep.add_argument(
+    parser.add_argument(
         "--out",
         type=_directory,
         default=Path("gradkit-report"),
         help="output directory (default ./gradkit-report)",
     )
-    rep.add_argument(
+    parser.add_argument(
         "--force", action="store_true", help="replace the results an output directory holds"
     )
 
-    tr = commands.add_parser("train", help="train one task with one optimizer")
-    tr.add_argument(
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    from gradkit.distributed import ALGORITHMS
+    from gradkit.optim import OPTIMIZERS
+    from gradkit.tasks import TASKS
+    from gradkit.tasks.training import PBQN
+
+    parser.add_argument(
         "--task",
         required=True,
         choices=list(TASKS),
         metavar="TASK",
         help=f"one of: {', '.join(TASKS)}",
     )
-    tr.add_argument(
+    parser.add_argument(
         "--optimizer",
         choices=[*OPTIMIZERS, PBQN],
         metavar="NAME",
         help=f"one of: {', '.join([*OPTIMIZERS, PBQN])} (single process)",
     )
-    _add_distributed_options(tr, ALGORITHMS)
-    tr.add_argument(
+    _add_distributed_options(parser, ALGORITHMS)
+    parser.add_argument(
         "--timeout",
         type=_positive(float),
         default=20.0,
         help="seconds to wait for a peer before failing (with --algo; default 20)",
     )
-    tr.add_argument(
+    parser.add_argument(
         "--pipeline",
         type=_positive(int),
         metavar="K",
         help="train by DDG on K stages (with --optimizer; under torchrun: one stage per process)",
     )
-    tr.add_argument(
+    parser.add_argument(
         "--variant",
         choices=("stash", "recompute", "local"),
         help="DDG's delayed gradients: stash (the paper's, default) or recompute; or local: "
         "each stage on its own loss through a linear head (the baseline; one process)",
     )
-    tr.add_argument(
+    parser.add_argument(
         "--balance",
         choices=("parameters", "time"),
         help="DDG's stages get equal shares of the parameters (default) or of the time each "
         "layer takes on the first batch",
     )
-    tr.add_argument("--lr", type=_positive(float), help="learning rate (default: the optimizer's)")
-    tr.add_argument("--epochs", type=_positive(int), help="epochs (default: the task's)")
-    tr.add_argument("--batch-size", type=_positive(int), help="batch size (default: the task's)")
-    tr.add_argument("--seed", type=int, default=0, help="seed of the model and the batches")
-    tr.add_argument(
+    parser.add_argument(
+        "--lr", type=_positive(float), help="learning rate (default: the optimizer's)"
+    )
+    parser.add_argument("--epochs", type=_positive(int), help="epochs (default: the task's)")
+    parser.add_argument(
+        "--batch-size", type=_positive(int), help="batch size (default: the task's)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model and the batches")
+    parser.add_argument(
         "--out", type=_directory, help="output directory (default ./gradkit-train/TASK-NAME)"
     )
-    tr.add_argument(
+    parser.add_argument(
         "--force", action="store_true", help="replace the results an output directory holds"
     )
 
-    sim = commands.add_parser("simulate", help="simulate a distributed algorithm on one machine")
-    _add_distributed_options(sim, ALGORITHMS)
-    sim.add_argument("--workers", type=_positive(int), default=16, help="workers (default 16)")
-    sim.add_argument(
+
+def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from gradkit.distributed import ALGORITHMS
+    from gradkit.distributed.worker import TOPOLOGIES
+    from gradkit.tasks import TASKS
+
+    _add_distributed_options(parser, ALGORITHMS)
+    parser.add_argument("--workers", type=_positive(int), default=16, help="workers (default 16)")
+    parser.add_argument(
         "--slow-link",
         type=_factor,
         default=1.0,
         metavar="FACTOR",
         help="make the link between workers 0 and 1 FACTOR times slower",
     )
-    sim.add_argument(
+    parser.add_argument(
         "--task",
         default="mnist1d-mlp",
         choices=list(TASKS),
         metavar="TASK",
         help=f"one of: {', '.join(TASKS)} (default mnist1d-mlp)",
     )
-    sim.add_argument("--epochs", type=_positive(float), default=5.0, help="epochs (default 5)")
-    sim.add_argument(
+    parser.add_argument("--epochs", type=_positive(float), default=5.0, help="epochs (default 5)")
+    parser.add_argument(
         "--lr", type=_positive(float), help="learning rate (default: the algorithm's; 0.1 mostly)"
     )
-    sim.add_argument(
+    parser.add_argument(
         "--batch-size", type=_positive(int), default=32, help="per-worker batch (default 32)"
     )
-    sim.add_argument("--seed", type=int, default=0, help="seed of model, data and timing")
-    sim.add_argument(
+    parser.add_argument("--seed", type=int, default=0, help="seed of model, data and timing")
+    parser.add_argument(
         "--jitter", type=float, default=0.0, help="lognormal sigma of compute times (default 0)"
     )
-    sim.add_argument(
+    parser.add_argument(
         "--latency", type=float, default=0.005, help="per-message latency (default 0.005)"
     )
-    sim.add_argument(
+    parser.add_argument(
         "--bandwidth",
         type=_positive(float),
         default=1e6,
         help="bytes per time unit; one gradient costs 1 unit (default 1e6)",
     )
-    sim.add_argument(
+    parser.add_argument(
         "--topology", choices=TOPOLOGIES, default="ring", help="neighbour graph (default ring)"
     )
-    sim.add_argument(
+    parser.add_argument(
         "--dedicated-server",
         action="store_true",
         help="give the parameter server (easgd, async-sgd, dave-pg) a machine of its own "
         "(default: worker 0's)",
     )
-    sim.add_argument(
+    parser.add_argument(
         "--until",
         type=_positive(float),
         metavar="TIME",
         help="stop at this simulated time if the epochs are not done by then",
     )
-    sim.add_argument("--out", type=_directory, help="output directory (default ./gradkit-sim/ALGO)")
-    sim.add_argument(
+    parser.add_argument(
+        "--out", type=_directory, help="output directory (default ./gradkit-sim/ALGO)"
+    )
+    parser.add_argument(
         "--force", action="store_true", help="replace the results an output directory holds"
     )
 
-    an = commands.add_parser(
-        "analyze", help="noise stability, compression or the Jacobian spectrum of a task's model"
-    )
-    an.add_argument("probe", choices=["noise-stability", "compress", "jacobian"])
-    an.add_argument(
+
+def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    from gradkit.tasks import TASKS
+
+    parser.add_argument("probe", choices=["noise-stability", "compress", "jacobian"])
+    parser.add_argument(
         "--task",
         required=True,
         choices=list(TASKS),
         metavar="TASK",
         help=f"one of: {', '.join(TASKS)}",
     )
-    an.add_argument(
+    parser.add_argument(
         "--checkpoint",
         type=Path,
         help="model.pt written by gradkit train (default: the model freshly initialised)",
     )
-    an.add_argument("--seed", type=int, default=0, help="seed of the model and the data")
-    an.add_argument(
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model and the data")
+    parser.add_argument(
         "--samples",
         type=_positive(int),
         help="inputs probed (default: noise-stability 500, compress 2000, jacobian 16)",
     )
-    an.add_argument(
+    parser.add_argument(
         "--noise", type=_positive(float), default=0.1, help="noise-stability: relative noise"
     )
-    an.add_argument(
+    parser.add_argument(
         "--tolerance",
         type=_positive(float),
         default=0.01,
         help="compress: train accuracy the compressed model may lose (default 0.01)",
     )
-    an.add_argument(
+    parser.add_argument(
         "--out", type=_directory, help="output directory (default ./gradkit-analyze/TASK)"
     )
-    an.add_argument(
+    parser.add_argument(
         "--force", action="store_true", help="replace the results an output directory holds"
     )
 
-    ls = commands.add_parser("list", help="list claims, optimizers, algorithms or tasks")
-    ls.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list (default: all)")
 
-    bench = commands.add_parser("bench", help="performance benchmarks")
-    bench.add_argument("kind", choices=BENCH_KINDS, help="which benchmark")
-    bench.add_argument(
+def _list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", nargs="?", choices=LIST_KINDS, help="what to list (default: all)")
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=BENCH_KINDS, help="which benchmark")
+    parser.add_argument(
         "--params",
         type=_positive(float),
         help="millions of parameters (default 10; hooks: 25)",
     )
-    bench.add_argument("--rounds", type=_positive(int), help="timed rounds (default 30; hooks: 10)")
-    bench.add_argument(
+    parser.add_argument(
+        "--rounds", type=_positive(int), help="timed rounds (default 30; hooks: 10)"
+    )
+    parser.add_argument(
         "--rate",
         default="1gbit",
         help="hooks: the emulated link's rate, as tc writes it (default 1gbit)",
     )
-    bench.add_argument(
+    parser.add_argument(
         "--workers",
         type=_positive(int),
         nargs="+",
@@ -347,8 +362,43 @@ def build_parser() -> argparse.ArgumentParser:
         "DDP is compared on the first); "
         "pipeline: stages, one process each (default 2)",
     )
-    bench.add_argument("--out", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument("--out", type=Path, help="also write the rows as JSON to this file")
+
+
+COMMAND_HELP = {
+    "reproduce": "run the notes' claims and write a report",
+    "train": "train one task with one optimizer",
+    "simulate": "simulate a distributed algorithm on one machine",
+    "analyze": "noise stability, compression or the Jacobian spectrum of a task's model",
+    "list": "list claims, optimizers, algorithms or tasks",
+    "bench": "performance benchmarks",
+}
+ARGUMENTS = {
+    "reproduce": _reproduce_arguments,
+    "train": _train_arguments,
+    "simulate": _simulate_arguments,
+    "analyze": _analyze_arguments,
+    "list": _list_arguments,
+    "bench": _bench_arguments,
+}
+"""Each command's arguments; a command's builder imports what its choices need, so only the
+command being run pays for its imports (``gradkit --help`` imports no part of the library)."""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the arguments of ``command`` (every command's when None)."""
+    parser = _Parser(prog="gradkit", description="Methods and claims of the ICML 2018 notes.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, help_text in COMMAND_HELP.items():
+        sub = commands.add_parser(name, help=help_text)
+        if command in (None, name):
+            ARGUMENTS[name](sub)
     return parser
+
+
+def _command_of(argv: list[str]) -> str:
+    """The command ``argv`` names (its first word that is not an option), or "" if none."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 def _reproduce(args, console: Console) -> int:
@@ -885,7 +935,8 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_of(argv)).parse_args(argv)
     console = Console()
     try:
         return COMMANDS[args.command](args, console)
