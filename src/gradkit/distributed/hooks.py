@@ -74,7 +74,9 @@ def run_async(
     resumes when it completes. The future holds the program's return value, or its error (or
     the collective's), so hooks and simulated programs share one code path.
 
-    With ``after``, the program starts when that future completes. Gloo matches collectives by
+    With ``after``, the program starts when that future completes, whether it succeeded or
+    failed (a bucket that failed, say while a peer was away, does not fail every later bucket:
+    a later step succeeds once the peer is back). Gloo matches collectives by
     the order in which each rank launches them, and its completions run on its own threads, so
     buckets chained this way launch in the same order on every rank. ``on_operation`` sees
     every operation before it is launched."""
@@ -103,8 +105,8 @@ def run_async(
 
     if after is None:
         resume(None)
-    else:
-        after.add_done_callback(lambda previous: resume_after(previous, None))
+    else:  # ``after`` only orders the launches: its failure is its own bucket's, not this one's
+        after.add_done_callback(lambda previous: resume(None))
     return done
 
 
