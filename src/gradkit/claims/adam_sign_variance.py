@@ -6,57 +6,15 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from gradkit.analysis import gradient_noise_to_signal
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.experiments import RunRecord, RunSpec
+from gradkit.experiments.kinds.adam_sign import adam_sign_run
 from gradkit.optim import MSVAG
 from gradkit.optim.svag import rho
-from gradkit.tasks import fit, get_task, make_loss, seeded_model
 
 IDENTITY_TOLERANCE = 1e-3  # max |actual - predicted| step, in units of lr
 ESTIMATOR_TOLERANCE = 0.05  # max |mean(s / sigma^2) - 1| per noise level
 NOISE_LEVELS = (0.1, 1.0, 10.0)
-
-
-def _adam_identity(ctx: RunContext, seed: int):
-    """Train the mnist1d MLP with torch's Adam; after every step compare the actual parameter
-    change with -lr * sign(m) * sqrt(1 / (1 + eta^2)), eta^2 = (v - m^2) / m^2, from its state."""
-    task = get_task("mnist1d-mlp")
-    data = task.load(seed)
-    model = seeded_model(lambda: task.build_model(data, seed), seed)
-    lr = 1e-3
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    beta1, beta2 = opt.param_groups[0]["betas"]
-    before: list[torch.Tensor] = []
-    worst = [0.0]
-    factors: list[np.ndarray] = []
-
-    def snapshot(optimizer, args, kwargs):
-        before[:] = [p.detach().double().clone() for p in model.parameters()]
-
-    def compare(optimizer, args, kwargs):
-        for p, old in zip(model.parameters(), before, strict=True):
-            state = optimizer.state[p]
-            t = state["step"].item()
-            m = state["exp_avg"].double() / (1 - beta1**t)
-            v = state["exp_avg_sq"].double() / (1 - beta2**t)
-            reliable = v.sqrt() >= 1e-4  # there eps = 1e-8 changes the step by < 1e-4 lr
-            eta2 = (v - m.square()) / m.square()
-            factor = torch.sqrt(1 / (1 + eta2))
-            predicted = -lr * torch.sign(m) * torch.where(m != 0, factor, 0.0)
-            actual = p.detach().double() - old
-            gap = ((actual - predicted).abs() / lr)[reliable]
-            if gap.numel():
-                worst[0] = max(worst[0], float(gap.max()))
-            factors.append(factor[reliable & (m != 0)].numpy())
-
-    opt.register_step_pre_hook(snapshot)
-    opt.register_step_post_hook(compare)
-    epochs = ctx.pick(2, 10, smoke=1)
-    result = fit(
-        model, data, opt, loss=task.loss, epochs=epochs, batch_size=task.batch_size, seed=seed
-    )
-    ctx.advance()
-    return worst[0], np.concatenate(factors[-len(list(model.parameters())) :]), model, data, result
 
 
 def _variance_estimator(seed: int, dim: int = 10_000, steps: int = 300, beta: float = 0.9):
@@ -106,41 +64,36 @@ def decide(
     return (Verdict.HOLDS if all(checks.values()) else Verdict.DOES_NOT_HOLD), checks
 
 
-def run(ctx: RunContext) -> ClaimResult:
-    ctx.plan(3)
-    seed = ctx.seeds[0]
-    worst_gap, factors, model, data, training = _adam_identity(ctx, seed)
-    levels, r, r_limit, s, sigma = _variance_estimator(seed)
-    ctx.advance()
+def _noise_summary(record: RunRecord, label: str) -> dict[str, float]:
+    summary = {k.split(":", 1)[1]: v for k, v in record.metrics.items() if k.startswith(label)}
+    return summary | {"coordinates": int(summary["coordinates"])}
 
-    loss_fn = make_loss("cross_entropy")
-    gen = torch.Generator().manual_seed(seed)
-    trained = gradient_noise_to_signal(
-        model, loss_fn, data.x_train, data.y_train, 100, generator=gen
+
+def run(ctx: RunContext) -> ClaimResult:
+    ctx.plan(1)
+    seed = ctx.seeds[0]
+    (record,) = ctx.executor.run(
+        [RunSpec.of(adam_sign_run, seed=seed, epochs=ctx.pick(2, 10, smoke=1))]
     )
-    task = get_task("mnist1d-mlp")
-    fresh = seeded_model(lambda: task.build_model(data, seed), seed)
-    gen = torch.Generator().manual_seed(seed)
-    initial = gradient_noise_to_signal(
-        fresh, loss_fn, data.x_train, data.y_train, 100, generator=gen
-    )
-    ctx.advance()
+    worst_gap, factors = record.metrics["worst_gap"], np.array(record.extra["factors"])
+    initial, trained = _noise_summary(record, "init:"), _noise_summary(record, "trained:")
+    levels, r, r_limit, s, sigma = _variance_estimator(seed)
 
     estimator_errors = {lvl: abs(v["mean_s_over_sigma2"] - 1) for lvl, v in levels.items()}
     verdict, checks = decide(worst_gap, estimator_errors, r, r_limit)
 
     sign_like = float(np.mean(factors > 0.9))
     summary = (
-        f"Over {len(training.step_losses)} Adam steps on the mnist1d MLP, the largest gap between "
-        f"Adam's actual step and sign(m)*sqrt(1/(1+eta^2)) was {worst_gap:.2e} lr "
+        f"Over {record.metrics['steps']:.0f} Adam steps on the mnist1d MLP, the largest gap "
+        f"between Adam's actual step and sign(m)*sqrt(1/(1+eta^2)) was {worst_gap:.2e} lr "
         f"(tolerance {IDENTITY_TOLERANCE:g} lr). On i.i.d. Gaussian gradients the variance "
         "estimate s recovered sigma^2 to within "
         + ", ".join(f"{100 * e:.1f}% (sigma={lvl:g})" for lvl, e in estimator_errors.items())
         + f"; rho(0.9, 300) = {r:.6f} vs the limit (1-beta)/(1+beta) = {r_limit:.6f}. "
         f"At the end of training only {100 * sign_like:.0f}% of Adam's coordinates had a factor "
         "above 0.9, i.e. moved like pure sign descent; the median mini-batch noise-to-signal ratio "
-        f"eta^2 was {initial.summary()['median_ratio']:.2g} at initialisation and "
-        f"{trained.summary()['median_ratio']:.2g} after training."
+        f"eta^2 was {initial['median_ratio']:.2g} at initialisation and "
+        f"{trained['median_ratio']:.2g} after training."
     )
     numbers = {
         "identity_max_gap_in_lr": worst_gap,
@@ -148,8 +101,8 @@ def run(ctx: RunContext) -> ClaimResult:
         "rho_at_300": r,
         "rho_limit": r_limit,
         "fraction_sign_like": sign_like,
-        "noise_to_signal_init": initial.summary(),
-        "noise_to_signal_trained": trained.summary(),
+        "noise_to_signal_init": initial,
+        "noise_to_signal_trained": trained,
     }
     table = (
         [
@@ -192,10 +145,8 @@ def run(ctx: RunContext) -> ClaimResult:
     ax2.set_xlabel("s / sigma^2 (per coordinate)")
     ax2.set_title("variance estimate, 300 steps")
     ax2.legend()
-    for label, nts in (("init", initial), ("trained", trained)):
-        ratios = nts.flat_ratio()
-        ratios = ratios[torch.isfinite(ratios) & (ratios > 0)]
-        ax3.hist(torch.log10(ratios).numpy(), bins=60, histtype="step", label=label)
+    for label in ("init", "trained"):
+        ax3.hist(record.extra["log10_ratio"][label], bins=60, histtype="step", label=label)
     ax3.set_xlabel("log10 eta^2 (batch 100)")
     ax3.set_title("noise-to-signal, mnist1d MLP")
     ax3.legend()
