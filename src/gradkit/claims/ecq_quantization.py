@@ -15,9 +15,17 @@ from gradkit.claims.base import (
     search_notes,
     tuned_lrs,
 )
-from gradkit.experiments import Budget, LrRange, Method, Metric, RunRecord, RunSpec, simulated
+from gradkit.experiments import (
+    Budget,
+    LrRange,
+    Method,
+    MethodOutcome,
+    Metric,
+    RunRecord,
+    RunSpec,
+    simulated,
+)
 from gradkit.experiments import stats as st
-from gradkit.experiments.compare import MethodOutcome
 from gradkit.experiments.kinds import quantization_error_run
 from gradkit.report.figures import Panel, curves_figure
 

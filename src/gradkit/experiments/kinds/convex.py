@@ -11,11 +11,7 @@ import torch
 
 from gradkit.experiments.compare import Method, SpecFactory
 from gradkit.experiments.runs import CURVE_POINTS, RunRecord, RunSpec, run_kind
-from gradkit.optim import (
-    GGT,
-    FullMatrixAdaGrad,
-    Shampoo,
-)
+from gradkit.optim import GGT, FullMatrixAdaGrad, Shampoo
 from gradkit.tasks import convex
 
 CONVEX_OPTIMIZERS = {

@@ -10,10 +10,7 @@ import torch
 
 from gradkit.experiments.compare import Method, SpecFactory
 from gradkit.experiments.runs import CURVE_POINTS, RunRecord, RunSpec, run_kind
-from gradkit.optim import (
-    EndToEndGD,
-    balanced_regressor,
-)
+from gradkit.optim import EndToEndGD, balanced_regressor
 from gradkit.tasks.synthetic import lp_regression
 
 DEEP_LINEAR_METHODS = ("depth1", "depth2", "depth3", "e2e2", "e2e3", "adagrad")

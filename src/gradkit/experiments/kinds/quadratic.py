@@ -10,9 +10,7 @@ import torch
 
 from gradkit.experiments.compare import Method, SpecFactory
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
-from gradkit.optim import (
-    build_optimizer,
-)
+from gradkit.optim import build_optimizer
 from gradkit.tasks.synthetic import NoisyQuadratic, quadratic_hessian
 
 

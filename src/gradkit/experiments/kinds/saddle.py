@@ -8,9 +8,7 @@ import time
 import torch
 
 from gradkit.experiments.runs import CURVE_POINTS, RunRecord, run_kind
-from gradkit.optim import (
-    PerturbedGD,
-)
+from gradkit.optim import PerturbedGD
 
 
 @run_kind
