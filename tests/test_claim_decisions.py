@@ -38,6 +38,8 @@ from gradkit.claims import (
     signum_matches_adam,
     unbounded_delays,
 )
+from gradkit.claims.base import judged, verdict_from
+from gradkit.experiments import stats as st
 
 HOLDS, FAILS, UNSURE = Verdict.HOLDS, Verdict.DOES_NOT_HOLD, Verdict.INCONCLUSIVE
 
@@ -727,3 +729,29 @@ def test_ddg_accuracy_decision(k2, k4, expected):
 def test_ddg_speed_decision(ddg, sim4, expected):
     bp1 = [0.80, 0.81, 0.79]
     assert ddg_speed.decide(bp1, ddg, {2: 1.9, 4: sim4, 8: 5.5})[0] == expected
+
+
+YES, NO, UNDECIDED = st.Decision.YES, st.Decision.NO, st.Decision.UNDECIDED
+
+
+@pytest.mark.parametrize(
+    "decisions, fails_when, fails_on, expected",
+    [
+        ([YES, YES], "any", None, HOLDS),
+        ([YES, NO], "any", None, FAILS),
+        ([YES, NO], "all", None, UNSURE),
+        ([NO, NO], "all", None, FAILS),
+        ([NO, NO, YES], "most", None, FAILS),
+        ([NO, UNDECIDED, YES], "most", None, UNSURE),
+        ([YES, NO], "any", [YES], UNSURE),  # only the first decision can fail the claim
+        ([NO, YES], "any", [NO], FAILS),
+    ],
+)
+def test_verdict_from(decisions, fails_when, fails_on, expected):
+    assert verdict_from(decisions, fails_when, fails_on) == expected
+
+
+def test_judged_names_the_decisions_that_can_fail_the_claim():
+    decisions = {"faster": YES, "cheaper": NO}
+    assert judged(decisions) == (FAILS, {"faster": "yes", "cheaper": "no"})
+    assert judged(decisions, fails_on=["faster"])[0] == UNSURE

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from gradkit.experiments import Executor, MethodOutcome, compare_on_problems, runs_at
+from gradkit.experiments import Budget, Executor, MethodOutcome, compare_on_problems, runs_at
 from gradkit.experiments.stats import Decision
 
 SCALES = ("smoke", "quick", "full")
@@ -23,15 +23,26 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-def verdict_from(decisions, fails_when: str = "any") -> Verdict:
+def verdict_from(decisions, fails_when: str = "any", fails_on=None) -> Verdict:
     """HOLDS if every decision is YES; DOES_NOT_HOLD if ``"any"``, ``"most"`` (more than half)
-    or ``"all"`` of them are NO; INCONCLUSIVE otherwise."""
+    or ``"all"`` of ``fails_on`` (default: the decisions) are NO; INCONCLUSIVE otherwise."""
     decisions = list(decisions)
-    noes = sum(d == Decision.NO for d in decisions)
     if all(d == Decision.YES for d in decisions):
         return Verdict.HOLDS
-    failing = {"any": noes > 0, "most": noes > len(decisions) / 2, "all": noes == len(decisions)}
-    return Verdict.DOES_NOT_HOLD if failing[fails_when] else Verdict.INCONCLUSIVE
+    failing = decisions if fails_on is None else list(fails_on)
+    noes = sum(d == Decision.NO for d in failing)
+    fails = {"any": noes > 0, "most": noes > len(failing) / 2, "all": noes == len(failing)}
+    return Verdict.DOES_NOT_HOLD if fails[fails_when] else Verdict.INCONCLUSIVE
+
+
+def judged(
+    decisions: Mapping[str, Decision], fails_when: str = "any", fails_on: Iterable[str] = ()
+) -> tuple[Verdict, dict[str, str]]:
+    """:func:`verdict_from` of named decisions (``fails_on`` names those that can fail the
+    claim; default all), and the decisions as strings, for a claim's numbers."""
+    failing = [decisions[k] for k in fails_on] or None
+    verdict = verdict_from(decisions.values(), fails_when, failing)
+    return verdict, {k: d.value for k, d in decisions.items()}
 
 
 @dataclass
@@ -128,3 +139,46 @@ def search_notes(outcomes: dict[str, dict[str, MethodOutcome]]) -> str:
             elif outcome.search.widened:
                 notes.append(f"{name} on {problem}: search widened to {outcome.search.widened}")
     return (" " + "; ".join(notes) + ".") if notes else ""
+
+
+def labels_of(methods) -> dict[str, str]:
+    return {m.name: m.label for m in methods}
+
+
+def median_cell(metric: str, spec: str = ".4f") -> Callable[[MethodOutcome], str]:
+    """A table cell: the median of ``metric`` over the seeds, formatted by ``spec``."""
+    return lambda outcome: format(outcome.median(metric), spec)
+
+
+def seeds_cell(metric: str, spec: str = "g") -> Callable[[MethodOutcome], str]:
+    """A table cell: every seed's ``metric``, formatted by ``spec``, comma-separated."""
+    return lambda outcome: ", ".join(format(v, spec) for v in outcome.values(metric))
+
+
+def outcome_table(
+    outcomes: Mapping[str, Mapping[str, MethodOutcome]],
+    labels: Mapping[str, str],
+    cells: Mapping[str, Callable[[MethodOutcome], Any]],
+    rate: str = "tuned lr",
+) -> list[dict[str, Any]]:
+    """One row per (problem, method): the problem, the method's label, its searched rate under
+    the header ``rate`` ("" leaves it out), then one column per cell, computed from the
+    outcome."""
+    return [
+        {
+            "problem": problem,
+            "method": labels[name],
+            **({rate: f"{outcome.lr:.3g}"} if rate else {}),
+            **{header: cell(outcome) for header, cell in cells.items()},
+        }
+        for problem, per_method in outcomes.items()
+        for name, outcome in per_method.items()
+    ]
+
+
+def comparison_numbers(
+    ctx: RunContext, budget: Budget, outcomes: Mapping[str, Mapping[str, MethodOutcome]], **values
+) -> dict[str, Any]:
+    """A tuned comparison's numbers: the setting (ours vs the paper's budget), ``values`` and
+    each (problem, method)'s tuned rate."""
+    return {"setting": budget.describe(ctx.scale), **values, "tuned_lr": tuned_lrs(outcomes)}

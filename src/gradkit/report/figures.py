@@ -17,11 +17,13 @@ def seeds_figure(
     values: Mapping[str, Mapping[str, Sequence[float]]],
     metrics: Mapping[str, str],
     labels: Mapping[str, str],
-    methods: Sequence[str],
+    methods: Sequence[str] | None = None,
 ) -> Figure:
     """One panel per (metric, problem): a bar at each method's median over seeds and a dot per
     seed. ``values[metric][problem][method]`` lists the per-seed values (any non-finite value,
-    a diverged run, is drawn at the panel's top edge as an 'x')."""
+    a diverged run, is drawn at the panel's top edge as an 'x'); ``methods`` default to the
+    labels' keys."""
+    methods = list(labels) if methods is None else methods
     problems = list(next(iter(values.values())))
     fig = Figure(figsize=(3.8 * len(problems), 3.0 * len(metrics)), layout="tight")
     axes = fig.subplots(len(metrics), len(problems), squeeze=False)
