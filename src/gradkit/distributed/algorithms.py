@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+from torch.optim.adam import adam
 
 from gradkit.distributed import compressed
 from gradkit.distributed.compressed import corrupt
@@ -67,15 +68,19 @@ def allreduce_adam(
 ):
     """Synchronous data-parallel Adam: the mean gradient g = (1/n) sum_i g_i feeds one Adam
     update on every worker, m <- b1 m + (1-b1) g, v <- b2 v + (1-b2) g^2,
-    x <- x - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)."""
+    x <- x - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps): torch's Adam, by its
+    functional core."""
     m, v = torch.zeros_like(worker.x), torch.zeros_like(worker.x)
-    for t in range(1, worker.steps + 1):
+    step = torch.zeros((), dtype=torch.float32)
+    for _ in range(worker.steps):
         grad = yield worker.gradient()
         mean = yield worker.all_reduce(grad, "mean")
-        m.mul_(beta1).add_(mean, alpha=1 - beta1)
-        v.mul_(beta2).addcmul_(mean, mean, value=1 - beta2)
-        denominator = (v / (1 - beta2**t)).sqrt_().add_(eps)
-        worker.apply(m / (1 - beta1**t) / denominator, lr)
+        worker.update(
+            lambda mean=mean: adam(
+                [worker.x], [mean], [m], [v], [], [step], amsgrad=False, beta1=beta1,
+                beta2=beta2, lr=lr, weight_decay=0.0, eps=eps, maximize=False,
+            )
+        )  # fmt: skip
 
 
 def d_psgd(worker: Worker, *, lr: float, momentum: float = 0.0):

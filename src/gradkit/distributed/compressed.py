@@ -31,6 +31,7 @@ from gradkit.compress import (
 )
 from gradkit.distributed.hyper import ATTACKS
 from gradkit.distributed.worker import Worker, derived_seed
+from gradkit.optim.sign import signum_momentum_
 
 Attack = Literal["invert", "random"]
 
@@ -92,7 +93,7 @@ def signum_majority_vote(
     m = torch.zeros_like(worker.x)
     for _ in range(worker.steps):
         grad = yield worker.gradient()
-        m.mul_(momentum).add_(grad, alpha=1 - momentum)
+        signum_momentum_([m], [grad], momentum)
         worker.count("payload_bits", m.numel())  # one sign per coordinate up (one vote down)
         direction = yield from vote_exchange(worker, corrupt(worker, m, byzantine, attack))
         if weight_decay:

@@ -34,6 +34,7 @@ from gradkit.distributed.compressed import (
     gather_payloads,
     vote_exchange,
 )
+from gradkit.optim.sign import signum_momentum_
 
 
 class _Group:
@@ -159,14 +160,13 @@ class SignVoteState(_ParameterKeyed):
 
     def momenta_of(self, bucket: dist.GradBucket) -> list[Tensor]:
         """Update and return the momentum of every parameter in the bucket, in bucket order."""
-        out = []
-        for param, grad in zip(bucket.parameters(), bucket.gradients(), strict=True):
+        grads, momenta = bucket.gradients(), []
+        for param, grad in zip(bucket.parameters(), grads, strict=True):
             key = self._index[param]
-            m = self.momenta.get(key)
-            if m is None:
-                m = self.momenta[key] = torch.zeros_like(grad)
-            out.append(m.mul_(self.momentum).add_(grad, alpha=1 - self.momentum))
-        return out
+            if key not in self.momenta:
+                self.momenta[key] = torch.zeros_like(grad)
+            momenta.append(self.momenta[key])
+        return signum_momentum_(momenta, grads, self.momentum)
 
     def state_dict(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "momenta": dict(self.momenta)}

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.sgd import sgd
 
 from gradkit.distributed import ops
 
@@ -271,7 +272,7 @@ class Worker:
         self.bytes_received = 0
         self.counters: dict[str, float] = {}
         self._clock, self._budget = clock, budget
-        self._momentum: Tensor | None = None
+        self._momentum_buffer: list[Tensor | None] = [None]  # torch SGD's, for apply()
         self._read_version = 0
         self._loss = math.nan
 
@@ -321,16 +322,20 @@ class Worker:
         return self._budget()
 
     def apply(self, direction: Tensor, lr: float, momentum: float = 0.0) -> None:
-        """x <- x - lr * u with u <- momentum * u + direction (heavy ball; u = direction when
-        momentum is 0), and record the step."""
-        if momentum:
-            if self._momentum is None:
-                self._momentum = direction.clone()
-            else:
-                self._momentum.mul_(momentum).add_(direction)
-            direction = self._momentum
+        """x <- x - lr * u with u <- momentum * u + direction (heavy ball; u = direction at the
+        first step and when momentum is 0): torch's SGD rule, by its functional core."""
+        self.update(
+            lambda: sgd(
+                [self.x], [direction], self._momentum_buffer, lr=lr, momentum=momentum,
+                weight_decay=0.0, dampening=0.0, nesterov=False, maximize=False,
+            )
+        )  # fmt: skip
+
+    def update(self, rule: Callable[[], None]) -> None:
+        """Run ``rule``, an in-place update of x (e.g. a torch.optim functional step), as one
+        change of the model, and record the step."""
         with self.lock:
-            self.x.add_(direction, alpha=-lr)
+            rule()
             staleness = self.version - self._read_version
             self.version += 1
         self.applied_gradients = self.gradients

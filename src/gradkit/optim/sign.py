@@ -114,28 +114,73 @@ class Signum(GradkitOptimizer):
 
     def _update(self, batch: GradientBatch, foreach: bool) -> None:
         group = batch.group
-        lr, beta, decay = group["lr"], group["momentum"], group["weight_decay"]
-        directions = batch.grads
-        if beta != 0:
-            directions = self._momentum_buffers(batch)
-        if foreach:
-            if beta != 0:
-                torch._foreach_lerp_(directions, batch.grads, 1 - beta)
-            if group["zero_sign"] == 0:
-                signs = torch._foreach_sign(directions)
-            else:
-                signs = [sign_with_zero(d, group["zero_sign"]) for d in directions]
-            if decay != 0:
-                torch._foreach_mul_(batch.params, 1 - lr * decay)
-            torch._foreach_add_(batch.params, signs, alpha=-lr)
-            return
-        for p, g, d in zip(batch.params, batch.grads, directions, strict=True):
-            if beta != 0:
-                d.lerp_(g, 1 - beta)
-            sign = sign_with_zero(d, group["zero_sign"], out=self._workspace(p))
-            if decay != 0:
-                p.mul_(1 - lr * decay)
-            p.add_(sign, alpha=-lr)
+        signum(
+            batch.params,
+            batch.grads,
+            self._momentum_buffers(batch) if group["momentum"] != 0 else [],
+            lr=group["lr"],
+            momentum=group["momentum"],
+            weight_decay=group["weight_decay"],
+            zero_sign=group["zero_sign"],
+            foreach=foreach,
+            workspace=self._workspace,
+        )
+
+
+def signum_momentum_(
+    momenta: list[Tensor], grads: list[Tensor], beta: float, foreach: bool = False
+) -> list[Tensor]:
+    r"""Signum's dampened momentum, in place: :math:`m \leftarrow \beta m + (1-\beta) g`
+    (as torch's ``lerp``, :math:`m + (1-\beta)(g - m)`), for every (m, g); returns ``momenta``.
+    The one copy of this rule: the optimizer, the simulator's majority vote and the DDP vote
+    hook all call it."""
+    if foreach:
+        torch._foreach_lerp_(momenta, grads, 1 - beta)
+    else:
+        for m, g in zip(momenta, grads, strict=True):
+            m.lerp_(g, 1 - beta)
+    return momenta
+
+
+def signum(
+    params: list[Tensor],
+    grads: list[Tensor],
+    momenta: list[Tensor],
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    zero_sign: int,
+    foreach: bool,
+    workspace: Callable[[Tensor], Tensor] | None = None,
+) -> None:
+    r"""The functional core of :class:`Signum`, in torch's style: one step on tensors and
+    their state. With ``momentum`` :math:`\beta > 0`, :math:`m \leftarrow \beta m +
+    (1-\beta) g` (``momenta``, one per parameter); then :math:`\theta \leftarrow \theta
+    (1 - \mathrm{lr}\,\lambda) - \mathrm{lr}\,\operatorname{sign}(m)` (``g`` for
+    :math:`\beta = 0`, when ``momenta`` is unused). ``workspace(like)`` lends a scratch
+    tensor for the single-tensor path's signs."""
+    directions = signum_momentum_(momenta, grads, momentum, foreach) if momentum else grads
+    step = _multi_tensor_sign_step if foreach else _single_tensor_sign_step
+    step(params, directions, lr, weight_decay, zero_sign, workspace)
+
+
+def _multi_tensor_sign_step(params, directions, lr, weight_decay, zero_sign, workspace) -> None:
+    if zero_sign == 0:
+        signs = torch._foreach_sign(directions)
+    else:
+        signs = [sign_with_zero(d, zero_sign) for d in directions]
+    if weight_decay != 0:
+        torch._foreach_mul_(params, 1 - lr * weight_decay)
+    torch._foreach_add_(params, signs, alpha=-lr)
+
+
+def _single_tensor_sign_step(params, directions, lr, weight_decay, zero_sign, workspace) -> None:
+    for p, d in zip(params, directions, strict=True):
+        sign = sign_with_zero(d, zero_sign, out=None if workspace is None else workspace(p))
+        if weight_decay != 0:
+            p.mul_(1 - lr * weight_decay)
+        p.add_(sign, alpha=-lr)
 
 
 class SignSGD(Signum):
