@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from gradkit.parallel.split import split_sequential
-from gradkit.parallel.stage import DelayedStage, Variant
+from gradkit.parallel.stage import DelayedStage, Variant, stage_delay
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -49,10 +49,10 @@ class DDG:
         if stages is None and split_points is None:
             stages = 1
         self.parts = split_sequential(model, stages, split_points)
-        k_last = len(self.parts) - 1
+        delays = [stage_delay(k, len(self.parts)) for k in range(len(self.parts))]
         self.stages = [
-            DelayedStage(part, optimizer(part.parameters()), k_last - k, variant, first=k == 0)
-            for k, part in enumerate(self.parts)
+            DelayedStage(part, optimizer(part.parameters()), delay, variant, first=k == 0)
+            for k, (part, delay) in enumerate(zip(self.parts, delays, strict=True))
         ]
         self.model, self.loss_fn, self.variant = model, loss_fn, variant
         self._received: list[Tensor | None] = [None] * len(self.stages)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from gradkit.parallel.ddg import OptimizerFactory
 from gradkit.parallel.split import split_sequential
-from gradkit.parallel.stage import DelayedStage, Variant
+from gradkit.parallel.stage import DelayedStage, Variant, backpropagates, stage_delay
 
 MAX_DIMS = 8
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)
@@ -61,11 +61,10 @@ class DistributedDDG:
                 f"{len(parts)} stages need {len(parts)} processes; the run has {self.world_size}"
             )
         self.parts, self.module = parts, parts[self.rank]
-        last = self.world_size - 1
+        delay = stage_delay(self.rank, self.world_size)
         self.stage = DelayedStage(
-            self.module, optimizer(self.module.parameters()), last - self.rank, variant,
-            first=self.rank == 0,
-        )  # fmt: skip
+            self.module, optimizer(self.module.parameters()), delay, variant, first=self.rank == 0
+        )
         self.loss_fn, self.timeout = loss_fn, timedelta(seconds=timeout)
         self.device = next(self.module.parameters()).device
         self._sends: list[tuple[list, int, tuple[Tensor, Tensor]]] = []
@@ -87,8 +86,8 @@ class DistributedDDG:
             if self._gradient is not None:
                 upstream = self._await_gradient()
                 self._backward_and_send(upstream)
-            # rank k + 1 backpropagates (and sends) from iteration delay(k + 1) on
-            if self._iteration >= self.world_size - 2 - self.rank:
+            # the next rank sends its gradient of this iteration's batch
+            if backpropagates(self.rank + 1, self.world_size, self._iteration):
                 self._post_gradient_receive()
             self._iteration += 1
             return None

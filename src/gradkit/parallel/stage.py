@@ -27,6 +27,20 @@ Variant = Literal["stash", "recompute"]
 VARIANTS = ("stash", "recompute")
 
 
+def stage_delay(k: int, stages: int) -> int:
+    """DDG's schedule: of K stages, stage k (0-indexed) backpropagates at iteration t the batch
+    of iteration t - (K - 1 - k), with the gradient stage k + 1 sent at iteration t - 1; the
+    last stage has no delay. The one statement of the schedule: the one-process, distributed
+    and simulated pipelines all follow it."""
+    return stages - 1 - k
+
+
+def backpropagates(k: int, stages: int, iteration: int) -> bool:
+    """Whether stage k backpropagates (and steps) at ``iteration`` (from 0): from its delay on;
+    before, no gradient has come back to it."""
+    return iteration >= stage_delay(k, stages)
+
+
 @dataclass
 class _InFlight:
     inputs: Tensor  # detached; requires grad unless this is the first stage

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import simpy
 
 from gradkit.parallel.costs import StageCost
+from gradkit.parallel.stage import backpropagates
 from gradkit.sim.cluster import NetworkModel
 
 
@@ -61,14 +62,14 @@ def simulate_ddg(
         yield store.put(None)
 
     def stage(k: int):
-        cost, delay = costs[k], n - 1 - k
+        cost = costs[k]
         for t in range(iterations):
             if k > 0:
                 yield activations[k].get()
             yield env.timeout(cost.forward)
             if k < n - 1:
                 env.process(deliver(activations[k + 1], cost.output_bytes))
-                if t < delay:  # no gradient has come back yet: nothing to backpropagate
+                if not backpropagates(k, n, t):  # no gradient has come back yet
                     busy[k] += cost.forward
                     continue
                 yield gradients[k].get()
