@@ -23,7 +23,7 @@ SHAMPOO = tuple(
         f"Shampoo (eps {eps:g})",
         LrRange(0.464, 21.5),
         "shampoo",
-        (("momentum", 0.0), ("epsilon", eps)),
+        (("momentum", 0.0), ("epsilon", eps), ("update_interval", 1)),
     )
     for eps in SHAMPOO_EPSILONS
 )

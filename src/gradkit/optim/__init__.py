@@ -10,7 +10,7 @@ from gradkit.optim.line_search import armijo_backtracking
 from gradkit.optim.pbqn import ProgressiveBatchLBFGS
 from gradkit.optim.per_sample import PerSampleGradientError, per_sample_gradients
 from gradkit.optim.perturbed import PerturbedGD, paper_constants
-from gradkit.optim.registry import OPTIMIZERS, OptimizerSpec, build_optimizer
+from gradkit.optim.registry import OPTIMIZERS, OptimizerSpec, build_optimizer, optimizer_spec
 from gradkit.optim.schedules import Schedule, ScheduleLR
 from gradkit.optim.shampoo import Shampoo
 from gradkit.optim.sign import SignSGD, Signum
@@ -40,6 +40,7 @@ __all__ = [
     "balanced_regressor",
     "batch_statistics",
     "build_optimizer",
+    "optimizer_spec",
     "paper_constants",
     "per_sample_gradients",
     "product_weight",

@@ -7,21 +7,10 @@ import math
 import time
 from typing import Any
 
-import torch
-
 from gradkit.experiments.compare import Method, SpecFactory
 from gradkit.experiments.runs import CURVE_POINTS, RunRecord, RunSpec, run_kind
-from gradkit.optim import GGT, FullMatrixAdaGrad, Shampoo
+from gradkit.optim import build_optimizer
 from gradkit.tasks import convex
-
-CONVEX_OPTIMIZERS = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adagrad": torch.optim.Adagrad,
-    "shampoo": Shampoo,
-    "ggt": GGT,
-    "full-adagrad": FullMatrixAdaGrad,
-}
 
 
 @run_kind
@@ -37,14 +26,14 @@ def convex_run(
 ) -> RunRecord:
     """Minimise a convex problem of :data:`gradkit.tasks.convex.PROBLEMS` (built from ``seed``
     and ``options``) with ``iterations`` full-batch steps of ``optimizer`` (keyword arguments
-    ``hyper``).
+    ``hyper``, overriding its registered settings).
 
     Metrics: ``iterations_to_target`` (first t with f(x_t) <= f* + target_gap (f(x_0) - f*);
     iterations + 1 if never) and ``final_gap`` = (f(x_T) - f*) / (f(x_0) - f*). Curve:
     ``suboptimality`` f(x_t) - f* at up to 200 iterations.
     """
     instance = convex.PROBLEMS[problem](seed, **(options or {}))
-    opt = CONVEX_OPTIMIZERS[optimizer](instance.params, lr=lr, **(hyper or {}))
+    opt = build_optimizer(optimizer, instance.params, lr, **(hyper or {}))
     started = time.perf_counter()
     values = convex.full_batch_losses(instance, opt, iterations)
     seconds = time.perf_counter() - started

@@ -30,7 +30,7 @@ from torch.func import functional_call
 
 from gradkit.experiments.compare import BatchedRuns, Method
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
-from gradkit.optim import build_optimizer
+from gradkit.optim import OPTIMIZERS, build_optimizer, optimizer_spec
 from gradkit.tasks import get_task, make_loss, seeded_model, train
 from gradkit.tasks.training import evaluation_metrics
 
@@ -82,9 +82,6 @@ def train_task(
     return RunRecord(metrics, curves, result.diverged, result.seconds)
 
 
-ELEMENTWISE = ("sgd", "msgd", "adam", "adagrad", "signsgd", "signum", "svag", "msvag")
-
-
 @run_kind
 def train_task_seeds(
     task: str,
@@ -99,10 +96,10 @@ def train_task_seeds(
 
     Returns one record whose ``extra["runs"]`` holds the per-seed records (as JSON), in order.
     """
-    if optimizer not in ELEMENTWISE:
+    if not optimizer_spec(optimizer).elementwise:
+        elementwise = ", ".join(name for name, o in OPTIMIZERS.items() if o.elementwise)
         raise ValueError(
-            f"batched seeds need an elementwise optimizer ({', '.join(ELEMENTWISE)}), got "
-            f"{optimizer!r}"
+            f"batched seeds need an elementwise optimizer ({elementwise}), got {optimizer!r}"
         )
     started = time.perf_counter()
     spec = get_task(task)
@@ -223,7 +220,7 @@ def training(task: str, evals_per_epoch: int = 1, batch_seeds: bool = False) -> 
         )  # fmt: skip
 
     def batched(method: Method, lr: float, epochs: int, seeds: Sequence[int]) -> RunSpec | None:
-        if not batch_seeds or method.runs not in ELEMENTWISE or len(seeds) < 2:
+        if not batch_seeds or not optimizer_spec(method.runs).elementwise or len(seeds) < 2:
             return None
         return RunSpec.of(
             train_task_seeds, task=task, optimizer=method.runs, lr=lr, seeds=list(seeds),
