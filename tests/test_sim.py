@@ -254,7 +254,7 @@ def test_bad_settings_are_clear_errors(kwargs, message):
             lambda: Cluster(2, network=NetworkModel(link_slowdown={(0, 2): 3.0})),
             "link_slowdown names node 2, outside 0..1",  # node 2 exists with a dedicated server
         ),
-        (lambda: NetworkModel(bandwidth=0), "bandwidth must be a positive"),
+        (lambda: NetworkModel(bandwidth=0), "bandwidth must be a finite number > 0, got 0"),
         (lambda: NetworkModel(topology="star"), "unknown topology 'star'"),
     ],
 )

@@ -27,15 +27,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive(kind):
+    """An argparse type: text parsed as ``kind`` and checked by :data:`gradkit.checks.POSITIVE`
+    (an int by ``integer(1)``), the rules the library applies."""
+
     def parse(text: str):
+        from gradkit.checks import POSITIVE, integer
+
+        rule = integer(1) if kind is int else POSITIVE
         try:
             value = kind(text)
+            rule("the value", value)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a positive {kind.__name__}, got {text!r}"
-            ) from None
-        if not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {rule.allowed}, got {text!r}") from None
         return value
 
     parse.__name__ = f"positive {kind.__name__}"

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from gradkit.checks import UNIT_INTERVAL
 from gradkit.distributed import ops
 from gradkit.distributed.compressed import (
     codec_seed,
@@ -152,8 +153,7 @@ class SignVoteState(_ParameterKeyed):
         momentum: float = 0.9,
         process_group: dist.ProcessGroup | None = None,
     ):
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        UNIT_INTERVAL("momentum", momentum)
         super().__init__(module, process_group)
         self.momentum = momentum
         self.momenta: dict[int, Tensor] = {}

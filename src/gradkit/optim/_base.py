@@ -1,4 +1,5 @@
-"""Plumbing shared by gradkit's optimizers: hyper-parameter checks, gradient gathering, finiteness.
+"""Plumbing shared by gradkit's optimizers: hyper-parameter checks (rules of
+:mod:`gradkit.checks`), gradient gathering, finiteness.
 
 Every gradkit optimizer validates each param group when it is added (so a bad value in a group
 passed to the constructor or to ``add_param_group`` fails the same way), gathers the parameters
@@ -9,8 +10,7 @@ parameter and every state tensor exactly as it was.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -19,51 +19,11 @@ from torch import Tensor
 from torch.optim.optimizer import Optimizer
 
 from gradkit._private import default_foreach
+from gradkit.checks import FLAG, Rule
 
 
 class NonFiniteGradientError(FloatingPointError):
     """A gradient handed to ``step()`` contains NaN or Inf; nothing was updated."""
-
-
-def check_real(name: str, value: Any) -> float:
-    """Return ``value`` as a finite float or raise ValueError naming ``name``."""
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"{name} must be a number, got a tensor of shape {tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def check_nonnegative(name: str, value: Any) -> None:
-    if check_real(name, value) < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-
-
-def check_unit_interval(name: str, value: Any) -> None:
-    """0 <= value < 1, the range of an EMA coefficient."""
-    if not 0.0 <= check_real(name, value) < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-
-
-def check_positive(name: str, value: Any) -> None:
-    if not check_real(name, value) > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-
-
-def check_count(name: str, value: Any, minimum: int = 0) -> None:
-    """An integer >= ``minimum`` (a step count, an interval, a size)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
 @dataclass
@@ -80,12 +40,12 @@ class GradientBatch:
 class GradkitOptimizer(Optimizer):
     """Base class: validated param groups and an all-or-nothing ``step``.
 
-    Subclasses set ``_checks`` (hyper-parameter name -> check function), implement
+    Subclasses set ``_checks`` (hyper-parameter name -> :class:`gradkit.checks.Rule`), implement
     ``_init_state(p, state, group)`` for a parameter seen for the first time, and
     ``_update(batch, foreach)`` for one param group.
     """
 
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
+    _checks: ClassVar[dict[str, Rule]] = {}
     _float64_state: ClassVar[frozenset[str]] = frozenset()
     """State entries kept in float64 whatever the parameter dtype."""
     _saved_dtype_prefixes: ClassVar[tuple[str, ...]] = ()
@@ -101,11 +61,9 @@ class GradkitOptimizer(Optimizer):
         group = self.param_groups[-1]
         for name, check in self._checks.items():
             check(name, group[name])
-        for flag in ("maximize", "check_finite"):
-            if not isinstance(group[flag], bool):
-                raise ValueError(f"{flag} must be True or False, got {group[flag]!r}")
-        if group["foreach"] is not None and not isinstance(group["foreach"], bool):
-            raise ValueError(f"foreach must be True, False or None, got {group['foreach']!r}")
+        FLAG("maximize", group["maximize"])
+        FLAG("check_finite", group["check_finite"])
+        FLAG.or_none()("foreach", group["foreach"])
         for p in group["params"]:
             if torch.is_complex(p):
                 raise ValueError(f"{type(self).__name__} does not support complex parameters")

@@ -4,19 +4,13 @@ deep linear regressor whose gradient descent it describes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from gradkit.optim._base import (
-    GradientBatch,
-    GradkitOptimizer,
-    check_count,
-    check_nonnegative,
-    new_step_tensor,
-)
+from gradkit.checks import NONNEGATIVE, Rule, integer
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 
 
 def end_to_end_direction(w: Tensor, grad: Tensor, depth: int) -> Tensor:
@@ -68,10 +62,10 @@ class EndToEndGD(GradkitOptimizer):
             tensor, so ``foreach`` changes nothing).
     """
 
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
-        "lr": check_nonnegative,
-        "depth": lambda name, value: check_count(name, value, 1),
-        "weight_decay": check_nonnegative,
+    _checks: ClassVar[dict[str, Rule]] = {
+        "lr": NONNEGATIVE,
+        "depth": integer(1),
+        "weight_decay": NONNEGATIVE,
     }
 
     def __init__(
@@ -120,7 +114,7 @@ def balanced_regressor(weight: Tensor, depth: int) -> nn.Sequential:
     ||w_1||^{N-1} w_1)."""
     if weight.ndim != 1:
         raise ValueError(f"weight must be a vector (one output), got shape {tuple(weight.shape)}")
-    check_count("depth", depth, 1)
+    integer(1)("depth", depth)
     layers = [nn.Linear(weight.numel(), 1, bias=False)]
     layers += [nn.Linear(1, 1, bias=False) for _ in range(depth - 1)]
     net = nn.Sequential(*layers).to(weight.dtype).to(weight.device)

@@ -6,21 +6,13 @@ Optimization", JMLR 2011; in the form of the GGT paper (epsilon added to the roo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from gradkit.optim._base import (
-    GradientBatch,
-    GradkitOptimizer,
-    check_choice,
-    check_count,
-    check_nonnegative,
-    check_positive,
-    new_step_tensor,
-)
+from gradkit.checks import FLAG, NONNEGATIVE, POSITIVE, Rule, integer
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 from gradkit.optim._vectors import gradient_vectors
 from gradkit.optim.roots import psd_eigh
 
@@ -47,12 +39,12 @@ class FullMatrixAdaGrad(GradkitOptimizer):
     """
 
     _float64_state: ClassVar[frozenset[str]] = frozenset({"sum_outer", "flat_step"})
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
-        "lr": check_nonnegative,
-        "eps": check_positive,
-        "flatten": lambda name, value: check_choice(name, value, (False, True)),
-        "max_size": lambda name, value: check_count(name, value, 1),
-        "maximize": lambda name, value: check_choice(name, value, (False, True)),
+    _checks: ClassVar[dict[str, Rule]] = {
+        "lr": NONNEGATIVE,
+        "eps": POSITIVE,
+        "flatten": FLAG,
+        "max_size": integer(1),
+        "maximize": FLAG,
     }
 
     def __init__(

@@ -7,34 +7,30 @@ Regularization", arXiv 1806.02958).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from gradkit.optim._base import (
-    GradientBatch,
-    GradkitOptimizer,
-    check_choice,
-    check_count,
-    check_nonnegative,
-    check_positive,
-    check_real,
-    check_unit_interval,
-    new_step_tensor,
+from gradkit.checks import (
+    FLAG,
+    FRACTION,
+    NONNEGATIVE,
+    POSITIVE,
+    UNIT_INTERVAL,
+    Rule,
+    integer,
 )
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 from gradkit.optim._vectors import GradientVector, gradient_vectors
 from gradkit.optim.roots import psd_eigh
 from gradkit.optim.window import decay_weights, push, weighted_gram, window_transpose_times
 
-
-def check_betas(name: str, value: Any) -> None:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"{name} must be a pair (beta1, beta2), got {value!r}")
-    check_unit_interval(f"{name}[0]", value[0])
-    if not 0 < check_real(f"{name}[1]", value[1]) <= 1:
-        raise ValueError(f"{name}[1] must be in (0, 1], got {value[1]!r}")
+BETAS = Rule(
+    lambda v: isinstance(v, tuple | list) and len(v) == 2 and UNIT_INTERVAL.accepts(v[0])
+    and FRACTION.accepts(v[1]),
+    "a pair (beta1, beta2) with beta1 in [0, 1) and beta2 in (0, 1]",
+)  # fmt: skip
 
 
 class GGT(GradkitOptimizer):
@@ -104,14 +100,14 @@ class GGT(GradkitOptimizer):
     _float64_state: ClassVar[frozenset[str]] = frozenset(
         {"gram", "exp_avg", "window_exp_avg", "flat_step"}
     )
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
-        "lr": check_nonnegative,
-        "window": lambda name, value: check_count(name, value, 1),
-        "betas": check_betas,
-        "eps": check_positive,
-        "weight_decay": check_nonnegative,
-        "flatten": lambda name, value: check_choice(name, value, (False, True)),
-        "maximize": lambda name, value: check_choice(name, value, (False, True)),
+    _checks: ClassVar[dict[str, Rule]] = {
+        "lr": NONNEGATIVE,
+        "window": integer(1),
+        "betas": BETAS,
+        "eps": POSITIVE,
+        "weight_decay": NONNEGATIVE,
+        "flatten": FLAG,
+        "maximize": FLAG,
     }
 
     def __init__(

@@ -5,20 +5,13 @@ gradient is small, so that it leaves strict saddle points."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from gradkit.optim._base import (
-    GradientBatch,
-    GradkitOptimizer,
-    check_count,
-    check_nonnegative,
-    check_positive,
-    new_step_tensor,
-)
+from gradkit.checks import NONNEGATIVE, POSITIVE, Rule, integer
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 
 
 def paper_constants(
@@ -37,8 +30,8 @@ def paper_constants(
     worst-case constants (tiny radii, long intervals); experiments set the four directly."""
     for name, value in (("ell", ell), ("rho", rho), ("epsilon", epsilon), ("delta_f", delta_f),
                         ("c", c), ("delta", delta)):  # fmt: skip
-        check_positive(name, value)
-    check_count("dimension", dimension, 1)
+        POSITIVE(name, value)
+    integer(1)("dimension", dimension)
     chi = 3 * max(math.log(dimension * ell * delta_f / (c * epsilon**2 * delta)), 4.0)
     return {
         "lr": c / ell,
@@ -79,13 +72,13 @@ class PerturbedGD(GradkitOptimizer):
         maximize, foreach, check_finite: as for every gradkit optimizer.
     """
 
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
-        "lr": check_nonnegative,
-        "radius": check_positive,
-        "threshold": check_nonnegative,
-        "interval": lambda name, value: check_count(name, value, 1),
-        "seed": lambda name, value: check_count(name, value, 0),
-        "weight_decay": check_nonnegative,
+    _checks: ClassVar[dict[str, Rule]] = {
+        "lr": NONNEGATIVE,
+        "radius": POSITIVE,
+        "threshold": NONNEGATIVE,
+        "interval": integer(1),
+        "seed": integer(0),
+        "weight_decay": NONNEGATIVE,
     }
 
     def __init__(

@@ -8,23 +8,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from gradkit.optim._base import (
-    GradientBatch,
-    GradkitOptimizer,
-    check_choice,
-    check_count,
-    check_nonnegative,
-    check_positive,
-    check_real,
-    check_unit_interval,
-    new_step_tensor,
-)
+from gradkit.checks import FLAG, NONNEGATIVE, POSITIVE, UNIT_INTERVAL, Rule, integer, number, one_of
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 from gradkit.optim.roots import matrix_power
 
 GRAFTS = (None, "sgd", "adagrad", "adam")
@@ -35,12 +25,11 @@ def accumulator_dtype(p: Tensor) -> torch.dtype:
     return torch.promote_types(p.dtype, torch.float32)
 
 
-def check_exponent(name: str, value: Any) -> None:
-    if value is not None and not -1 <= check_real(name, value) < 0:
-        raise ValueError(
-            f"{name} must be None (-1/(2k) for an order-k tensor) or in [-1, 0), the power each "
-            f"statistic is raised to (e.g. -0.25), got {value!r}"
-        )
+EXPONENT = Rule(
+    number(-1, 0, high_open=True).or_none().accepts,
+    "None (-1/(2k) for an order-k tensor) or in [-1, 0), the power each statistic is raised "
+    "to (e.g. -0.25)",
+)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -152,20 +141,20 @@ class Shampoo(GradkitOptimizer):
         check_finite: raise on NaN/Inf gradients before anything changes.
     """
 
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
-        "lr": check_nonnegative,
-        "momentum": check_unit_interval,
-        "epsilon": check_positive,
-        "update_interval": lambda name, value: check_count(name, value, 1),
-        "start_step": check_count,
-        "grafting": lambda name, value: check_choice(name, value, GRAFTS),
-        "max_dim": lambda name, value: check_count(name, value, 1),
-        "exponent": check_exponent,
-        "weight_decay": check_nonnegative,
-        "graft_eps": check_positive,
-        "graft_beta2": check_unit_interval,
-        "relative_epsilon": lambda name, value: check_choice(name, value, (False, True)),
-        "maximize": lambda name, value: check_choice(name, value, (False, True)),
+    _checks: ClassVar[dict[str, Rule]] = {
+        "lr": NONNEGATIVE,
+        "momentum": UNIT_INTERVAL,
+        "epsilon": POSITIVE,
+        "update_interval": integer(1),
+        "start_step": integer(0),
+        "grafting": one_of(GRAFTS),
+        "max_dim": integer(1),
+        "exponent": EXPONENT,
+        "weight_decay": NONNEGATIVE,
+        "graft_eps": POSITIVE,
+        "graft_beta2": UNIT_INTERVAL,
+        "relative_epsilon": FLAG,
+        "maximize": FLAG,
     }
 
     def __init__(

@@ -13,14 +13,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from gradkit.optim._base import (
-    GradientBatch,
-    GradkitOptimizer,
-    check_choice,
-    check_nonnegative,
-    check_unit_interval,
-    new_step_tensor,
-)
+from gradkit.checks import FLAG, NONNEGATIVE, UNIT_INTERVAL, Rule, one_of
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 
 
 def sign_with_zero(t: Tensor, zero_sign: int, out: Tensor | None = None) -> Tensor:
@@ -72,12 +66,12 @@ class Signum(GradkitOptimizer):
         check_finite: raise on NaN/Inf gradients (one extra read of the gradients).
     """
 
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
-        "lr": check_nonnegative,
-        "momentum": check_unit_interval,
-        "weight_decay": check_nonnegative,
-        "zero_sign": lambda name, value: check_choice(name, value, (0, 1)),
-        "maximize": lambda name, value: check_choice(name, value, (False, True)),
+    _checks: ClassVar[dict[str, Rule]] = {
+        "lr": NONNEGATIVE,
+        "momentum": UNIT_INTERVAL,
+        "weight_decay": NONNEGATIVE,
+        "zero_sign": one_of((0, 1)),
+        "maximize": FLAG,
     }
 
     def __init__(

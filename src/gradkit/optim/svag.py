@@ -6,21 +6,13 @@ ICML 2018 (arXiv 1705.07774); authors' code lballes/msvag (TensorFlow).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from gradkit.optim._base import (
-    GradientBatch,
-    GradkitOptimizer,
-    check_choice,
-    check_nonnegative,
-    check_unit_interval,
-    new_step_tensor,
-    tensors_by_step,
-)
+from gradkit.checks import FLAG, NONNEGATIVE, UNIT_INTERVAL, Rule
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor, tensors_by_step
 
 RHO_CAP = 0.999
 """Upper bound on rho(beta, t), the authors' value. rho(beta, 1) = 1 and it falls fast, so the
@@ -78,11 +70,11 @@ class _VarianceAdapted(GradkitOptimizer):
 
     _momentum: bool
 
-    _checks: ClassVar[dict[str, Callable[[str, Any], None]]] = {
-        "lr": check_nonnegative,
-        "beta": check_unit_interval,
-        "weight_decay": check_nonnegative,
-        "maximize": lambda name, value: check_choice(name, value, (False, True)),
+    _checks: ClassVar[dict[str, Rule]] = {
+        "lr": NONNEGATIVE,
+        "beta": UNIT_INTERVAL,
+        "weight_decay": NONNEGATIVE,
+        "maximize": FLAG,
     }
 
     def __init__(

@@ -12,19 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradkit.checks import NONNEGATIVE, POSITIVE, Rule, number
 from gradkit.distributed.algorithms import SERVER_RANK
 from gradkit.distributed.worker import TOPOLOGIES, Topology
 
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+SLOWDOWN = Rule(number(1).accepts, "a finite factor >= 1")
 
 
 def _check_slowdowns(name: str, factors: Mapping) -> None:
     for key, factor in factors.items():
-        if not (isinstance(factor, int | float) and math.isfinite(factor) and factor >= 1):
-            raise ValueError(f"{name}[{key!r}] must be a finite factor >= 1, got {factor!r}")
+        SLOWDOWN(f"{name}[{key!r}]", factor)
 
 
 @dataclass(frozen=True)
@@ -40,9 +37,8 @@ class ComputeModel:
     measured: bool = False
 
     def __post_init__(self):
-        _check_positive("compute time", self.time)
-        if not (math.isfinite(self.jitter) and self.jitter >= 0):
-            raise ValueError(f"jitter must be a finite number >= 0, got {self.jitter!r}")
+        POSITIVE("compute time", self.time)
+        NONNEGATIVE("jitter", self.jitter)
         _check_slowdowns("slowdown", self.slowdown)
 
     def duration(self, rank: int, rng: np.random.Generator, measured_seconds: float) -> float:
@@ -77,9 +73,8 @@ class NetworkModel:
     link_slowdown: Mapping[tuple[int, int], float] = field(default_factory=dict)
 
     def __post_init__(self):
-        if not (math.isfinite(self.latency) and self.latency >= 0):
-            raise ValueError(f"latency must be a finite number >= 0, got {self.latency!r}")
-        _check_positive("bandwidth", self.bandwidth)
+        NONNEGATIVE("latency", self.latency)
+        POSITIVE("bandwidth", self.bandwidth)
         if self.topology not in TOPOLOGIES:
             raise ValueError(
                 f"unknown topology {self.topology!r}; choose from {', '.join(TOPOLOGIES)}"
