@@ -7,9 +7,20 @@ from __future__ import annotations
 
 import math
 import statistics
-from types import SimpleNamespace
+from dataclasses import replace
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, verdict_from
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
+    fixed_outcomes,
+    judged,
+    labels_of,
+    median_cell,
+    outcome_table_as,
+    search_notes,
+)
 from gradkit.experiments import Budget, LrRange, Method, Metric, proximal
 from gradkit.experiments import stats as st
 from gradkit.experiments.kinds.delay_tolerant import SHARES, STRAGGLER, TARGET
@@ -21,9 +32,9 @@ FACTORS = (1.0, 10.0, 100.0)
 DAVE = Method("dave-pg", "DAve-PG", LrRange(0.215, 2.15))
 SYNC = Method("prox-grad", "synchronous prox-grad", LrRange(0.215, 2.15))
 NAIVE = Method("naive", "naive async prox-grad", LrRange(0.01, 0.215), "async-sgd")
-NAIVE_SAME = "naive-same-step"
 METHODS = (DAVE, SYNC, NAIVE)
-LABELS = {m.name: m.label for m in METHODS} | {NAIVE_SAME: "naive async at DAve-PG's step"}
+NAIVE_SAME = replace(NAIVE, name="naive-same-step", label="naive async at DAve-PG's step")
+LABELS = labels_of((*METHODS, NAIVE_SAME))
 BUDGET = Budget(
     smoke=8,
     quick=120,
@@ -37,19 +48,12 @@ BUDGET = Budget(
     unit="simulated time units (one local gradient = 1) at x1",
 )
 TUNE_ON = Metric("time_to_target")
+DAVE_TIMES = ("reached_1e-02", "reached_1e-05", "time_to_target")  # what :func:`linear` reads
 LINEAR_SLACK = 4.0
 """Linear convergence: the 3 decades from 1e-5 to 1e-8 take at most this many times as long
 as the 3 from 1e-2 to 1e-5 (a 1/t rate would take 1000 times as long)."""
 STALLED = 1e-6
 """Naive asynchronous prox-grad stalls when its final gap is above this (100 x the target)."""
-
-
-def time_scale(factor: float) -> float:
-    return 1 + factor / 4
-
-
-def scenario(factor: float) -> str:
-    return f"straggler x{factor:g}"
 
 
 def linear(r2: float, r5: float, r8: float) -> bool:
@@ -83,53 +87,49 @@ def decide(dave: dict, sync: dict, naive: dict) -> tuple[Verdict, dict[str, str]
         else:
             decision = Decision.NO if any(g <= TARGET for g in gaps) else Decision.UNDECIDED
         decisions[f"naive async stalls at x{FACTORS[-1]:g} ({step} step)"] = decision
-    return verdict_from(decisions.values(), "any"), {k: d.value for k, d in decisions.items()}
+    return judged(decisions)
+
+
+def scenario(factor: float) -> str:
+    return f"straggler x{factor:g}"
 
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
-    factories = {
-        scenario(f): proximal(PROBLEM, L1, L2, time_scale(f), straggler=f) for f in FACTORS
-    }
-    first = scenario(FACTORS[0])
-    tuned = ctx.compare({first: factories[first]}, METHODS, budget, TUNE_ON)[first]
-    lrs = {m.name: tuned[m.name].lr for m in METHODS} | {NAIVE_SAME: tuned[DAVE.name].lr}
-    runs = {first: {m.name: tuned[m.name].runs for m in METHODS}}
-    for factor in FACTORS[1:]:
-        name = scenario(factor)
-        runs[name] = {m.name: ctx.runs_at(factories[name], m, lrs[m.name], budget) for m in METHODS}
-    last = scenario(FACTORS[-1])
-    runs[last][NAIVE_SAME] = ctx.runs_at(factories[last], NAIVE, lrs[NAIVE_SAME], budget)
-    by_factor = {f: runs[scenario(f)] for f in FACTORS}
+    # a run with the straggler slowed s times lasts B (1 + s/4) time units
+    problems = {scenario(f): proximal(PROBLEM, L1, L2, 1 + f / 4, straggler=f) for f in FACTORS}
+    first, last = scenario(FACTORS[0]), scenario(FACTORS[-1])
+    outcomes = ctx.compare({first: problems[first]}, METHODS, budget, TUNE_ON)
+    lrs = {m: o.lr for m, o in outcomes[first].items()}
+    lrs[NAIVE_SAME.name] = lrs[DAVE.name]
+    for name in list(problems)[1:]:
+        outcomes[name] = fixed_outcomes(ctx, problems[name], METHODS, lrs, budget)
+    outcomes[last] |= fixed_outcomes(ctx, problems[last], [NAIVE_SAME], lrs, budget)
+    by_factor = {f: outcomes[scenario(f)] for f in FACTORS}
     dave = {
-        f: [(r.metric("reached_1e-02"), r.metric("reached_1e-05"), r.metric("time_to_target"))
-            for r in per[DAVE.name]]
+        f: list(zip(*(per[DAVE.name].values(m) for m in DAVE_TIMES), strict=True))
         for f, per in by_factor.items()
-    }  # fmt: skip
-    sync = {f: [r.metric("time_to_target") for r in per[SYNC.name]] for f, per in by_factor.items()}
+    }
+    sync = {f: per[SYNC.name].values("time_to_target") for f, per in by_factor.items()}
     naive = {
-        "own": [r.metric("suboptimality") for r in runs[last][NAIVE.name]],
-        "same": [r.metric("suboptimality") for r in runs[last][NAIVE_SAME]],
+        k: outcomes[last][m.name].values("suboptimality")
+        for k, m in (("own", NAIVE), ("same", NAIVE_SAME))
     }
     verdict, decisions = decide(dave, sync, naive)
-
-    def median(name: str, method: str, metric: str) -> float:
-        return statistics.median(r.metric(metric) for r in runs[name][method])
-
-    speedups = {
-        name: median(name, SYNC.name, "time_to_target") / median(name, DAVE.name, "time_to_target")
-        for name in runs
+    times = {
+        name: {m: per[m].median("time_to_target") for m in (DAVE.name, SYNC.name)}
+        for name, per in outcomes.items()
     }
+    speedups = {name: t[SYNC.name] / t[DAVE.name] for name, t in times.items()}
     summary = (
         f"l1 + l2 logistic regression on {PROBLEM} (l1 {L1:g}, l2 {L2:g}), {len(SHARES)} "
         f"simulated workers with shares {', '.join(f'{s:g}' for s in SHARES)}, worker "
         f"{STRAGGLER} (the largest share) slowed x1, x10, x100; steps tuned at x1 and kept: "
-        + ", ".join(f"{LABELS[m]} {lrs[m]:.3g}" for m in (DAVE.name, SYNC.name, NAIVE.name))
+        + ", ".join(f"{m.label} {lrs[m.name]:.3g}" for m in METHODS)
         + ". Median time to F - F* <= 1e-8, DAve-PG vs synchronous: "
         + "; ".join(
-            f"{name} {median(name, DAVE.name, 'time_to_target'):.4g} vs "
-            f"{median(name, SYNC.name, 'time_to_target'):.4g} ({speedups[name]:.2f}x)"
-            for name in runs
+            f"{name} {t[DAVE.name]:.4g} vs {t[SYNC.name]:.4g} ({speedups[name]:.2f}x)"
+            for name, t in times.items()
         )
         + ". Naive async's median final gap at x100: "
         f"{statistics.median(naive['own']):.3g} at its own step, "
@@ -140,22 +140,14 @@ def run(ctx: RunContext) -> ClaimResult:
             if verdict != "holds"
             else "."
         )
-        + search_notes({first: tuned})
+        + search_notes(outcomes)
     )
-    table = [
-        {
-            "straggler": name,
-            "method": LABELS[m],
-            "step": f"{lrs[m]:.3g}",
-            "time to 1e-8 (median; past the budget: censored)":
-                f"{median(name, m, 'time_to_target'):.4g}",
-            "final F - F* (median)": f"{median(name, m, 'suboptimality'):.3g}",
-            "updates (median)": f"{median(name, m, 'updates'):.0f}",
-            "mean staleness": f"{median(name, m, 'mean_staleness'):.2f}",
-        }
-        for name, per in runs.items()
-        for m in per
-    ]  # fmt: skip
+    cells = {
+        "time to 1e-8 (median; past the budget: censored)": median_cell("time_to_target", ".4g"),
+        "final F - F* (median)": median_cell("suboptimality", ".3g"),
+        "updates (median)": median_cell("updates", ".0f"),
+        "mean staleness": median_cell("mean_staleness", ".2f"),
+    }
     numbers = {
         "setting": BUDGET.describe(ctx.scale),
         "steps": lrs,
@@ -165,14 +157,11 @@ def run(ctx: RunContext) -> ClaimResult:
         "speedup_over_sync": speedups,
         "decisions": decisions,
     }
-    outcomes = {
-        name: {m: SimpleNamespace(runs=rs, lr=lrs[m]) for m, rs in per.items()}
-        for name, per in runs.items()
-    }
-    panels = [Panel(name, "suboptimality@time", "simulated time", "F - F*") for name in runs] + [
-        Panel(name, "suboptimality@updates", "worker updates", "F - F*") for name in runs
-    ]
+    panels = [
+        Panel(name, "suboptimality@time", "simulated time", "F - F*") for name in outcomes
+    ] + [Panel(name, "suboptimality@updates", "worker updates", "F - F*") for name in outcomes]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS, dict.fromkeys(LABELS, "step"))
+    table = outcome_table_as("straggler", outcomes, LABELS, cells, rate="step")
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

@@ -182,3 +182,24 @@ def comparison_numbers(
     """A tuned comparison's numbers: the setting (ours vs the paper's budget), ``values`` and
     each (problem, method)'s tuned rate."""
     return {"setting": budget.describe(ctx.scale), **values, "tuned_lr": tuned_lrs(outcomes)}
+
+
+def fixed_outcomes(
+    ctx: RunContext, make_spec, methods, lrs: Mapping[str, float], budget: int
+) -> dict[str, MethodOutcome]:
+    """Each method at a rate set elsewhere (``lrs[method.name]``, e.g. tuned in another
+    setting), run with every evaluation seed."""
+    return {
+        m.name: MethodOutcome.fixed(m, lrs[m.name], ctx.runs_at(make_spec, m, lrs[m.name], budget))
+        for m in methods
+    }
+
+
+def outcome_table_as(header: str, outcomes, labels, cells, rate: str = "tuned lr"):
+    """:func:`outcome_table` with the problem column headed ``header`` (e.g. "scenario"; ""
+    leaves it out, for a single problem)."""
+    rows = []
+    for row in outcome_table(outcomes, labels, cells, rate):
+        problem = row.pop("problem")
+        rows.append({header: problem, **row} if header else row)
+    return rows

@@ -3,7 +3,6 @@ trained on random labels, at the same accuracy loss (Arora, Ge, Neyshabur & Zhan
 
 from __future__ import annotations
 
-import math
 import statistics
 
 from matplotlib.figure import Figure
@@ -24,10 +23,8 @@ def decide(parameters: dict[str, list[float]], accuracy: dict[str, list[float]])
     did not fit its labels (train accuracy < FITTED)."""
     if any(a < FITTED for values in accuracy.values() for a in values):
         return Verdict.INCONCLUSIVE, "a net did not fit its labels"
-    logs = {n: [math.log(p) for p in values] for n, values in parameters.items()}
-    interval = st.paired_interval(logs["true"], logs["random"])
-    verdict = verdict_from([st.less(interval)])
-    return verdict, f"log(true / random) {interval}"
+    interval = st.paired_interval(st.logs(parameters["true"]), st.logs(parameters["random"]))
+    return verdict_from([st.less(interval)]), f"log(true / random) {interval}"
 
 
 def run(ctx: RunContext) -> ClaimResult:
@@ -54,11 +51,10 @@ def run(ctx: RunContext) -> ClaimResult:
     numbers = {"tolerance": TOLERANCE, "svd_parameters": parameters, "train_accuracy": accuracy}
     fig = Figure(figsize=(6, 4), layout="tight")
     ax = fig.subplots()
-    for n, rs in per_net.items():
+    for colour, (n, rs) in enumerate(per_net.items()):
         for i, r in enumerate(rs):
-            x, y = r.curve("compression")
-            ax.plot(x, y, "o-", color=f"C{list(NETS).index(n)}", alpha=0.6,
-                    label=NETS[n] if i == 0 else None)  # fmt: skip
+            label = None if i else NETS[n]
+            ax.plot(*r.curve("compression"), "o-", color=f"C{colour}", alpha=0.6, label=label)
     ax.set(xscale="log", xlabel="effective parameters (SVD, common rank)", ylabel="train accuracy")
     ax.legend(fontsize=7)
     return ClaimResult(verdict, summary, numbers, table, fig)

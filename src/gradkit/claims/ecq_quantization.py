@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
+from types import SimpleNamespace
 
 from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
-    Verdict,
-    per_seed,
+    labels_of,
+    median_cell,
+    outcome_table,
     search_notes,
     tuned_lrs,
+    verdict_from,
 )
-from gradkit.experiments import (
-    Budget,
-    LrRange,
-    Method,
-    MethodOutcome,
-    Metric,
-    RunRecord,
-    RunSpec,
-    simulated,
-)
+from gradkit.experiments import Budget, LrRange, Method, Metric, RunSpec, runs_per_seed, simulated
 from gradkit.experiments import stats as st
 from gradkit.experiments.kinds import quantization_error_run
 from gradkit.report.figures import Panel, curves_figure
@@ -32,8 +27,8 @@ from gradkit.report.figures import Panel, curves_figure
 WORKERS = 8
 MLP = "mnist1d-mlp, batch 32"
 FLOOR = "least squares, whole-shard batches"
-MLP_PROBLEM = {MLP: simulated("mnist1d-mlp", WORKERS)}
-FLOOR_PROBLEM = {
+PROBLEMS = {
+    MLP: simulated("mnist1d-mlp", WORKERS),
     # each worker's gradient is its whole shard's (no sampling noise), and differs from the
     # others' at the optimum, so only the quantizer's error keeps x from x*: the floor the
     # paper's synthetic problems show. The instance is drawn from the seed, so the tuning seeds
@@ -45,7 +40,7 @@ FLOOR_PROBLEM = {
         hold_out=False,
         batch_size=200,  # 1600 training samples / 8 workers
         suboptimality=True,
-    )
+    ),
 }
 QUANTIZER = (("levels", 1), ("bucket_size", 512))  # ternary, max-norm scale per 512 entries
 ECQ_GRID = ((1.0, 1.0), (1.0, 0.9), (0.5, 0.9))  # the reference's (alpha, beta) grid
@@ -78,7 +73,7 @@ METHODS = {
     FLOOR: methods(LrRange(0.0215, 0.464)),
 }
 ECQ = METHODS[MLP][2:]
-LABELS = {m.name: m.label for m in METHODS[MLP]}
+LABELS = labels_of(METHODS[MLP])
 TRACKS = 1.10
 """ECQ tracks 32-bit SGD on the MLP: final train loss decidedly below 1.1x SGD's ('without
 performance degradation', with a tolerance for the finite run)."""
@@ -104,17 +99,7 @@ FLOOR_BUDGET = Budget(
     "lr (no compensation) pays off at small rates, which need the full scale's 1000 steps.",
     unit="steps (one whole-shard batch each)",
 )
-TUNE_ON = {MLP: Metric("train_loss"), FLOOR: Metric("suboptimality")}
-COMPARED = {MLP: "train_loss", FLOOR: "suboptimality"}
-
-
-def log_values(values: list[float]) -> list[float]:
-    return [math.log(v) if v > 0 else -math.inf for v in values]
-
-
-def best_ecq(per) -> str:
-    """The (alpha, beta) whose tuned run scored best (mean over the tuning seeds)."""
-    return min(ECQ, key=lambda m: min(per[m.name].search.final_scores().values())).name
+COMPARED = {MLP: "train_loss", FLOOR: "suboptimality"}  # what each problem tunes and compares
 
 
 def decide(values: dict[str, dict[str, list[float]]], ecq: dict[str, str]):
@@ -125,107 +110,86 @@ def decide(values: dict[str, dict[str, list[float]]], ecq: dict[str, str]):
     decidedly no worse than ECQ (the interval at or below 0); inconclusive otherwise."""
     decisions = {}
     for p, per in values.items():
-        ours = log_values(per[ecq[p]])
-        worse = st.paired_interval(log_values(per["plain"]), ours)
+        worse = st.paired_interval(st.logs(per["plain"]), st.logs(per[ecq[p]]))
         decisions[p] = {
             "plain_worse_by_gap": st.greater(worse, math.log(GAP)),
             "plain_worse_at_all": st.greater(worse, 0.0),
         }
     mlp = values[MLP]
-    decisions[MLP]["ecq_tracks_sgd"] = st.less(
-        st.paired_interval(log_values(mlp[ecq[MLP]]), log_values(mlp["sgd"])), math.log(TRACKS)
+    tracks = st.less(
+        st.paired_interval(st.logs(mlp[ecq[MLP]]), st.logs(mlp["sgd"])), math.log(TRACKS)
     )
-    yes, no = st.Decision.YES, st.Decision.NO
-    if decisions[MLP]["ecq_tracks_sgd"] == yes and all(
-        d["plain_worse_by_gap"] == yes for d in decisions.values()
-    ):
-        verdict = Verdict.HOLDS
-    elif decisions[MLP]["ecq_tracks_sgd"] == no or any(
-        d["plain_worse_at_all"] == no for d in decisions.values()
-    ):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    decisions[MLP]["ecq_tracks_sgd"] = tracks
+    verdict = verdict_from(
+        [d for per in decisions.values() for d in per.values()],
+        fails_on=[tracks, *(per["plain_worse_at_all"] for per in decisions.values())],
+    )  # "worse by the gap" implies "worse at all", so HOLDS needs only the former, as stated
     return verdict, {p: {k: v.value for k, v in d.items()} for p, d in decisions.items()}
 
 
-def accumulated_errors(ctx: RunContext, lr: float, ecq: str, steps: int) -> list[RunRecord]:
-    """The quantizer's accumulated error ||sum_s (Q_s - g_s)|| on one worker's stream of MLP
-    gradients (plain SGD at 32-bit SGD's tuned rate), without compensation and with the chosen
-    ECQ, one run per evaluation seed."""
-    alpha_beta = dict(next(m for m in ECQ if m.name == ecq).hyper)
-    specs = [
-        RunSpec.of(
-            quantization_error_run,
-            task="mnist1d-mlp",
-            seed=seed,
-            lr=lr,
-            steps=steps,
-            batch_size=32,
-            ecq={ecq: [alpha_beta["alpha"], alpha_beta["beta"]]},
-        )
-        for seed in ctx.seeds
-    ]
-    return ctx.executor.run(specs)
-
-
-def error_outcomes(records: list[RunRecord], ecq: str, sgd: MethodOutcome):
-    """The stream runs as one outcome per quantizer, each run's curve ``accumulated_error``
-    (what :func:`curves_figure` draws)."""
-    return {
-        name: MethodOutcome(
-            sgd.method,
-            sgd.search,
-            [
-                RunRecord(r.metrics, {"accumulated_error": r.curves[f"error:{name}"]})
-                for r in records
-            ],
-        )
-        for name in ("plain", ecq)
-    }
-
-
-def tuned_with_grid(ctx: RunContext, problem, budget: int):
+def tuned_with_grid(ctx: RunContext, problem: str, budget: int):
     """Every method's rate searched; SGD, the uncompensated quantizer and the ECQ (alpha, beta)
     whose tuning runs scored best then run on the evaluation seeds (the other pairs are only
-    searched). Returns the outcomes of the methods run, the chosen pair's name and every pair's
-    best tuning score."""
-    ((name, make_spec),) = problem.items()
-    searched = ctx.compare(problem, METHODS[name], budget, TUNE_ON[name], seeds=())[name]
-    chosen = best_ecq(searched)
-    kept = {m: searched[m] for m in ("sgd", "plain", chosen)}
-    grid_scores = {m.name: min(searched[m.name].search.final_scores().values()) for m in ECQ}
-    specs = [make_spec(o.method, o.lr, budget, s, False) for o in kept.values() for s in ctx.seeds]
-    records = iter(ctx.executor.run(specs))
-    for outcome in kept.values():
-        outcome.runs = [next(records) for _ in ctx.seeds]
-    return {name: kept}, chosen, grid_scores
+    searched). Returns the outcomes of the methods run and every pair's best tuning score."""
+    make_spec, tune_on = PROBLEMS[problem], Metric(COMPARED[problem])
+    searched = ctx.compare({problem: make_spec}, METHODS[problem], budget, tune_on, seeds=())
+    grid = {m.name: min(searched[problem][m.name].search.final_scores().values()) for m in ECQ}
+    kept = {m: searched[problem][m] for m in ("sgd", "plain", min(grid, key=grid.get))}
+    runs = runs_per_seed(
+        ctx.executor,
+        list(kept),
+        ctx.seeds,
+        lambda m, seed: make_spec(kept[m].method, kept[m].lr, budget, seed, False),
+    )
+    for name, outcome in kept.items():
+        outcome.runs = runs[name]
+    return kept, grid
+
+
+def error_streams(ctx: RunContext, lr: float, ecq: Method, steps: int):
+    """The quantizer's accumulated error ||sum_s (Q_s - g_s)|| on one worker's stream of MLP
+    gradients (plain SGD at 32-bit SGD's tuned rate), one run per evaluation seed: an outcome
+    per quantizer (no compensation, the chosen ECQ), its runs' curve ``accumulated_error``."""
+    pair = [dict(ecq.hyper)[k] for k in ("alpha", "beta")]
+    params = {"task": "mnist1d-mlp", "lr": lr, "steps": steps, "batch_size": 32}
+    specs = [
+        RunSpec.of(quantization_error_run, seed=s, **params, ecq={ecq.name: pair})
+        for s in ctx.seeds
+    ]
+    records = ctx.executor.run(specs)
+    return {
+        name: SimpleNamespace(
+            lr=lr,
+            runs=[
+                replace(r, curves={"accumulated_error": r.curves[f"error:{name}"]}) for r in records
+            ],
+        )
+        for name in ("plain", ecq.name)
+    }
 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs, steps = BUDGET.at(ctx.scale), FLOOR_BUDGET.at(ctx.scale)
-    outcomes, chosen_mlp, grid_mlp = tuned_with_grid(ctx, MLP_PROBLEM, epochs)
-    floor, chosen_floor, grid_floor = tuned_with_grid(ctx, FLOOR_PROBLEM, steps)
-    outcomes |= floor
-    ecq = {MLP: chosen_mlp, FLOOR: chosen_floor}
-    grid = {MLP: grid_mlp, FLOOR: grid_floor}
-    values = {p: per_seed(outcomes, COMPARED[p])[p] for p in outcomes}
+    tuned = {p: tuned_with_grid(ctx, p, b) for p, b in ((MLP, epochs), (FLOOR, steps))}
+    outcomes = {p: kept for p, (kept, _) in tuned.items()}
+    ecq = {p: list(per)[-1] for p, per in outcomes.items()}  # the kept pair comes last
+    values = {p: {m: o.values(COMPARED[p]) for m, o in per.items()} for p, per in outcomes.items()}
     verdict, decisions = decide(values, ecq)
     stream_steps = epochs * 4000 // (WORKERS * 32)  # as many as one worker takes on the MLP
-    streams = accumulated_errors(ctx, outcomes[MLP]["sgd"].lr, ecq[MLP], stream_steps)
+    streams = error_streams(
+        ctx, outcomes[MLP]["sgd"].lr, outcomes[MLP][ecq[MLP]].method, stream_steps
+    )
     error = {
-        name: statistics.median(r.metrics[f"relative_error:{name}"] for r in streams)
-        for name in ("plain", ecq[MLP])
+        name: statistics.median(r.metrics[f"relative_error:{name}"] for r in s.runs)
+        for name, s in streams.items()
     }
     bits = 2 + 32 / 512
     ratios = {
         p: {
-            m: math.exp(
-                st.paired_interval(log_values(values[p][m]), log_values(values[p]["sgd"])).mean
-            )
+            m: math.exp(st.paired_interval(st.logs(per[m]), st.logs(per["sgd"])).mean)
             for m in ("plain", ecq[p])
         }
-        for p in values
+        for p, per in values.items()
     }
     summary = (
         f"{WORKERS} simulated workers, ternary max-norm quantizer ({bits:.2f} bits per entry "
@@ -236,8 +200,7 @@ def run(ctx: RunContext) -> ClaimResult:
         f"{LABELS[ecq[FLOOR]]} {ratios[FLOOR][ecq[FLOOR]]:.3g}x, no compensation "
         f"{ratios[FLOOR]['plain']:.3g}x (median f - f*: "
         + ", ".join(
-            f"{LABELS[m]} {outcomes[FLOOR][m].median('suboptimality'):.2g}"
-            for m in ("sgd", "plain", ecq[FLOOR])
+            f"{LABELS[m]} {o.median('suboptimality'):.2g}" for m, o in outcomes[FLOOR].items()
         )
         + "). Accumulated quantization error after "
         f"{stream_steps} steps of one worker's MLP gradients, relative to the summed gradient "
@@ -250,21 +213,20 @@ def run(ctx: RunContext) -> ClaimResult:
         + search_notes(outcomes)
     )
     table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            f"final {COMPARED[p].replace('_', ' ')} (median)": f"{o.median(COMPARED[p]):.4g}",
-        }
+        row
         for p, per in outcomes.items()
-        for m, o in per.items()
+        for row in outcome_table(
+            {p: per},
+            LABELS,
+            {f"final {COMPARED[p].replace('_', ' ')} (median)": median_cell(COMPARED[p], ".4g")},
+        )
     ]
     numbers = {
         "setting": f"MLP: {BUDGET.describe(ctx.scale)} Least squares: "
         + FLOOR_BUDGET.describe(ctx.scale),
         "compared": values,
         "chosen_ecq": ecq,
-        "ecq_grid_tuning_score": grid,
+        "ecq_grid_tuning_score": {p: grid for p, (_, grid) in tuned.items()},
         "ratio_to_sgd": ratios,
         "relative_accumulated_error": error,
         "bits_per_entry": bits,
@@ -272,20 +234,18 @@ def run(ctx: RunContext) -> ClaimResult:
         "decisions": decisions,
     }
     stream = f"one worker's MLP gradients ({stream_steps} steps)"
-    figure_outcomes = outcomes | {stream: error_outcomes(streams, ecq[MLP], outcomes[MLP]["sgd"])}
     panels = [
-        Panel(MLP, "train_loss", "epoch", "train loss", methods=("sgd", "plain", ecq[MLP])),
-        Panel(FLOOR, "suboptimality", "step", "f - f*", methods=("sgd", "plain", ecq[FLOOR])),
+        Panel(MLP, "train_loss", "epoch", "train loss"),
+        Panel(FLOOR, "suboptimality", "step", "f - f*"),
         Panel(
             stream,
             "accumulated_error",
             "step",
             "||sum of (Q(g) - g)||",
             title="accumulated quantization error",
-            methods=("plain", ecq[MLP]),
         ),
     ]
-    fig = curves_figure(figure_outcomes, list(LABELS), panels, LABELS)
+    fig = curves_figure(outcomes | {stream: streams}, list(LABELS), panels, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

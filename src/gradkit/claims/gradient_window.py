@@ -8,8 +8,9 @@ import statistics
 import numpy as np
 from matplotlib.figure import Figure
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments.kinds.spectra import spectra_of, window_spectra_spec
+from gradkit.experiments.stats import Decision
 
 TASK, OPTIMIZER, LR = "mnist1d-mlp", "adam", 1e-3
 WINDOW = 200
@@ -23,20 +24,20 @@ def decide(mass: list[float]) -> Verdict:
     below, inconclusive when they fall on both sides."""
     if not mass:
         raise ValueError("decide needs at least one window")
-    if all(m >= MASS for m in mass):
-        return Verdict.HOLDS
-    if all(m < MASS for m in mass):
-        return Verdict.DOES_NOT_HOLD
-    return Verdict.INCONCLUSIVE
+    yes, no, undecided = Decision.YES, Decision.NO, Decision.UNDECIDED  # undecided: NaN
+    return verdict_from([yes if m >= MASS else no if m < MASS else undecided for m in mass], "all")
 
 
 def run(ctx: RunContext) -> ClaimResult:
     windows = ctx.pick(3, 10, smoke=1)
     specs = [window_spectra_spec(TASK, OPTIMIZER, LR, s, WINDOW, windows) for s in ctx.seeds]
     per_seed = [spectra_of(record) for record in ctx.executor.run(specs)]
-    mass = [statistics.median(s[w].mass_in_top(TOP) for s in per_seed) for w in range(windows)]
-    top1 = [statistics.median(s[w].mass_in_top(1) for s in per_seed) for w in range(windows)]
-    stable = [statistics.median(s[w].stable_rank() for s in per_seed) for w in range(windows)]
+
+    def median(of) -> list[float]:  # per window, over the seeds
+        return [statistics.median(of(s[w]) for s in per_seed) for w in range(windows)]
+
+    mass, top1 = median(lambda w: w.mass_in_top(TOP)), median(lambda w: w.mass_in_top(1))
+    stable = median(lambda w: w.stable_rank())
     verdict = decide(mass)
     spans = [f"steps {w * WINDOW + 1}-{(w + 1) * WINDOW}" for w in range(windows)]
     summary = (
@@ -72,9 +73,8 @@ def run(ctx: RunContext) -> ClaimResult:
         values = per_seed[0][w].singular_values.numpy()
         ax.semilogy(np.arange(1, len(values) + 1), values / values[0], label=span)
     ax.axvline(TOP, color="grey", linestyle=":")
-    ax.set_xlabel("index i")
-    ax.set_ylabel("sigma_i / sigma_1")
-    ax.set_title(f"gradient-window spectra, {TASK} (seed {ctx.seeds[0]})")
+    title = f"gradient-window spectra, {TASK} (seed {ctx.seeds[0]})"
+    ax.set(xlabel="index i", ylabel="sigma_i / sigma_1", title=title)
     ax.legend(fontsize=7)
     return ClaimResult(verdict, summary, numbers, table, fig)
 

@@ -3,17 +3,22 @@ traffic each way, and tolerates a minority of workers that invert their signs.""
 
 from __future__ import annotations
 
-import statistics
-from types import SimpleNamespace
+from dataclasses import replace
 
 from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
     Verdict,
+    comparison_numbers,
+    fixed_outcomes,
+    labels_of,
+    median_cell,
+    outcome_table_as,
     per_seed,
     search_notes,
-    tuned_lrs,
+    seeds_cell,
+    verdict_from,
 )
 from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
 from gradkit.experiments import stats as st
@@ -25,7 +30,7 @@ VOTE = Method(
 )
 SGD = Method("sgd", "SGD (momentum 0.9)", LrRange(0.1, 2.15), "allreduce", (("momentum", 0.9),))
 ADAM = Method("adam", "Adam", LrRange(0.00464, 0.1), "allreduce-adam")
-LABELS = {m.name: m.label for m in (VOTE, SGD, ADAM)}
+LABELS = labels_of((VOTE, SGD, ADAM))
 ACCURACY_SLACK = 0.02
 """'Trains like full-precision SGD': the vote's test accuracy is decidedly within 2 points of
 momentum SGD's (the paper's comparison is with full-precision distributed SGD)."""
@@ -49,23 +54,14 @@ SLOWER = 3
 the paper proves convergence, not its speed, so the attacked vote gets 3x the epochs."""
 NEAR_CLEAN = 0.05
 """'Converges': within 5 points of the clean accuracy (90% interval of the per-seed gap)."""
-
-
-def attacked(method: Method, adversaries: int) -> Method:
-    return Method(
-        method.name,
-        method.label,
-        method.lr_range,
-        method.runs,
-        (*method.hyper, ("byzantine", adversaries)),
-    )
+ACCURACY_PER_SEED = {"test accuracy per seed": seeds_cell("test_accuracy", ".3f")}
 
 
 def decide_vote(accuracy: dict[str, list[float]]) -> tuple[Verdict, str]:
     """Holds if the 90% t-interval of per-seed (SGD - vote) test accuracy lies below
     ACCURACY_SLACK, does not hold if it lies at or above, inconclusive otherwise."""
     decision = st.less(st.paired_interval(accuracy["sgd"], accuracy["vote"]), ACCURACY_SLACK)
-    return _verdict(decision), decision.value
+    return verdict_from([decision]), decision.value
 
 
 def decide_byzantine(clean: list[float], attacked_longer: list[float]) -> tuple[Verdict, str]:
@@ -73,15 +69,7 @@ def decide_byzantine(clean: list[float], attacked_longer: list[float]) -> tuple[
     after 3x the epochs) lies below NEAR_CLEAN; does not hold if at or above; else
     inconclusive."""
     decision = st.less(st.paired_interval(clean, attacked_longer), NEAR_CLEAN)
-    return _verdict(decision), decision.value
-
-
-def _verdict(decision: st.Decision) -> Verdict:
-    return {
-        st.Decision.YES: Verdict.HOLDS,
-        st.Decision.NO: Verdict.DOES_NOT_HOLD,
-        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
-    }[decision]
+    return verdict_from([decision]), decision.value
 
 
 def run_vote(ctx: RunContext) -> ClaimResult:
@@ -91,38 +79,30 @@ def run_vote(ctx: RunContext) -> ClaimResult:
     per = outcomes[problem]
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     verdict, decision = decide_vote(accuracy)
-    vote_run, sgd_run = per["vote"].runs[0], per["sgd"].runs[0]
-    bits = vote_run.metrics.get("counter:payload_bits", 0.0) / (
-        vote_run.metrics["worker_steps"] * vote_run.metrics["parameters"]
-    )  # bits per coordinate each worker sends per step
-    wire = sgd_run.metrics["total_bytes"] / vote_run.metrics["total_bytes"]
-    gap = st.paired_interval(accuracy["sgd"], accuracy["vote"])
+    vote, sgd = per["vote"].runs[0].metrics, per["sgd"].runs[0].metrics
+    # bits per coordinate each worker sends per step
+    bits = vote.get("counter:payload_bits", 0.0) / (vote["worker_steps"] * vote["parameters"])
+    wire = sgd["total_bytes"] / vote["total_bytes"]
     summary = (
         f"{WORKERS} simulated workers, {epochs} epochs of {TASK} at tuned lrs ({len(ctx.seeds)} "
         "seeds). Median test accuracy: "
         + ", ".join(f"{LABELS[m]} {o.median('test_accuracy'):.3f}" for m, o in per.items())
-        + f". SGD - vote per seed {gap} -> within {ACCURACY_SLACK}: {decision}. Each worker "
-        f"sends {bits:.3f} bits per coordinate per step up (as many down); measured wire bytes "
-        f"{wire:.1f}x fewer than a float32 ring all-reduce (all-to-all + all-gather, padding)."
-        + search_notes(outcomes)
+        + f". SGD - vote per seed {st.paired_interval(accuracy['sgd'], accuracy['vote'])} -> "
+        f"within {ACCURACY_SLACK}: {decision}. Each worker sends {bits:.3f} bits per coordinate "
+        f"per step up (as many down); measured wire bytes {wire:.1f}x fewer than a float32 ring "
+        "all-reduce (all-to-all + all-gather, padding)." + search_notes(outcomes)
     )
-    table = [
-        {
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "test accuracy per seed": ", ".join(f"{v:.3f}" for v in accuracy[m]),
-            "wire bytes (seed 0)": f"{o.runs[0].metrics['total_bytes']:.3g}",
-        }
-        for m, o in per.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "test_accuracy": accuracy,
-        "bits_per_coordinate_up": bits,
-        "wire_ratio": wire,
-        "tuned_lr": tuned_lrs(outcomes),
-        "within_slack_of_sgd": decision,
-    }
+    wire_bytes = {"wire bytes (seed 0)": lambda o: f"{o.runs[0].metrics['total_bytes']:.3g}"}
+    table = outcome_table_as("", outcomes, LABELS, ACCURACY_PER_SEED | wire_bytes)
+    numbers = comparison_numbers(
+        ctx,
+        BUDGET,
+        outcomes,
+        test_accuracy=accuracy,
+        bits_per_coordinate_up=bits,
+        wire_ratio=wire,
+        within_slack_of_sgd=decision,
+    )
     panels = [
         Panel(problem, "test_accuracy", "epoch", "test accuracy", log_y=False),
         Panel(problem, "train_loss", "epoch", "train loss"),
@@ -133,56 +113,36 @@ def run_vote(ctx: RunContext) -> ClaimResult:
 
 def run_byzantine(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    clean = ctx.compare({"clean": WHOLE}, (VOTE, SGD), epochs, TUNE_ON)["clean"]
-    runs = {"clean": {m: o.runs for m, o in clean.items()}}
-    for label, length in (
-        ("3 inverting", epochs),
-        (f"3 inverting, {SLOWER}x epochs", SLOWER * epochs),
-    ):
-        runs[label] = {
-            m.name: ctx.runs_at(WHOLE, attacked(m, ADVERSARIES), clean[m.name].lr, length)
-            for m in (VOTE, SGD)
-        }
-    accuracy = {
-        s: {m: [r.metric("test_accuracy") for r in rs] for m, rs in per.items()}
-        for s, per in runs.items()
-    }
+    outcomes = ctx.compare({"clean": WHOLE}, (VOTE, SGD), epochs, TUNE_ON)
+    lrs = {m: o.lr for m, o in outcomes["clean"].items()}
+    attacked = [replace(m, hyper=(*m.hyper, ("byzantine", ADVERSARIES))) for m in (VOTE, SGD)]
     longer = f"3 inverting, {SLOWER}x epochs"
+    for scenario, length in (("3 inverting", epochs), (longer, SLOWER * epochs)):
+        outcomes[scenario] = fixed_outcomes(ctx, WHOLE, attacked, lrs, length)
+    accuracy = per_seed(outcomes, "test_accuracy")
     verdict, decision = decide_byzantine(accuracy["clean"]["vote"], accuracy[longer]["vote"])
-    medians = {s: {m: statistics.median(v) for m, v in per.items()} for s, per in accuracy.items()}
     summary = (
         f"{WORKERS} simulated workers each sampling the whole mnist1d training set; "
         f"{ADVERSARIES} of them invert their signs (the vote) or gradients (mean-aggregated "
         "SGD). Median test accuracy clean / attacked / attacked with "
         f"{SLOWER}x the epochs: "
         + "; ".join(
-            f"{LABELS[m]} " + " / ".join(f"{medians[s][m]:.3f}" for s in medians)
+            f"{LABELS[m]} "
+            + " / ".join(f"{per[m].median('test_accuracy'):.3f}" for per in outcomes.values())
             for m in ("vote", "sgd")
         )
         + f". Vote within {NEAR_CLEAN} of clean given {SLOWER}x the epochs: {decision}."
-        + search_notes({"clean": clean})
+        + search_notes(outcomes)  # the attacked runs were not searched
     )
-    table = [
-        {
-            "scenario": s,
-            "method": LABELS[m],
-            "test accuracy per seed": ", ".join(f"{v:.3f}" for v in vs),
-            "median": f"{medians[s][m]:.3f}",
-        }
-        for s, per in accuracy.items()
-        for m, vs in per.items()
-    ]
+    median = {"median": median_cell("test_accuracy", ".3f")}
+    table = outcome_table_as("scenario", outcomes, LABELS, ACCURACY_PER_SEED | median, rate="")
     numbers = {
         "setting": BUDGET.describe(ctx.scale) + " Byzantine runs sample the whole set.",
         "test_accuracy": accuracy,
-        "tuned_lr": {m: o.lr for m, o in clean.items()},
+        "tuned_lr": lrs,
         "vote_converges_given_more_epochs": decision,
     }
-    outcomes = {
-        s: {m: SimpleNamespace(runs=rs, lr=clean[m].lr) for m, rs in per.items()}
-        for s, per in runs.items()
-    }
-    panels = [Panel(s, "test_accuracy", "epoch", "test accuracy", log_y=False) for s in runs]
+    panels = [Panel(s, "test_accuracy", "epoch", "test accuracy", log_y=False) for s in outcomes]
     fig = curves_figure(outcomes, ["vote", "sgd"], panels, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 

@@ -14,10 +14,10 @@ from gradkit.claims.base import (
     ClaimResult,
     RunContext,
     Verdict,
+    comparison_numbers,
+    judged,
     per_seed,
     search_notes,
-    tuned_lrs,
-    verdict_from,
 )
 from gradkit.experiments import Budget, LrRange, Method, Metric, deep_cnn, init_spectra
 from gradkit.experiments import stats as st
@@ -44,10 +44,6 @@ LABELS = {
     "ordered": "delta-orthogonal, sigma_w^2 0.5",
     "chaotic": "delta-orthogonal, sigma_w^2 2",
 }
-
-
-def methods(depth: int) -> tuple[Method, ...]:
-    return tuple(Method(init, LABELS[init], rates(depth)) for init in INITS)
 
 
 OFF_CRITICAL = ("ordered", "chaotic")
@@ -97,18 +93,17 @@ def decide(
         ),
         "advantage grows with depth": st.less(st.paired_interval(gap[deepest], gap[shallowest])),
     }
-    return verdict_from(decisions.values(), "any"), {k: d.value for k, d in decisions.items()}
+    return judged(decisions)
 
 
 def run(ctx: RunContext) -> ClaimResult:
     depths, epochs = DEPTHS[ctx.scale], BUDGET.at(ctx.scale)
     deepest = max(depths)
     problems = {f"depth {depth}": deep_cnn(depth) for depth in depths}
-    per_problem = {f"depth {depth}": methods(depth) for depth in depths}
-    outcomes = ctx.compare(problems, per_problem, epochs, TUNE_ON)
+    methods = {f"depth {d}": [Method(i, LABELS[i], rates(d)) for i in INITS] for d in depths}
+    outcomes = ctx.compare(problems, methods, epochs, TUNE_ON)
     spectra = init_spectra(ctx.executor, list(INITS), deepest, ctx.seeds)
-    losses = per_seed(outcomes, "train_loss")
-    loss = {depth: losses[f"depth {depth}"] for depth in depths}
+    loss = {d: per_seed(outcomes, "train_loss")[f"depth {d}"] for d in depths}
     spread = {i: [r.metric("log_spread") for r in rs] for i, rs in spectra.items()}
     verdict, decisions = decide(loss, spread)
 
@@ -143,15 +138,16 @@ def run(ctx: RunContext) -> ClaimResult:
         for depth, problem in zip(depths, problems, strict=True)
         for init, outcome in outcomes[problem].items()
     ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "depths": list(depths),
-        "q_star": Q_STAR,
-        "train_loss": {str(d): per for d, per in loss.items()},
-        "jacobian_log_spread": spread,
-        "tuned_lr": tuned_lrs(outcomes),
-        "decisions": decisions,
-    }
+    numbers = comparison_numbers(
+        ctx,
+        BUDGET,
+        outcomes,
+        depths=list(depths),
+        q_star=Q_STAR,
+        train_loss={str(d): per for d, per in loss.items()},
+        jacobian_log_spread=spread,
+        decisions=decisions,
+    )
     return ClaimResult(verdict, summary, numbers, table, figure(outcomes, spectra, depths))
 
 
