@@ -30,21 +30,20 @@ def _variance_estimator(seed: int, dim: int = 10_000, steps: int = 300, beta: fl
     for _ in range(steps):
         p.grad = mu + sigma * torch.randn(len(mu), generator=gen, dtype=torch.float64)
         opt.step()
-    state = opt.state[p]
     correction = 1 - beta**steps
-    m, v = state["exp_avg"] / correction, state["exp_avg_sq"] / correction
+    m, v = opt.state[p]["exp_avg"] / correction, opt.state[p]["exp_avg_sq"] / correction
     r = rho(beta, steps)
     s = (v - m.square()).clamp_min(0) / (1 - r)
     gamma = m.square() / (m.square() + r * s)
     expected_gamma = mu.square() / (mu.square() + r * sigma.square())
-    levels = {}
-    for level in NOISE_LEVELS:
-        mask = sigma == level
-        levels[level] = {
-            "mean_s_over_sigma2": float((s[mask] / level**2).mean()),
-            "mean_gamma": float(gamma[mask].mean()),
-            "mean_expected_gamma": float(expected_gamma[mask].mean()),
+    levels = {
+        level: {
+            "mean_s_over_sigma2": float((s[sigma == level] / level**2).mean()),
+            "mean_gamma": float(gamma[sigma == level].mean()),
+            "mean_expected_gamma": float(expected_gamma[sigma == level].mean()),
         }
+        for level in NOISE_LEVELS
+    }
     return levels, r, (1 - beta) / (1 + beta), s, sigma
 
 
@@ -81,7 +80,6 @@ def run(ctx: RunContext) -> ClaimResult:
 
     estimator_errors = {lvl: abs(v["mean_s_over_sigma2"] - 1) for lvl, v in levels.items()}
     verdict, checks = decide(worst_gap, estimator_errors, r, r_limit)
-
     sign_like = float(np.mean(factors > 0.9))
     summary = (
         f"Over {record.metrics['steps']:.0f} Adam steps on the mnist1d MLP, the largest gap "
@@ -104,16 +102,14 @@ def run(ctx: RunContext) -> ClaimResult:
         "noise_to_signal_init": initial,
         "noise_to_signal_trained": trained,
     }
-    table = (
-        [
-            {
-                "check": "Adam step = sign(m) sqrt(1/(1+eta^2))",
-                "measured": f"max gap {worst_gap:.1e} lr",
-                "criterion": f"<= {IDENTITY_TOLERANCE:g} lr",
-                "ok": checks["identity"],
-            },
-        ]
-        + [
+    table = [
+        {
+            "check": "Adam step = sign(m) sqrt(1/(1+eta^2))",
+            "measured": f"max gap {worst_gap:.1e} lr",
+            "criterion": f"<= {IDENTITY_TOLERANCE:g} lr",
+            "ok": checks["identity"],
+        },
+        *(
             {
                 "check": f"variance estimate, sigma = {lvl:g}",
                 "measured": f"mean s/sigma^2 = {v['mean_s_over_sigma2']:.3f}",
@@ -121,34 +117,29 @@ def run(ctx: RunContext) -> ClaimResult:
                 "ok": estimator_errors[lvl] <= ESTIMATOR_TOLERANCE,
             }
             for lvl, v in levels.items()
-        ]
-        + [
-            {
-                "check": "rho(0.9, t) -> (1-beta)/(1+beta)",
-                "measured": f"{r:.6f}",
-                "criterion": f"{r_limit:.6f} +- 1e-6",
-                "ok": checks["rho"],
-            }
-        ]
-    )
-
+        ),
+        {
+            "check": "rho(0.9, t) -> (1-beta)/(1+beta)",
+            "measured": f"{r:.6f}",
+            "criterion": f"{r_limit:.6f} +- 1e-6",
+            "ok": checks["rho"],
+        },
+    ]
     fig = Figure(figsize=(13, 3.8), layout="tight")
     ax1, ax2, ax3 = fig.subplots(1, 3)
     ax1.hist(factors, bins=50, color="tab:blue")
-    ax1.set_xlabel("variance factor sqrt(1/(1+eta^2))")
-    ax1.set_ylabel("coordinates")
+    ax1.set(xlabel="variance factor sqrt(1/(1+eta^2))", ylabel="coordinates")
     ax1.set_title("Adam's factor at the last step")
     for lvl in NOISE_LEVELS:
-        mask = sigma == lvl
-        ax2.hist((s[mask] / lvl**2).numpy(), bins=60, histtype="step", label=f"sigma={lvl:g}")
+        ax2.hist(
+            (s[sigma == lvl] / lvl**2).numpy(), bins=60, histtype="step", label=f"sigma={lvl:g}"
+        )
     ax2.axvline(1.0, color="k", linestyle="--")
-    ax2.set_xlabel("s / sigma^2 (per coordinate)")
-    ax2.set_title("variance estimate, 300 steps")
-    ax2.legend()
+    ax2.set(xlabel="s / sigma^2 (per coordinate)", title="variance estimate, 300 steps")
     for label in ("init", "trained"):
         ax3.hist(record.extra["log10_ratio"][label], bins=60, histtype="step", label=label)
-    ax3.set_xlabel("log10 eta^2 (batch 100)")
-    ax3.set_title("noise-to-signal, mnist1d MLP")
+    ax3.set(xlabel="log10 eta^2 (batch 100)", title="noise-to-signal, mnist1d MLP")
+    ax2.legend()
     ax3.legend()
     return ClaimResult(verdict, summary, numbers, table, fig)
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import math
 import statistics
-from types import SimpleNamespace
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, tuned_lrs
-from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
+    judged,
+    labels_of,
+    search_notes,
+)
+from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, simulated
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
 
@@ -18,7 +25,7 @@ METHODS = (
     Method("dpsgd", "D-PSGD", LrRange(0.1, 2.15)),
     Method("adpsgd", "AD-PSGD", LrRange(0.1, 2.15)),
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = labels_of(METHODS)
 SCENARIOS = {
     "normal": simulated(TASK, WORKERS),
     "slow-worker": simulated(TASK, WORKERS, slowdown={"0": STRAGGLER}),
@@ -44,10 +51,6 @@ def time_to(run, target: float) -> float:
     return next((t for t, v in zip(times, values, strict=True) if v <= target), math.inf)
 
 
-def _log(t: float) -> float:
-    return math.log(t) if t > 0 else -math.inf
-
-
 def decide(times: dict[str, list[float]]) -> tuple[Verdict, dict]:
     """Per seed, log(best baseline time / AD-PSGD time), the baseline being the better (lower
     median time) of AllReduce and D-PSGD. Holds if its 90% t-interval lies above log(SPEEDUP),
@@ -56,17 +59,10 @@ def decide(times: dict[str, list[float]]) -> tuple[Verdict, dict]:
     if all(math.isinf(t) for values in times.values() for t in values):
         return Verdict.INCONCLUSIVE, {"speedup_interval": None}
     baseline = min(("allreduce", "dpsgd"), key=lambda a: statistics.median(times[a]))
-    speedups = [_log(b) - _log(a) for a, b in zip(times["adpsgd"], times[baseline], strict=True)]
-    interval = st.paired_interval(speedups, [0.0] * len(speedups))
-    decision = st.greater(interval, math.log(SPEEDUP))
-    verdict = {
-        st.Decision.YES: Verdict.HOLDS,
-        st.Decision.NO: Verdict.DOES_NOT_HOLD,
-        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
-    }[decision]
-    ratio = {k: math.exp(v) for k, v in (("mean", interval.mean), ("low", interval.low),
-                                           ("high", interval.high))}  # fmt: skip
-    return verdict, {"baseline": baseline, "speedup_interval": ratio, "decision": decision.value}
+    interval = st.paired_interval(st.logs(times[baseline]), st.logs(times["adpsgd"]))
+    verdict, named = judged({"decision": st.greater(interval, math.log(SPEEDUP))})
+    ratio = {k: math.exp(getattr(interval, k)) for k in ("mean", "low", "high")}
+    return verdict, {"baseline": baseline, "speedup_interval": ratio, **named}
 
 
 def time_to_target_claim(ctx: RunContext, scenarios: list[str], deciding: str) -> ClaimResult:
@@ -78,24 +74,19 @@ def time_to_target_claim(ctx: RunContext, scenarios: list[str], deciding: str) -
     so each reaches it without perturbation.
     """
     epochs = BUDGET.at(ctx.scale)
-    normal = ctx.compare({"normal": SCENARIOS["normal"]}, METHODS, epochs, TUNE_ON)
-    lrs = tuned_lrs(normal)["normal"]
-    runs = {"normal": {m.name: normal["normal"][m.name].runs for m in METHODS}}
-    for scenario in scenarios:
-        runs[scenario] = {
-            m.name: ctx.runs_at(SCENARIOS[scenario], m, lrs[m.name], epochs) for m in METHODS
-        }
-    final = {
-        m: statistics.median(r.metric("train_loss") for r in rs) for m, rs in runs["normal"].items()
-    }
-    target = TARGET_SLACK * max(final.values())
+    outcomes = ctx.compare({"normal": SCENARIOS["normal"]}, METHODS, epochs, TUNE_ON)
+    lrs = {m: o.lr for m, o in outcomes["normal"].items()}
+    for s in scenarios:
+        runs = {m: ctx.runs_at(SCENARIOS[s], m, lrs[m.name], epochs) for m in METHODS}
+        outcomes[s] = {m.name: MethodOutcome.fixed(m, lrs[m.name], r) for m, r in runs.items()}
+    target = TARGET_SLACK * max(o.median("train_loss") for o in outcomes["normal"].values())
     times = {
-        s: {m: [time_to(r, target) for r in rs] for m, rs in per.items()} for s, per in runs.items()
+        s: {m: [time_to(r, target) for r in o.runs] for m, o in per.items()}
+        for s, per in outcomes.items()
     }
     verdict, details = decide(times[deciding])
-    start = min(r.curve("train_loss")[1][0] for r in runs["normal"]["allreduce"])
-    if not target < start:
-        verdict = Verdict.INCONCLUSIVE  # no meaningful target
+    if not target < min(r.curve("train_loss")[1][0] for r in outcomes["normal"]["allreduce"].runs):
+        verdict = Verdict.INCONCLUSIVE  # no meaningful target: not below the initial loss
     medians = {s: {m: statistics.median(v) for m, v in per.items()} for s, per in times.items()}
     speed = details["speedup_interval"]
     summary = (
@@ -107,7 +98,7 @@ def time_to_target_claim(ctx: RunContext, scenarios: list[str], deciding: str) -
             if speed and math.isfinite(speed["mean"])
             else "; no speed-up measurable (the target was not reached, or reached at once)."
         )
-        + search_notes(normal)
+        + search_notes(outcomes)
     )
     table = [
         {"scenario": s, "algorithm": LABELS[m], "tuned lr": f"{lrs[m]:.3g}",
@@ -123,11 +114,7 @@ def time_to_target_claim(ctx: RunContext, scenarios: list[str], deciding: str) -
         "tuned_lr": lrs,
         **details,
     }
-    outcomes = {
-        s: {m: SimpleNamespace(runs=rs, lr=lrs[m]) for m, rs in per.items()}
-        for s, per in runs.items()
-    }
-    panels = [Panel(s, "train_loss@time", "simulated time", "train loss") for s in runs]
+    panels = [Panel(s, "train_loss@time", "simulated time", "train loss") for s in outcomes]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
     for ax in fig.axes[: len(panels)]:
         ax.axhline(target, color="k", linestyle=":", linewidth=1)

@@ -3,17 +3,19 @@ dominate, and the grown batch beats fixed batches at equal work (Bollapragada et
 
 from __future__ import annotations
 
-import statistics
-
 from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
     Verdict,
+    comparison_numbers,
+    judged,
+    labels_of,
+    median_cell,
+    outcome_table,
     per_seed,
     search_notes,
-    tuned_lrs,
-    verdict_from,
+    seeds_cell,
 )
 from gradkit.experiments import Budget, LrRange, Method, Metric, logistic_work
 from gradkit.experiments import stats as st
@@ -37,7 +39,16 @@ FIXED = tuple(
     for b in (INITIAL_BATCH, 128)
 )
 METHODS = (GROWING, *FIXED)
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = labels_of(METHODS)
+CELLS = {
+    "final gap (median)": median_cell("final_gap", ".2e"),
+    "final gap per seed": seeds_cell("final_gap", ".1e"),
+    "last batch (median)": median_cell("final_batch", ".0f"),
+}
+PANELS = (  # curve, x, y, title ({p}: the problem), methods (none: all)
+    ("suboptimality", "epochs of per-sample gradients", "F - F*", "", ()),
+    ("batch_size", "iteration", "batch size", "{p}: grown batch", ("growing",)),
+)
 BUDGET = Budget(
     smoke=2,
     quick=20,
@@ -56,11 +67,7 @@ def grew(final_batches: list[float]) -> st.Decision:
     """YES if every seed's batch ended >= GROWTH x the initial one, NO if none did."""
     grown = [b >= GROWTH * INITIAL_BATCH for b in final_batches]
     return (
-        st.Decision.YES
-        if all(grown)
-        else st.Decision.NO
-        if not any(grown)
-        else st.Decision.UNDECIDED
+        st.Decision.YES if all(grown) else st.Decision.UNDECIDED if any(grown) else st.Decision.NO
     )
 
 
@@ -73,17 +80,10 @@ def decide(
     every problem, inconclusive otherwise."""
     decisions = {}
     for p, per in gaps.items():
-        lower = [
-            st.less(
-                st.paired_interval(
-                    st.logs(per["growing"], GAP_FLOOR), st.logs(per[m.name], GAP_FLOOR)
-                )
-            )
-            for m in FIXED
-        ]
+        logs = {m: st.logs(values, GAP_FLOOR) for m, values in per.items()}
+        lower = [st.less(st.paired_interval(logs["growing"], logs[m.name])) for m in FIXED]
         decisions[p] = st.all_of([grew(batches[p]["growing"]), *lower])
-    verdict = verdict_from(decisions.values(), "all")
-    return verdict, {p: d.value for p, d in decisions.items()}
+    return judged(decisions, "all")
 
 
 def run(ctx: RunContext) -> ClaimResult:
@@ -97,7 +97,7 @@ def run(ctx: RunContext) -> ClaimResult:
         f"{len(ctx.seeds)} seeds at each arm's tuned lr: "
         + "; ".join(
             f"{p}: grown batch {o['growing'].median('final_gap'):.1e} (last batch "
-            f"{statistics.median(batches[p]['growing']):.0f}), "
+            f"{o['growing'].median('final_batch'):.0f}), "
             + ", ".join(f"batch {m.hyper[0][1]} {o[m.name].median('final_gap'):.1e}" for m in FIXED)
             + f" (grown batch wins: {wins[p]})"
             for p, o in outcomes.items()
@@ -105,43 +105,15 @@ def run(ctx: RunContext) -> ClaimResult:
         + "."
         + search_notes(outcomes)
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "final gap (median)": f"{o.median('final_gap'):.2e}",
-            "final gap per seed": ", ".join(f"{v:.1e}" for v in o.values("final_gap")),
-            "last batch (median)": f"{o.median('final_batch'):.0f}",
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "budget": budget,
-        "final_gap": gaps,
-        "final_batch": batches,
-        "tuned_lr": tuned_lrs(outcomes),
-        "grown_batch_wins": wins,
-    }
+    numbers = comparison_numbers(ctx, BUDGET, outcomes, final_gap=gaps, final_batch=batches)
+    numbers |= {"budget": budget, "grown_batch_wins": wins}
     panels = [
-        panel
+        Panel(p, curve, x, y, title=title.format(p=p), methods=methods)
         for p in outcomes
-        for panel in (
-            Panel(p, "suboptimality", "epochs of per-sample gradients", "F - F*"),
-            Panel(
-                p,
-                "batch_size",
-                "iteration",
-                "batch size",
-                title=f"{p}: grown batch",
-                methods=("growing",),
-            ),
-        )
+        for curve, x, y, title, methods in PANELS
     ]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
-    return ClaimResult(verdict, summary, numbers, table, fig)
+    return ClaimResult(verdict, summary, numbers, outcome_table(outcomes, LABELS, CELLS), fig)
 
 
 CLAIM = Claim(

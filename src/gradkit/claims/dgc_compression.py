@@ -8,9 +8,11 @@ from gradkit.claims.base import (
     ClaimResult,
     RunContext,
     Verdict,
+    comparison_numbers,
+    judged,
+    labels_of,
     per_seed,
     search_notes,
-    tuned_lrs,
 )
 from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
 from gradkit.experiments import stats as st
@@ -35,19 +37,17 @@ ABLATIONS = {
     "no-clipping": ("DGC without local clipping", ("clip_norm", None)),
     "no-warmup": ("DGC without warm-up", ("warmup_steps", 0)),
 }
-DENSE = Method("dense", "dense momentum SGD", RANGE, "allreduce", (("momentum", 0.9),))
-TOPK = Method("topk", "naive top-k (gradient dropping)", RANGE, "topk", (("density", DENSITY),))
-DGC = Method("dgc", "DGC", RANGE, "dgc", FULL)
 METHODS = (
-    DENSE,
-    TOPK,
-    DGC,
+    Method("dense", "dense momentum SGD", RANGE, "allreduce", (("momentum", 0.9),)),
+    Method("topk", "naive top-k (gradient dropping)", RANGE, "topk", (("density", DENSITY),)),
+    Method("dgc", "DGC", RANGE, "dgc", FULL),
     *(
         Method(name, label, RANGE, "dgc", tuple((dict(FULL) | dict([change])).items()))
         for name, (label, change) in ABLATIONS.items()
     ),
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = labels_of(METHODS)
+PANELS = {"dense, top-k, DGC": ("dense", "topk", "dgc"), "ablations": ("dgc", *ABLATIONS)}
 MIN_RATIO = 270
 ACCURACY_SLACK = 0.01
 """'Without losing accuracy': DGC's test accuracy decidedly within 1 point of dense SGD's (the
@@ -79,13 +79,7 @@ def decide(accuracy: dict[str, list[float]], ratio: float) -> tuple[Verdict, dic
     beats_topk = st.greater(st.paired_interval(accuracy["dgc"], accuracy["topk"]))
     ratio_ok = st.Decision.YES if ratio >= MIN_RATIO else st.Decision.NO
     parts = {"no_accuracy_loss": no_loss, "beats_top_k": beats_topk, "ratio_at_least": ratio_ok}
-    if all(d == st.Decision.YES for d in parts.values()):
-        verdict = Verdict.HOLDS
-    elif st.Decision.NO in (no_loss, ratio_ok):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
-    return verdict, {k: d.value for k, d in parts.items()}
+    return judged(parts, "any", ("no_accuracy_loss", "ratio_at_least"))
 
 
 def run(ctx: RunContext) -> ClaimResult:
@@ -96,10 +90,8 @@ def run(ctx: RunContext) -> ClaimResult:
     ratio = compression_ratio(per["no-warmup"].runs[0])  # density 0.1% from the first step
     overall = compression_ratio(per["dgc"].runs[0])
     verdict, details = decide(accuracy, ratio)
-    losses = {  # accuracy lost by removing each component (full DGC - ablated, per seed)
-        name: st.paired_interval(accuracy["dgc"], accuracy[name]) for name in ABLATIONS
-    }
-    order = sorted(ABLATIONS, key=lambda name: -losses[name].mean)
+    # accuracy lost by removing each component: full DGC - ablated, per seed
+    lost = {n: vars(st.paired_interval(accuracy["dgc"], accuracy[n])) for n in ABLATIONS}
     summary = (
         f"{WORKERS} simulated workers, {epochs} epochs of {TASK}, density {DENSITY}, every "
         f"variant at its own tuned lr ({len(ctx.seeds)} seeds). Compression ratio counted from "
@@ -110,7 +102,8 @@ def run(ctx: RunContext) -> ClaimResult:
         + ", ".join(f"{k} {v}" for k, v in details.items())
         + ". Accuracy lost by removing a component (mean per seed, largest first): "
         + ", ".join(
-            f"{ABLATIONS[n][0].removeprefix('DGC without ')} {losses[n].mean:+.3f}" for n in order
+            f"{ABLATIONS[n][0].removeprefix('DGC without ')} {lost[n]['mean']:+.3f}"
+            for n in sorted(lost, key=lambda n: -lost[n]["mean"])
         )
         + "."
         + search_notes(outcomes)
@@ -124,34 +117,12 @@ def run(ctx: RunContext) -> ClaimResult:
         }
         for m, o in per.items()
     ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "ratio": ratio,
-        "overall_ratio": overall,
-        "test_accuracy": accuracy,
-        "accuracy_lost_without": {n: vars(i) for n, i in losses.items()},
-        "tuned_lr": tuned_lrs(outcomes),
-        **details,
-    }
+    numbers = comparison_numbers(
+        ctx, BUDGET, outcomes, ratio=ratio, overall_ratio=overall, test_accuracy=accuracy
+    ) | {"accuracy_lost_without": lost, **details}
     panels = [
-        Panel(
-            problem,
-            "test_accuracy",
-            "epoch",
-            "test accuracy",
-            log_y=False,
-            methods=("dense", "topk", "dgc"),
-            title="dense, top-k, DGC",
-        ),
-        Panel(
-            problem,
-            "test_accuracy",
-            "epoch",
-            "test accuracy",
-            log_y=False,
-            methods=("dgc", *ABLATIONS),
-            title="ablations",
-        ),
+        Panel(problem, "test_accuracy", "epoch", "test accuracy", log_y=False, methods=m, title=t)
+        for t, m in PANELS.items()
     ]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)

@@ -3,12 +3,11 @@ random labels and less at initialisation (Arora, Ge, Neyshabur & Zhang, ICML 201
 
 from __future__ import annotations
 
-import math
 import statistics
 
 from matplotlib.figure import Figure
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, judged
 from gradkit.experiments import stability_epochs, stability_runs
 from gradkit.experiments import stats as st
 
@@ -25,16 +24,14 @@ def decide(attenuation: dict[str, list[float]], accuracy: dict[str, list[float]]
     otherwise, or if a trained net did not fit its labels (train accuracy < FITTED)."""
     if any(a < FITTED for net in ("true", "random") for a in accuracy[net]):
         return Verdict.INCONCLUSIVE, {"fitted": "no"}
-    logs = {net: [math.log(r) for r in values] for net, values in attenuation.items()}
+    logs = {net: st.logs(values) for net, values in attenuation.items()}
+    true = logs["true"]
     checks = {
-        "attenuates": st.less(
-            st.paired_interval(logs["true"], [math.log(RELATIVE)] * len(logs["true"]))
-        ),
-        "less with random labels": st.less(st.paired_interval(logs["true"], logs["random"])),
-        "less at initialisation": st.less(st.paired_interval(logs["true"], logs["init"])),
+        "attenuates": st.less(st.paired_interval(true, st.logs([RELATIVE] * len(true)))),
+        "less with random labels": st.less(st.paired_interval(true, logs["random"])),
+        "less at initialisation": st.less(st.paired_interval(true, logs["init"])),
     }
-    verdict = verdict_from(checks.values())
-    return verdict, {k: d.value for k, d in checks.items()}
+    return judged(checks)
 
 
 def median(records, metric: str) -> float:
@@ -72,19 +69,17 @@ def run(ctx: RunContext) -> ClaimResult:
     numbers = {"relative_noise": RELATIVE, "epochs": epochs, "attenuation": attenuation,
                "train_accuracy": accuracy, "checks": checks}  # fmt: skip
     fig = Figure(figsize=(10, 4), layout="tight")
-    left, right = fig.subplots(1, 2)
+    left, right = axes = fig.subplots(1, 2)
     for n, rs in per_net.items():
-        x, y = rs[0].curve("attenuation")
-        left.plot(x, y, "o-", label=NETS[n])
-        x, y = rs[0].curve("stable_rank")
-        right.plot(x, y, "o-", label=NETS[n])
+        for ax, curve in zip(axes, ("attenuation", "stable_rank"), strict=True):
+            ax.plot(*rs[0].curve(curve), "o-", label=NETS[n])
     left.set(yscale="log", xlabel="layer (0 = where the noise enters)", ylabel="median r")
     left.set_title(
         f"noise {RELATIVE:g} x ||x|| at the first layer (seed {ctx.seeds[0]})", fontsize=9
     )
     right.set(xlabel="layer", ylabel="stable rank ||W||_F^2 / ||W||_2^2")
-    left.legend(fontsize=7)
-    right.legend(fontsize=7)
+    for ax in axes:
+        ax.legend(fontsize=7)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

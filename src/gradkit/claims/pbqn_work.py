@@ -3,16 +3,17 @@ L-BFGS, and beats tuned SGD at equal work (Bollapragada et al. 2018)."""
 
 from __future__ import annotations
 
-import statistics
-
 from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
     Verdict,
+    judged,
+    labels_of,
+    median_cell,
+    outcome_table,
     per_seed,
     search_notes,
-    verdict_from,
 )
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, logistic_work
 from gradkit.experiments import stats as st
@@ -26,8 +27,13 @@ PBQN = Method("pbqn", "PBQN", LrRange(0.01, 1.0, floor=0.001, ceiling=1.0))
 PBQN_PAPER = Method("pbqn-paper", f"PBQN (paper's theta {PAPER_THETA})", PBQN.lr_range, "pbqn")
 LBFGS = Method("lbfgs", "full-batch L-BFGS", LrRange(1.0, 1.0))
 SGD = Method("sgd", "SGD (batch 32)", LrRange(0.1, 10.0))
-LABELS = {m.name: m.label for m in (PBQN, PBQN_PAPER, LBFGS, SGD)}
+LABELS = labels_of((PBQN, PBQN_PAPER, LBFGS, SGD))
 RATES = {"pbqn": "theta", "pbqn-paper": "", "lbfgs": ""}
+PANELS = (  # curve, x, y, title ({p}: the problem), methods (none: all)
+    ("suboptimality", "epochs of per-sample gradients", "F - F*", "", ()),
+    ("batch_size", "iteration", "batch size", "{p}: batch size", ("pbqn", "pbqn-paper")),
+    ("step_size", "iteration", "accepted step", "{p}: accepted steps", ("pbqn", "pbqn-paper")),
+)
 BUDGET = Budget(
     smoke=2,
     quick=30,
@@ -55,12 +61,9 @@ def decide(
     decisions = {}
     for p in epochs:
         fewer = st.paired_interval(*st.log_pair(epochs[p]["pbqn"], epochs[p]["lbfgs"], budget + 1))
-        lower = st.paired_interval(
-            st.logs(gaps[p]["pbqn"], GAP_FLOOR), st.logs(gaps[p]["sgd"], GAP_FLOOR)
-        )
+        lower = st.paired_interval(*(st.logs(gaps[p][m], GAP_FLOOR) for m in ("pbqn", "sgd")))
         decisions[p] = st.all_of([st.less(fewer), st.less(lower)])
-    verdict = verdict_from(decisions.values(), "most")
-    return verdict, {p: d.value for p, d in decisions.items()}
+    return judged(decisions, "most")
 
 
 def run(ctx: RunContext) -> ClaimResult:
@@ -74,76 +77,52 @@ def run(ctx: RunContext) -> ClaimResult:
             runs = ctx.runs_at(make, fixed, value, budget)
             outcomes[p][fixed.name] = MethodOutcome.fixed(fixed, value, runs)
     epochs, gaps = per_seed(outcomes, "epochs_to_target"), per_seed(outcomes, "final_gap")
-    batches = per_seed(outcomes, "final_batch")
     verdict, wins = decide(epochs, gaps, budget)
 
-    def reached(values) -> str:
-        median = statistics.median(values)
+    def reached(outcome: MethodOutcome) -> str:
+        median = outcome.median("epochs_to_target")
         return f"{median:.3g}" if median <= budget else f"not within {budget}"
 
     summary = (
         f"Epochs of per-sample gradients to F - F* <= {TARGET_GAP:g} (F0 - F*) and the gap after "
         f"{budget} epochs, median of {len(ctx.seeds)} seeds: "
         + "; ".join(
-            f"{p}: PBQN (theta {o['pbqn'].lr:g}) {reached(epochs[p]['pbqn'])} epochs, final gap "
+            f"{p}: PBQN (theta {o['pbqn'].lr:g}) {reached(o['pbqn'])} epochs, final gap "
             f"{o['pbqn'].median('final_gap'):.1e}, last batch "
-            f"{statistics.median(batches[p]['pbqn']):.0f}; full-batch L-BFGS "
-            f"{reached(epochs[p]['lbfgs'])} epochs; SGD (lr {o['sgd'].lr:.3g}) final gap "
+            f"{o['pbqn'].median('final_batch'):.0f}; full-batch L-BFGS "
+            f"{reached(o['lbfgs'])} epochs; SGD (lr {o['sgd'].lr:.3g}) final gap "
             f"{o['sgd'].median('final_gap'):.1e}; PBQN at the paper's theta: "
-            f"{reached(epochs[p]['pbqn-paper'])} epochs, final gap "
+            f"{reached(o['pbqn-paper'])} epochs, final gap "
             f"{o['pbqn-paper'].median('final_gap'):.1e} (PBQN wins: {wins[p]})"
             for p, o in outcomes.items()
         )
         + "."
-        + search_notes({p: {"pbqn": o["pbqn"], "sgd": o["sgd"]} for p, o in outcomes.items()})
+        + search_notes(outcomes)
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "theta or lr": "" if m == "lbfgs" else f"{o.lr:.3g}",
-            "epochs to target (median)": reached(epochs[p][m]),
-            "final gap (median)": f"{o.median('final_gap'):.2e}",
-            "last batch (median)": f"{statistics.median(batches[p][m]):.0f}",
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
+    cells = {
+        "theta or lr": lambda o: "" if o.method == LBFGS else f"{o.lr:.3g}",
+        "epochs to target (median)": reached,
+        "final gap (median)": median_cell("final_gap", ".2e"),
+        "last batch (median)": median_cell("final_batch", ".0f"),
+    }
     numbers = {
         "setting": BUDGET.describe(ctx.scale),
         "budget": budget,
         "target_gap": TARGET_GAP,
         "epochs_to_target": epochs,
         "final_gap": gaps,
-        "final_batch": batches,
+        "final_batch": per_seed(outcomes, "final_batch"),
         "chosen_theta": {p: o["pbqn"].lr for p, o in outcomes.items()},
         "sgd_lr": {p: o["sgd"].lr for p, o in outcomes.items()},
         "pbqn_wins": wins,
     }
     panels = [
-        panel
+        Panel(p, curve, x, y, title=title.format(p=p), methods=methods)
         for p in outcomes
-        for panel in (
-            Panel(p, "suboptimality", "epochs of per-sample gradients", "F - F*"),
-            Panel(
-                p,
-                "batch_size",
-                "iteration",
-                "batch size",
-                title=f"{p}: batch size",
-                methods=("pbqn", "pbqn-paper"),
-            ),
-            Panel(
-                p,
-                "step_size",
-                "iteration",
-                "accepted step",
-                title=f"{p}: accepted steps",
-                methods=("pbqn", "pbqn-paper"),
-            ),
-        )
+        for curve, x, y, title, methods in PANELS
     ]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS, RATES)
+    table = outcome_table(outcomes, LABELS, cells, rate="")
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

@@ -4,23 +4,21 @@ schedule even for linear delays (Zhou et al., ICML 2018)."""
 
 from __future__ import annotations
 
-import statistics
-
 from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
     Verdict,
+    judged,
+    labels_of,
     per_seed,
     search_notes,
     tuned_lrs,
-    verdict_from,
 )
 from gradkit.distributed.delays import DelayProfile
 from gradkit.experiments import Budget, LrRange, Method, Metric, delayed
 from gradkit.experiments import stats as st
 from gradkit.experiments.kinds.async_delays import NOISE, PROBLEMS
-from gradkit.experiments.stats import Decision
 from gradkit.optim.schedules import Schedule
 from gradkit.report.figures import Panel, curves_figure
 
@@ -37,7 +35,7 @@ SCHEDULES = {
     "poly0.95": Method("poly0.95", "n^-0.95", FIRST_STEPS, "polynomial", (("q", 0.95),)),
     "quasilinear": Method("quasilinear", "quasilinear", FIRST_STEPS, "quasilinear"),
 }
-LABELS = {name: m.label for name, m in SCHEDULES.items()}
+LABELS = labels_of(SCHEDULES.values())
 BUDGET = Budget(
     smoke=500,
     quick=20_000,
@@ -52,77 +50,53 @@ BUDGET = Budget(
 TUNE_ON = Metric("distance")
 
 
-def schedule_of(name: str) -> Schedule:
-    method = SCHEDULES[name]
-    return Schedule(method.runs, 1.0, dict(method.hyper).get("q", 1.0))
-
-
 def satisfies(schedule: str, delays: str) -> bool:
     """Whether the sufficient conditions hold for this schedule under these delays."""
-    return schedule_of(schedule).satisfies(DelayProfile.parse(delays).exponent)
+    method, exponent = SCHEDULES[schedule], DelayProfile.parse(delays).exponent
+    return Schedule(method.runs, **dict(method.hyper)).satisfies(exponent)
 
 
-def cell(problem: str, delays: str) -> str:
-    return f"{problem}, {DELAYS[delays]}"
-
-
-CELLS = {cell(p, d): (p, d) for p in PROBLEMS for d in DELAYS}
+CELLS = {f"{p}, {DELAYS[d]}": (p, d) for p in PROBLEMS for d in DELAYS}
 """Cell name -> (problem, delays)."""
 
 
-def converges(distance: list[float], decade: list[float]) -> Decision:
+def converges(distance: list[float], decade: list[float]) -> st.Decision:
     """YES if the 90% t-intervals over seeds put log(distance) (relative to the start) and
     log(decade ratio) below 0: closer than the start, and still approaching x* over the last
     decade of updates; NO if either lies at or above 0."""
     zeros = [0.0] * len(distance)
-    return st.all_of(
-        [
-            st.less(st.paired_interval(st.logs(distance), zeros)),
-            st.less(st.paired_interval(st.logs(decade), zeros)),
-        ]
-    )
+    return st.all_of([st.less(st.paired_interval(st.logs(v), zeros)) for v in (distance, decade)])
 
 
 def decide(distance, decade) -> tuple[Verdict, dict[str, str]]:
-    """``distance[cell][schedule]`` and ``decade[cell][schedule]`` per seed, cells named by
-    :func:`cell`. Holds if every schedule that satisfies the conditions for its cell's delays
+    """``distance[cell][schedule]`` and ``decade[cell][schedule]`` per seed, cells named as
+    in :data:`CELLS`. Holds if every schedule that satisfies the conditions for its cell's delays
     converges (:func:`converges` YES), and the quasilinear one under linear delays has both
     ratios below 1 in every seed; does not hold if any of these is NO (or fails in a seed);
     inconclusive otherwise."""
     decisions = {}
-    for problem in PROBLEMS:
-        for delays in DELAYS:
-            name = cell(problem, delays)
-            for schedule in SCHEDULES:
-                if satisfies(schedule, delays):
-                    decisions[f"{name}: {LABELS[schedule]}"] = converges(
-                        distance[name][schedule], decade[name][schedule]
-                    )
-        linear = cell(problem, "linear:0.5")
-        every = all(
-            d < 1 and r < 1
-            for d, r in zip(distance[linear]["quasilinear"], decade[linear]["quasilinear"],
-                            strict=True)
-        )  # fmt: skip
-        decisions[f"{problem}: quasilinear under n/2 in every seed"] = (
-            Decision.YES if every else Decision.NO
-        )
-    verdict = verdict_from(decisions.values(), "any")
-    return verdict, {k: d.value for k, d in decisions.items()}
+    for name, (problem, delays) in CELLS.items():
+        for s in SCHEDULES:
+            if satisfies(s, delays):
+                decisions[f"{name}: {LABELS[s]}"] = converges(distance[name][s], decade[name][s])
+        if delays == "linear:0.5":
+            quasi = distance[name]["quasilinear"] + decade[name]["quasilinear"]
+            every = st.Decision.YES if all(v < 1 for v in quasi) else st.Decision.NO
+            decisions[f"{problem}: quasilinear under n/2 in every seed"] = every
+    return judged(decisions)
 
 
 def run(ctx: RunContext) -> ClaimResult:
     updates = BUDGET.at(ctx.scale)
     problems = {name: delayed(*where) for name, where in CELLS.items()}
     outcomes = ctx.compare(problems, list(SCHEDULES.values()), updates, TUNE_ON)
-    distance = per_seed(outcomes, "distance")
-    decade = per_seed(outcomes, "decade_ratio")
+    distance, decade = per_seed(outcomes, "distance"), per_seed(outcomes, "decade_ratio")
     verdict, decisions = decide(distance, decade)
     failing = [k for k, v in decisions.items() if v != "yes"]
+    rows = [(name, s, o) for name, per in outcomes.items() for s, o in per.items()]
     violators = [
-        f"{name}: {LABELS[s]} {statistics.median(per[s]):.2g}"
-        for name, per in distance.items()
-        for s in SCHEDULES
+        f"{name}: {LABELS[s]} {o.median('distance'):.2g}"
+        for name, s, o in rows
         if not satisfies(s, CELLS[name][1])
     ]
     summary = (
@@ -142,8 +116,7 @@ def run(ctx: RunContext) -> ClaimResult:
             "final distance (median)": f"{o.median('distance'):.3g}",
             "last-decade ratio (median)": f"{o.median('decade_ratio'):.3g}",
         }
-        for name, per in outcomes.items()
-        for s, o in per.items()
+        for name, s, o in rows
     ]
     numbers = {
         "setting": BUDGET.describe(ctx.scale),
@@ -156,8 +129,7 @@ def run(ctx: RunContext) -> ClaimResult:
         Panel(name, "distance", "update n", "||x_n - x*|| / ||x_1 - x*||", log_x=True)
         for name in outcomes
     ]
-    rates = dict.fromkeys(SCHEDULES, "c")
-    fig = curves_figure(outcomes, list(SCHEDULES), panels, LABELS, rates)
+    fig = curves_figure(outcomes, list(SCHEDULES), panels, LABELS, dict.fromkeys(SCHEDULES, "c"))
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 
