@@ -203,3 +203,36 @@ def outcome_table_as(header: str, outcomes, labels, cells, rate: str = "tuned lr
         problem = row.pop("problem")
         rows.append({header: problem, **row} if header else row)
     return rows
+
+
+def reached_cell(metric: str, budget: int) -> Callable[[MethodOutcome], str]:
+    """A table cell: the median over the seeds of ``metric``, a count to a target (budget + 1:
+    not reached), or "not within ``budget``" when the median missed it."""
+
+    def cell(outcome: MethodOutcome) -> str:
+        median = outcome.median(metric)
+        return f"{median:g}" if median <= budget else f"not within {budget}"
+
+    return cell
+
+
+def budgeted_numbers(
+    ctx: RunContext, budget: Budget, outcomes: Mapping[str, Mapping[str, MethodOutcome]], **values
+) -> dict[str, Any]:
+    """:func:`comparison_numbers` with the budget at this scale under "budget" (which
+    ``values`` cannot name: it is that function's parameter)."""
+    return {"budget": budget.at(ctx.scale), **comparison_numbers(ctx, budget, outcomes, **values)}
+
+
+TRAINING_METRICS = {"train_loss": "final train loss", "test_accuracy": "test accuracy"}
+"""A trained network's final metrics, with their axis labels."""
+TRAINING_CELLS = {
+    "train loss (median)": median_cell("train_loss"),
+    "test accuracy (median)": median_cell("test_accuracy", ".3f"),
+}
+"""Table cells of :data:`TRAINING_METRICS`: the medians over the seeds."""
+
+
+def listed(values: Mapping[str, Any], spec: str = "", sep: str = ", ") -> str:
+    """``"key value, key value"``: each key with its value formatted by ``spec``."""
+    return sep.join(f"{key} {format(value, spec)}" for key, value in values.items())

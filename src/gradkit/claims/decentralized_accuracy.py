@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from gradkit.claims.base import (
-    Claim,
-    ClaimResult,
-    RunContext,
-    Verdict,
-    per_seed,
-    search_notes,
-    tuned_lrs,
-)
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
@@ -22,7 +15,7 @@ METHODS = (
     Method("dpsgd", "D-PSGD", LrRange(0.1, 2.15)),
     Method("adpsgd", "AD-PSGD", LrRange(0.1, 2.15)),
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = base.labels_of(METHODS)
 BUDGET = Budget(
     smoke=1,
     quick=30,
@@ -37,19 +30,14 @@ def decide(accuracy: dict[str, list[float]]) -> tuple[Verdict, str]:
     """Holds if the 90% t-interval of per-seed (AD-PSGD - D-PSGD) test accuracy lies above 0,
     does not hold if it lies at or below 0, inconclusive otherwise."""
     decision = st.greater(st.paired_interval(accuracy["adpsgd"], accuracy["dpsgd"]))
-    verdict = {
-        st.Decision.YES: Verdict.HOLDS,
-        st.Decision.NO: Verdict.DOES_NOT_HOLD,
-        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
-    }[decision]
-    return verdict, decision.value
+    return base.verdict_from([decision]), decision.value
 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
     ((problem, per),) = outcomes.items()
-    accuracy = per_seed(outcomes, "test_accuracy")[problem]
+    accuracy = base.per_seed(outcomes, "test_accuracy")[problem]
     verdict, decision = decide(accuracy)
     gap = st.paired_interval(accuracy["adpsgd"], accuracy["dpsgd"])
     # both at D-PSGD's rate: the gap at a matched lr
@@ -57,30 +45,30 @@ def run(ctx: RunContext) -> ClaimResult:
     matched_gap = st.paired_interval(
         [r.metric("test_accuracy") for r in matched], accuracy["dpsgd"]
     )
+    medians = ", ".join(f"{LABELS[m]} {o.median('test_accuracy'):.3f}" for m, o in per.items())
     summary = (
         f"Test accuracy after {epochs} epochs ({len(ctx.seeds)} seeds, each algorithm at its "
-        "tuned lr), median: "
-        + ", ".join(f"{m.label} {per[m.name].median('test_accuracy'):.3f}" for m in METHODS)
-        + f". AD-PSGD - D-PSGD per seed: {gap} -> above 0: {decision}. At D-PSGD's lr for "
-        f"both: {matched_gap}." + search_notes(outcomes)
+        f"tuned lr), median: {medians}. AD-PSGD - D-PSGD per seed: {gap} -> above 0: "
+        f"{decision}. At D-PSGD's lr for both: {matched_gap}.{base.search_notes(outcomes)}"
     )
     table = [
         {
-            "algorithm": m.label,
-            "tuned lr": f"{per[m.name].lr:.3g}",
-            "test accuracy per seed": ", ".join(f"{v:.3f}" for v in accuracy[m.name]),
-            "median": f"{per[m.name].median('test_accuracy'):.3f}",
+            "algorithm": LABELS[m],
+            "tuned lr": f"{o.lr:.3g}",
+            "test accuracy per seed": ", ".join(f"{v:.3f}" for v in accuracy[m]),
+            "median": f"{o.median('test_accuracy'):.3f}",
         }
-        for m in METHODS
+        for m, o in per.items()
     ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "test_accuracy": accuracy,
-        "gap_adpsgd_minus_dpsgd": vars(gap),
-        "gap_at_dpsgd_lr": vars(matched_gap),
-        "tuned_lr": tuned_lrs(outcomes),
-        "adpsgd_more_accurate": decision,
-    }
+    numbers = base.comparison_numbers(
+        ctx,
+        BUDGET,
+        outcomes,
+        test_accuracy=accuracy,
+        gap_adpsgd_minus_dpsgd=vars(gap),
+        gap_at_dpsgd_lr=vars(matched_gap),
+        adpsgd_more_accurate=decision,
+    )
     panels = [
         Panel(problem, "test_accuracy", "epoch", "test accuracy", log_y=False, title="accuracy"),
         Panel(problem, "train_loss", "epoch", "train loss", title="train loss"),

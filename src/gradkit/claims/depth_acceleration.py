@@ -4,17 +4,9 @@ AdaGrad does); on l2 regression it does not (Arora, Cohen & Hazan, ICML 2018).""
 from __future__ import annotations
 
 import math
-import statistics
 
-from gradkit.claims.base import (
-    Claim,
-    ClaimResult,
-    RunContext,
-    per_seed,
-    search_notes,
-    tuned_lrs,
-    verdict_from,
-)
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, deep_linear
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
@@ -25,7 +17,7 @@ DEEP = tuple(Method(f"depth{n}", f"GD, depth {n}", GD_RATES) for n in (1, 2, 3))
 ADAGRAD = Method("adagrad", "AdaGrad (depth 1)", LrRange(1e-3, 10.0))
 METHODS = (*DEEP, ADAGRAD)
 END_TO_END = tuple(Method(f"e2e{n}", f"end-to-end rule, N = {n}", GD_RATES) for n in (2, 3))
-LABELS = {m.name: m.label for m in (*METHODS, *END_TO_END)}
+LABELS = base.labels_of((*METHODS, *END_TO_END))
 NO_GAIN = 0.8
 """On l2, depth 2 shows no acceleration if it is decidedly not faster than 0.8x depth 1's
 iterations (the interval of the log ratio lies above log 0.8)."""
@@ -50,87 +42,51 @@ def decide(iterations: dict[str, dict[str, list[float]]], budget: int):
     (interval above log NO_GAIN). Holds if both, does not hold if either is decidedly false,
     inconclusive otherwise."""
 
-    def ratio(problem, a, b):
-        per = iterations[problem]
-        return st.paired_interval(*st.log_pair(per[a], per[b], budget + 1))
+    def ratio(p, a, b):
+        return st.paired_interval(*st.log_pair(iterations[p][a], iterations[p][b], budget + 1))
 
     faster = [
         st.less(ratio("l4 regression", deep, other))
         for deep in ("depth2", "depth3")
         for other in ("depth1", "adagrad")
     ]
-    decisions = {
-        "l4: depth accelerates": st.all_of(faster),
-        "l2: no acceleration": st.greater(
-            ratio("l2 regression", "depth2", "depth1"), math.log(NO_GAIN)
-        ),
-    }
-    verdict = verdict_from(decisions.values(), "any")
-    return verdict, {k: d.value for k, d in decisions.items()}
+    no_gain = st.greater(ratio("l2 regression", "depth2", "depth1"), math.log(NO_GAIN))
+    return base.judged({"l4: depth accelerates": st.all_of(faster), "l2: no acceleration": no_gain})
 
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
-    problems = {name: deep_linear("synthetic", p) for name, p in PROBLEMS.items()}
+    problems = {name: deep_linear("synthetic", power) for name, power in PROBLEMS.items()}
     outcomes = ctx.compare(problems, METHODS, budget, TUNE_ON)
-    for name, make in problems.items():  # the rule at the deep net's tuned rate
+    notes = base.search_notes(outcomes)
+    for p, make in problems.items():  # the rule at the deep net's tuned rate
         for rule, deep in zip(END_TO_END, DEEP[1:], strict=True):
-            lr = outcomes[name][deep.name].lr
-            outcomes[name][rule.name] = MethodOutcome.fixed(
+            lr = outcomes[p][deep.name].lr
+            outcomes[p][rule.name] = MethodOutcome.fixed(
                 rule, lr, ctx.runs_at(make, rule, lr, budget)
             )
-    iterations = per_seed(outcomes, "iterations_to_target")
+    iterations = base.per_seed(outcomes, "iterations_to_target")
     verdict, decisions = decide(iterations, budget)
-
-    def shown(values) -> str:
-        median = statistics.median(values)
-        return f"{median:g}" if median <= budget else f"not within {budget}"
-
+    shown = base.reached_cell("iterations_to_target", budget)
+    medians = "; ".join(
+        f"{p}: " + ", ".join(f"{LABELS[m]} {shown(o)}" for m, o in per.items())
+        for p, per in outcomes.items()
+    )
     summary = (
         f"Synthetic regression (n 1000, d 20, condition 100), near-zero balanced init; full-batch "
         f"iterations to L <= 1e-3 L(0), median of {len(ctx.seeds)} seeds at each method's tuned "
-        "lr: "
-        + "; ".join(
-            f"{p}: " + ", ".join(f"{LABELS[m]} {shown(v)}" for m, v in per.items())
-            for p, per in iterations.items()
-        )
-        + ". Decisions: "
-        + ", ".join(f"{k} {v}" for k, v in decisions.items())
-        + "."
-        + search_notes({p: {m.name: per[m.name] for m in METHODS} for p, per in outcomes.items()})
+        f"lr: {medians}. Decisions: {base.listed(decisions)}.{notes}"
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "lr": f"{o.lr:.3g}",
-            "iterations (median)": shown(o.values("iterations_to_target")),
-            "per seed": ", ".join(f"{v:g}" for v in o.values("iterations_to_target")),
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
+    cells = {"iterations (median)": shown, "per seed": base.seeds_cell("iterations_to_target")}
+    numbers = base.budgeted_numbers(
+        ctx, BUDGET, outcomes, iterations_to_target=iterations, decisions=decisions
+    )
+    curve = ("loss_fraction", "iteration", "L / L(0)")
+    rule = ("depth2", "e2e2", "depth3", "e2e3")
+    panels = [Panel(p, *curve, methods=tuple(m.name for m in METHODS)) for p in outcomes] + [
+        Panel(p, *curve, title=f"{p}: deep net vs end-to-end rule", methods=rule) for p in outcomes
     ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "budget": budget,
-        "iterations_to_target": iterations,
-        "tuned_lr": tuned_lrs(outcomes),
-        "decisions": decisions,
-    }
-    panels = [
-        Panel(p, "loss_fraction", "iteration", "L / L(0)", methods=tuple(m.name for m in METHODS))
-        for p in outcomes
-    ] + [
-        Panel(
-            p,
-            "loss_fraction",
-            "iteration",
-            "L / L(0)",
-            title=f"{p}: deep net vs end-to-end rule",
-            methods=("depth2", "e2e2", "depth3", "e2e3"),
-        )
-        for p in outcomes
-    ]
+    table = base.outcome_table(outcomes, LABELS, cells, "lr")
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 

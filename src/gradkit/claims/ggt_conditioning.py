@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, per_seed, tuned_lrs
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, full_batch
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
@@ -25,7 +26,7 @@ REFERENCE = Method(
     "full-adagrad", "full-matrix AdaGrad", LrRange(1e-3, 1.0), hyper=(("eps", 1e-4),)
 )
 METHODS = (GGT, *DIAGONAL, REFERENCE)
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = base.labels_of(METHODS)
 BUDGET = Budget(
     smoke=10,
     quick=300,
@@ -50,79 +51,52 @@ def decide(
     Holds if (i) and (ii); does not hold if either fails; inconclusive otherwise, and when no
     method reaches the target (iterations = budget + 1 everywhere) on a problem."""
     rotated, aligned = iterations["rotated"], iterations["axis-aligned"]
-    if any(all(min(v) > budget for v in per.values()) for per in (rotated, aligned)):
-        return Verdict.INCONCLUSIVE, {
-            "ggt_faster_than_diagonal_when_rotated": st.Decision.UNDECIDED.value,
-            "advantage_larger_when_rotated": st.Decision.UNDECIDED.value,
-        }
-    faster = st.all_of(
-        [
-            st.less(st.paired_interval(*st.log_pair(rotated["ggt"], rotated[m.name], budget + 1)))
+    faster = from_rotation = st.Decision.UNDECIDED
+    if not any(all(min(v) > budget for v in per.values()) for per in (rotated, aligned)):
+
+        def advantage(per) -> list[float]:
+            best = min(DIAGONAL, key=lambda m: statistics.median(per[m.name])).name
+            diagonal, ggt = st.log_pair(per[best], per["ggt"], budget + 1)
+            return [d - g for d, g in zip(diagonal, ggt, strict=True)]
+
+        ratios = [
+            st.paired_interval(*st.log_pair(rotated["ggt"], rotated[m.name], budget + 1))
             for m in DIAGONAL
         ]
+        faster = st.all_of([st.less(r) for r in ratios])
+        from_rotation = st.greater(st.paired_interval(advantage(rotated), advantage(aligned)))
+    return base.judged(
+        {
+            "ggt_faster_than_diagonal_when_rotated": faster,
+            "advantage_larger_when_rotated": from_rotation,
+        }
     )
-
-    def advantage(per) -> list[float]:
-        best = min(DIAGONAL, key=lambda m: statistics.median(per[m.name])).name
-        diagonal, ggt = st.log_pair(per[best], per["ggt"], budget + 1)
-        return [d - g for d, g in zip(diagonal, ggt, strict=True)]
-
-    from_rotation = st.greater(st.paired_interval(advantage(rotated), advantage(aligned)))
-    decisions = [faster, from_rotation]
-    if all(d == st.Decision.YES for d in decisions):
-        verdict = Verdict.HOLDS
-    elif st.Decision.NO in decisions:
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
-    return verdict, {
-        "ggt_faster_than_diagonal_when_rotated": faster.value,
-        "advantage_larger_when_rotated": from_rotation.value,
-    }
 
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
-    iterations = per_seed(outcomes, "iterations_to_target")
+    iterations = base.per_seed(outcomes, "iterations_to_target")
     verdict, details = decide(iterations, budget)
-
-    def shown(values) -> str:
-        median = statistics.median(values)
-        return f"{median:g}" if median <= budget else f"not within {budget}"
-
+    shown = base.reached_cell("iterations_to_target", budget)
+    medians = "; ".join(
+        f"{p}: " + ", ".join(f"{LABELS[m]} {shown(o)}" for m, o in per.items())
+        for p, per in outcomes.items()
+    )
     summary = (
         f"Linear regression, d=100, condition number 1e3; full-batch iterations to f* + "
-        f"{TARGET_GAP:g} (f0 - f*), median of {len(ctx.seeds)} seeds: "
-        + "; ".join(
-            f"{p}: " + ", ".join(f"{LABELS[m]} {shown(v)}" for m, v in per.items())
-            for p, per in iterations.items()
-        )
-        + f". GGT faster than AdaGrad and Adam when rotated: "
-        f"{details['ggt_faster_than_diagonal_when_rotated']}; its advantage larger when rotated: "
-        f"{details['advantage_larger_when_rotated']}."
+        f"{TARGET_GAP:g} (f0 - f*), median of {len(ctx.seeds)} seeds: {medians}. GGT faster than "
+        f"AdaGrad and Adam when rotated: {details['ggt_faster_than_diagonal_when_rotated']}; its "
+        f"advantage larger when rotated: {details['advantage_larger_when_rotated']}."
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "iterations (median)": shown(o.values("iterations_to_target")),
-            "iterations per seed": ", ".join(f"{v:g}" for v in o.values("iterations_to_target")),
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "budget": budget,
-        "iterations": iterations,
-        "tuned_lr": tuned_lrs(outcomes),
-        **details,
+    cells = {
+        "iterations (median)": shown,
+        "iterations per seed": base.seeds_cell("iterations_to_target"),
     }
+    numbers = base.budgeted_numbers(ctx, BUDGET, outcomes, iterations=iterations, **details)
     panels = [Panel(p, "suboptimality", "iteration", "f - f*") for p in outcomes]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
-    return ClaimResult(verdict, summary, numbers, table, fig)
+    return ClaimResult(verdict, summary, numbers, base.outcome_table(outcomes, LABELS, cells), fig)
 
 
 CLAIM = Claim(

@@ -6,15 +6,8 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import (
-    Claim,
-    ClaimResult,
-    RunContext,
-    Verdict,
-    per_seed,
-    search_notes,
-    tuned_lrs,
-)
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, training
 from gradkit.experiments import stats as st
 from gradkit.experiments.kinds.spectra import spectra_of, window_spectra_spec
@@ -30,7 +23,7 @@ METHODS = (
 JUDGED = "ggt-flat"
 """The paper's GGT keeps one window of whole gradient vectors; gradkit's default (a window per
 parameter tensor, a block-diagonal GGT) is run and reported, not judged."""
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = base.labels_of(METHODS)
 WINDOW, TOP = 200, 10
 BUDGET = Budget(
     smoke=1,
@@ -58,76 +51,46 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
     rnn, cnn = (gains(loss)[p] for p in PROBLEMS)
     more = st.greater(st.paired_interval(rnn, cnn))
     helps = st.greater(st.paired_interval(rnn, [0.0] * len(rnn)))
-    if more == st.Decision.YES and helps == st.Decision.YES:
-        verdict = Verdict.HOLDS
-    elif more == st.Decision.NO:
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
-    return verdict, {"gru_gain_exceeds_cnn_gain": more.value, "ggt_helps_gru": helps.value}
+    decisions = {"gru_gain_exceeds_cnn_gain": more, "ggt_helps_gru": helps}
+    return base.judged(decisions, fails_on=["gru_gain_exceeds_cnn_gain"])
 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
-    loss = per_seed(outcomes, "train_loss")
+    loss = base.per_seed(outcomes, "train_loss")
     verdict, details = decide(loss)
     gain = {name: gains(loss, name) for name in ("ggt-flat", "ggt")}
-    mean_gain = {n: {p: statistics.fmean(g[p]) for p in PROBLEMS} for n, g in gain.items()}
-    records = ctx.executor.run(
-        [
-            window_spectra_spec(p, "adam", outcomes[p]["adam"].lr, ctx.seeds[0], WINDOW, 1)
-            for p in PROBLEMS
-        ]
+    windows = [
+        window_spectra_spec(p, "adam", outcomes[p]["adam"].lr, ctx.seeds[0], WINDOW, 1)
+        for p in PROBLEMS
+    ]
+    spectra = [spectra_of(record)[0] for record in ctx.executor.run(windows)]
+    top = {p: s.mass_in_top(TOP) for p, s in zip(PROBLEMS, spectra, strict=True)}
+    stable = {p: s.stable_rank() for p, s in zip(PROBLEMS, spectra, strict=True)}
+    medians = "; ".join(
+        f"{p}: " + " / ".join(f"{o.median('train_loss'):.3f}" for o in per.values())
+        for p, per in outcomes.items()
     )
-    spectra = {p: spectra_of(r)[0] for p, r in zip(PROBLEMS, records, strict=True)}
-    top = {p: spectra[p].mass_in_top(TOP) for p in PROBLEMS}
-    stable = {p: spectra[p].stable_rank() for p in PROBLEMS}
+    mean_gains = "; ".join(
+        f"{LABELS[n]} " + " vs ".join(f"{statistics.fmean(g[p]):+.2f}" for p in PROBLEMS)
+        for n, g in gain.items()
+    )
     summary = (
         f"{epochs} epochs at tuned lrs ({len(ctx.seeds)} seeds), median final train loss "
-        "Adam / GGT (one window) / GGT (a window per parameter): "
-        + "; ".join(
-            f"{p}: " + " / ".join(f"{per[m.name].median('train_loss'):.3f}" for m in METHODS)
-            for p, per in outcomes.items()
-        )
-        + ". Mean log gain over Adam, GRU vs CNN: "
-        + "; ".join(
-            f"{LABELS[n]} {g['mnist1d-rnn']:+.2f} vs {g['mnist1d-cnn']:+.2f}"
-            for n, g in mean_gain.items()
-        )
-        + ". GRU gain exceeds CNN gain (the paper's GGT): "
+        f"Adam / GGT (one window) / GGT (a window per parameter): {medians}. Mean log gain over "
+        f"Adam, GRU vs CNN: {mean_gains}. GRU gain exceeds CNN gain (the paper's GGT): "
         f"{details['gru_gain_exceeds_cnn_gain']}; it helps the GRU: {details['ggt_helps_gru']}. "
         f"Window of the first {WINDOW} Adam gradients (seed {ctx.seeds[0]}): top-{TOP} share "
-        + ", ".join(f"{p} {top[p]:.3f}" for p in PROBLEMS)
-        + "; stable rank "
-        + ", ".join(f"{p} {stable[p]:.1f}" for p in PROBLEMS)
-        + "."
-        + search_notes(outcomes)
+        f"{base.listed(top, '.3f')}; stable rank {base.listed(stable, '.1f')}."
+        + base.search_notes(outcomes)
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "train loss (median)": f"{o.median('train_loss'):.4f}",
-            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "epochs": epochs,
-        "setting": BUDGET.describe(ctx.scale),
-        "train_loss": loss,
-        "log_gain_per_seed": gain,
-        "tuned_lr": tuned_lrs(outcomes),
-        "window_top_mass": top,
-        "window_stable_rank": stable,
-        **details,
-    }
-    fig = seeds_figure(
-        {"train_loss": loss}, {"train_loss": "final train loss"}, LABELS, list(LABELS)
+    numbers = base.comparison_numbers(
+        ctx, BUDGET, outcomes, epochs=epochs, train_loss=loss, log_gain_per_seed=gain, **details
     )
+    numbers |= {"window_top_mass": top, "window_stable_rank": stable}
+    table = base.outcome_table(outcomes, LABELS, base.TRAINING_CELLS)
+    fig = seeds_figure({"train_loss": loss}, {"train_loss": "final train loss"}, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 
-from gradkit.claims.base import (
-    Claim,
-    ClaimResult,
-    RunContext,
-    Verdict,
-    per_seed,
-    search_notes,
-    tuned_lrs,
-)
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, training
 from gradkit.experiments import stats as st
 from gradkit.report.figures import seeds_figure
@@ -26,7 +20,7 @@ METHODS = (
     Method("msvag", "M-SVAG", LrRange(0.215, 21.5)),
     Method("adam", "Adam", LrRange(0.00215, 0.1)),
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = base.labels_of(METHODS)
 SIGN_BASED = ("signum", "adam")
 NO_HARM = 1.1
 """M-SVAG does no harm if its train loss is decidedly below 1.1x M-SGD's (per-seed log ratio)."""
@@ -41,10 +35,6 @@ BUDGET = Budget(
 TUNE_ON = Metric("train_loss")
 
 
-def log_loss(values: list[float]) -> list[float]:
-    return [math.log(v) if v > 0 else -math.inf for v in values]
-
-
 def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, dict[str, str]]]:
     """(i) M-SVAG no worse than M-SGD: per problem, the 90% t-interval of the per-seed
     log(M-SVAG loss / M-SGD loss) lies below log(NO_HARM) (YES) or at or above it (NO); the
@@ -56,82 +46,46 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
     Holds if both parts hold, does not hold if either fails, inconclusive otherwise."""
     no_harm, sign_wins = {}, {}
     for p, per in loss.items():
-        ratio = st.paired_interval(log_loss(per["msvag"]), log_loss(per["msgd"]))
+        ratio = st.paired_interval(st.logs(per["msvag"]), st.logs(per["msgd"]))
         no_harm[p] = st.less(ratio, math.log(NO_HARM))
-        sign = min(SIGN_BASED, key=lambda m: statistics.median(per[m]))
-        other = min(
-            (m for m in per if m not in SIGN_BASED), key=lambda m: statistics.median(per[m])
-        )
-        sign_wins[p] = st.less(st.paired_interval(log_loss(per[sign]), log_loss(per[other])))
-    yes, no = st.Decision.YES, st.Decision.NO
-    harm_counts = list(no_harm.values())
-    part1 = yes if harm_counts.count(yes) >= 2 else no if harm_counts.count(no) >= 2 else None
-    decided = [d for d in sign_wins.values() if d != st.Decision.UNDECIDED]
-    if yes in decided and no in decided:
-        part2 = yes
-    elif len(decided) == len(sign_wins):
-        part2 = no
-    else:
-        part2 = None
-    if part1 == yes and part2 == yes:
-        verdict = Verdict.HOLDS
-    elif no in (part1, part2):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+        median = {m: statistics.median(v) for m, v in per.items()}
+        sign = min(SIGN_BASED, key=median.get)
+        other = min((m for m in per if m not in SIGN_BASED), key=median.get)
+        sign_wins[p] = st.less(st.paired_interval(st.logs(per[sign]), st.logs(per[other])))
+    yes, no, undecided = st.Decision.YES, st.Decision.NO, st.Decision.UNDECIDED
+    harm_counts = Counter(no_harm.values())
+    harmless = yes if harm_counts[yes] >= 2 else no if harm_counts[no] >= 2 else undecided
+    signs = set(sign_wins.values())
+    depends = yes if {yes, no} <= signs else undecided if undecided in signs else no
     details = {
         "msvag_no_worse_than_msgd": {p: d.value for p, d in no_harm.items()},
         "sign_based_best": {p: d.value for p, d in sign_wins.items()},
     }
-    return verdict, details
+    return base.verdict_from([harmless, depends]), details
 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
-    loss, accuracy = per_seed(outcomes, "train_loss"), per_seed(outcomes, "test_accuracy")
-    verdict, details = decide(loss)
+    values = {metric: base.per_seed(outcomes, metric) for metric in base.TRAINING_METRICS}
+    verdict, details = decide(values["train_loss"])
     rankings = {
         p: [LABELS[m] for m in sorted(per, key=lambda m: per[m].median("train_loss"))]
         for p, per in outcomes.items()
     }
+    ranked = "; ".join(f"{p}: {' < '.join(r)}" for p, r in rankings.items())
     summary = (
         f"After {epochs} epochs at each method's tuned lr ({len(ctx.seeds)} seeds), ranking by "
-        "median final train loss: "
-        + "; ".join(f"{p}: {' < '.join(r)}" for p, r in rankings.items())
-        + f". M-SVAG decidedly below {NO_HARM}x M-SGD's loss: "
-        + ", ".join(f"{p} {d}" for p, d in details["msvag_no_worse_than_msgd"].items())
-        + "; best sign-based method decidedly better than the best other: "
-        + ", ".join(f"{p} {d}" for p, d in details["sign_based_best"].items())
-        + "."
-        + search_notes(outcomes)
+        f"median final train loss: {ranked}. M-SVAG decidedly below {NO_HARM}x M-SGD's loss: "
+        f"{base.listed(details['msvag_no_worse_than_msgd'])}; best sign-based method decidedly "
+        f"better than the best other: {base.listed(details['sign_based_best'])}."
+        + base.search_notes(outcomes)
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "train loss (median)": f"{o.median('train_loss'):.4f}",
-            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "epochs": epochs,
-        "setting": BUDGET.describe(ctx.scale),
-        "train_loss": loss,
-        "test_accuracy": accuracy,
-        "tuned_lr": tuned_lrs(outcomes),
-        "rankings": rankings,
-        **details,
-    }
-    fig = seeds_figure(
-        {"train_loss": loss, "test_accuracy": accuracy},
-        {"train_loss": "final train loss", "test_accuracy": "test accuracy"},
-        LABELS,
-        list(LABELS),
+    numbers = base.comparison_numbers(
+        ctx, BUDGET, outcomes, epochs=epochs, **values, rankings=rankings, **details
     )
+    table = base.outcome_table(outcomes, LABELS, base.TRAINING_CELLS)
+    fig = seeds_figure(values, base.TRAINING_METRICS, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

@@ -3,18 +3,10 @@ Adam and momentum SGD."""
 
 from __future__ import annotations
 
-import math
 import statistics
 
-from gradkit.claims.base import (
-    Claim,
-    ClaimResult,
-    RunContext,
-    Verdict,
-    per_seed,
-    search_notes,
-    tuned_lrs,
-)
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, training
 from gradkit.experiments import stats as st
 from gradkit.report.figures import seeds_figure
@@ -25,7 +17,7 @@ METHODS = (
     Method("adam", "Adam", LrRange(0.00215, 0.1)),
     Method("msgd", "SGD+momentum", LrRange(0.0215, 1.0)),
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = base.labels_of(METHODS)
 NEAR_BEST = 0.02
 """Shampoo's test accuracy may trail the best method's by less than 2 points (90% confidence)."""
 BUDGET = Budget(
@@ -39,10 +31,6 @@ BUDGET = Budget(
 TUNE_ON = Metric("train_loss")  # the claim is about the training loss
 
 
-def log_values(values: list[float]) -> list[float]:
-    return [math.log(v) if v > 0 else -math.inf for v in values]
-
-
 def decide(
     loss: dict[str, dict[str, list[float]]], accuracy: dict[str, dict[str, list[float]]]
 ) -> tuple[Verdict, dict[str, str]]:
@@ -51,77 +39,48 @@ def decide(
     within :data:`NEAR_BEST` of the best other method's (interval of best - Shampoo below it).
     Holds if it wins every problem, does not hold if a condition decidedly fails on every
     problem, inconclusive otherwise."""
-    decisions = {}
-    for p in loss:
+
+    def wins(p) -> st.Decision:
         others = [m for m in loss[p] if m != "shampoo"]
-        lower = [
-            st.less(st.paired_interval(log_values(loss[p]["shampoo"]), log_values(loss[p][m])))
-            for m in others
-        ]
+        shampoo_loss = st.logs(loss[p]["shampoo"])
+        lower = [st.less(st.paired_interval(shampoo_loss, st.logs(loss[p][m]))) for m in others]
         best = max(others, key=lambda m: statistics.median(accuracy[p][m]))
         trail = st.paired_interval(accuracy[p][best], accuracy[p]["shampoo"])
-        decisions[p] = st.all_of([*lower, st.less(trail, NEAR_BEST)])
-    values = list(decisions.values())
-    if all(d == st.Decision.YES for d in values):
-        verdict = Verdict.HOLDS
-    elif all(d == st.Decision.NO for d in values):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
-    return verdict, {p: d.value for p, d in decisions.items()}
+        return st.all_of([*lower, st.less(trail, NEAR_BEST)])
+
+    return base.judged({p: wins(p) for p in loss}, "all")
+
+
+def seconds(outcome) -> float:
+    """The median wall-clock seconds of a method's runs."""
+    return statistics.median(r.seconds for r in outcome.runs)
 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
-    loss, accuracy = per_seed(outcomes, "train_loss"), per_seed(outcomes, "test_accuracy")
-    verdict, wins = decide(loss, accuracy)
-    seconds = {
-        p: {m: statistics.median(r.seconds for r in o.runs) for m, o in per.items()}
+    values = {metric: base.per_seed(outcomes, metric) for metric in base.TRAINING_METRICS}
+    verdict, wins = decide(values["train_loss"], values["test_accuracy"])
+    medians = "; ".join(
+        f"{p}: "
+        + ", ".join(
+            f"{LABELS[m]} {o.median('train_loss'):.3f} / {o.median('test_accuracy'):.3f}"
+            for m, o in per.items()
+        )
+        + f" (Shampoo wins: {wins[p]})"
         for p, per in outcomes.items()
-    }
+    )
     summary = (
         f"CNNs without batch norm, {epochs} epochs at each method's tuned lr ({len(ctx.seeds)} "
-        "seeds), median final train loss / test accuracy: "
-        + "; ".join(
-            f"{p}: "
-            + ", ".join(
-                f"{LABELS[m]} {o.median('train_loss'):.3f} / {o.median('test_accuracy'):.3f}"
-                for m, o in per.items()
-            )
-            + f" (Shampoo wins: {wins[p]})"
-            for p, per in outcomes.items()
-        )
-        + "."
-        + search_notes(outcomes)
+        f"seeds), median final train loss / test accuracy: {medians}.{base.search_notes(outcomes)}"
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "train loss (median)": f"{o.median('train_loss'):.4f}",
-            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
-            "seconds per run": f"{seconds[p][m]:.1f}",
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "epochs": epochs,
-        "setting": BUDGET.describe(ctx.scale),
-        "train_loss": loss,
-        "test_accuracy": accuracy,
-        "seconds_per_run": seconds,
-        "tuned_lr": tuned_lrs(outcomes),
-        "shampoo_wins": wins,
-    }
-    fig = seeds_figure(
-        {"train_loss": loss, "test_accuracy": accuracy},
-        {"train_loss": "final train loss", "test_accuracy": "test accuracy"},
-        LABELS,
-        list(LABELS),
+    per_run = {p: {m: seconds(o) for m, o in per.items()} for p, per in outcomes.items()}
+    numbers = base.comparison_numbers(
+        ctx, BUDGET, outcomes, epochs=epochs, **values, seconds_per_run=per_run, shampoo_wins=wins
     )
+    cells = {**base.TRAINING_CELLS, "seconds per run": lambda o: f"{seconds(o):.1f}"}
+    table = base.outcome_table(outcomes, LABELS, cells)
+    fig = seeds_figure(values, base.TRAINING_METRICS, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

@@ -3,9 +3,8 @@ adaptive methods."""
 
 from __future__ import annotations
 
-import statistics
-
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, per_seed, tuned_lrs
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext
 from gradkit.experiments import Budget, LrRange, Method, Metric, full_batch
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
@@ -32,7 +31,7 @@ DIAGONAL = (
     Method("adam", "Adam", LrRange(0.0464, 1.0)),
 )
 METHODS = SHAMPOO + DIAGONAL
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = base.labels_of(METHODS)
 BUDGET = Budget(
     smoke=10,
     quick=300,
@@ -57,76 +56,56 @@ def decide(iterations: dict[str, dict[str, list[float]]], shampoo: dict[str, str
     method's): Shampoo wins if both lie below 0, loses if either lies at or above 0. Holds if it
     wins both problems, does not hold if it loses both, inconclusive otherwise or when no method
     reaches the target on some problem (iterations = budget + 1 everywhere)."""
-    decisions = {}
-    for p, per in iterations.items():
-        if all(min(v) > budget for v in per.values()):
-            decisions[p] = st.Decision.UNDECIDED
-            continue
-        faster = [
-            st.less(st.paired_interval(*st.log_pair(per[shampoo[p]], per[m.name], budget + 1)))
+
+    def faster(per, shampoo):
+        if all(min(v) > budget for v in per.values()):  # no method reached the target
+            return st.Decision.UNDECIDED
+        ratios = [
+            st.paired_interval(*st.log_pair(per[shampoo], per[m.name], budget + 1))
             for m in DIAGONAL
         ]
-        decisions[p] = st.all_of(faster)
-    values = list(decisions.values())
-    if all(d == st.Decision.YES for d in values):
-        verdict = Verdict.HOLDS
-    elif all(d == st.Decision.NO for d in values):
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
-    return verdict, {p: d.value for p, d in decisions.items()}
+        return st.all_of([st.less(r) for r in ratios])
+
+    return base.judged({p: faster(per, shampoo[p]) for p, per in iterations.items()}, "all")
 
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
-    iterations = per_seed(outcomes, "iterations_to_target")
+    iterations = base.per_seed(outcomes, "iterations_to_target")
     shampoo = {p: best_shampoo(per) for p, per in outcomes.items()}
     verdict, wins = decide(iterations, shampoo, budget)
-
-    def shown(values) -> str:
-        median = statistics.median(values)
-        return f"{median:g}" if median <= budget else f"not within {budget}"
-
+    compared = {p: (name, *(m.name for m in DIAGONAL)) for p, name in shampoo.items()}
+    shown = base.reached_cell("iterations_to_target", budget)
+    medians = "; ".join(
+        f"{p}: "
+        + ", ".join(f"{LABELS[m]} {shown(per[m])}" for m in compared[p])
+        + f" (Shampoo faster than both: {wins[p]})"
+        for p, per in outcomes.items()
+    )
     summary = (
         f"Full-batch iterations to f* + {TARGET_GAP:g} (f0 - f*), median of {len(ctx.seeds)} "
-        "seeds at each method's tuned lr (Shampoo at the epsilon its tuning chose): "
-        + "; ".join(
-            f"{p}: {LABELS[shampoo[p]]} {shown(per[shampoo[p]])}, "
-            + ", ".join(f"{m.label} {shown(per[m.name])}" for m in DIAGONAL)
-            + f" (Shampoo faster than both: {wins[p]})"
-            for p, per in iterations.items()
-        )
-        + "."
+        f"seeds at each method's tuned lr (Shampoo at the epsilon its tuning chose): {medians}."
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "iterations (median)": shown(o.values("iterations_to_target")),
-            "iterations per seed": ", ".join(f"{v:g}" for v in o.values("iterations_to_target")),
-            "final gap / initial gap": f"{o.median('final_gap'):.1e}",
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "budget": budget,
-        "target_gap": TARGET_GAP,
-        "iterations": iterations,
-        "chosen_shampoo_epsilon": shampoo,
-        "tuned_lr": tuned_lrs(outcomes),
-        "shampoo_faster": wins,
+    cells = {
+        "iterations (median)": shown,
+        "iterations per seed": base.seeds_cell("iterations_to_target"),
+        "final gap / initial gap": base.median_cell("final_gap", ".1e"),
     }
-    diagonal = tuple(m.name for m in DIAGONAL)
+    numbers = base.budgeted_numbers(
+        ctx,
+        BUDGET,
+        outcomes,
+        target_gap=TARGET_GAP,
+        iterations=iterations,
+        chosen_shampoo_epsilon=shampoo,
+        shampoo_faster=wins,
+    )
     panels = [
-        Panel(p, "suboptimality", "iteration", "f - f*", methods=(shampoo[p], *diagonal))
-        for p in outcomes
+        Panel(p, "suboptimality", "iteration", "f - f*", methods=compared[p]) for p in outcomes
     ]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
-    return ClaimResult(verdict, summary, numbers, table, fig)
+    return ClaimResult(verdict, summary, numbers, base.outcome_table(outcomes, LABELS, cells), fig)
 
 
 CLAIM = Claim(

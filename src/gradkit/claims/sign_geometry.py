@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, per_seed, tuned_lrs
+from gradkit.claims import base
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, noisy_quadratic
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
@@ -26,7 +27,7 @@ METHODS = (
     Method("signum", "Signum", LrRange(1e-3, 1e-1)),
     Method("msgd", "SGD+momentum", LrRange(1e-3, 1e-1)),
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = base.labels_of(METHODS)
 BUDGET = Budget(
     smoke=20,
     quick=2000,
@@ -41,11 +42,10 @@ TUNE_ON = Metric("steps_to_target", tie_break="final_fraction")
 def log_ratios(steps: dict[str, dict[str, list[float]]], sign: str, plain: str, budget: int):
     """Per problem, per seed, log(sign method's steps to target / its twin's); NaN where neither
     reached the target within ``budget`` (the ratio is unknown)."""
-    out = {}
-    for p, per in steps.items():
-        a, b = st.log_pair(per[sign], per[plain], budget + 1)
-        out[p] = [x - y for x, y in zip(a, b, strict=True)]
-    return out
+    return {
+        p: [a - b for a, b in zip(*st.log_pair(per[sign], per[plain], budget + 1), strict=True)]
+        for p, per in steps.items()
+    }
 
 
 def decide(
@@ -68,19 +68,14 @@ def decide(
         }
     shrinks = [d["gain_shrinks_when_rotated"] for d in decisions.values()]
     gains = [d["sign_gains_axis_aligned"] for d in decisions.values()]
-    if all(d == st.Decision.YES for d in shrinks) and st.Decision.YES in gains:
-        verdict = Verdict.HOLDS
-    elif st.Decision.NO in shrinks:
-        verdict = Verdict.DOES_NOT_HOLD
-    else:
-        verdict = Verdict.INCONCLUSIVE
+    verdict = base.verdict_from([*shrinks, st.any_of(gains)], fails_on=shrinks)
     return verdict, {n: {k: v.value for k, v in d.items()} for n, d in decisions.items()}
 
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
-    steps = per_seed(outcomes, "steps_to_target")
+    steps = base.per_seed(outcomes, "steps_to_target")
     verdict, decisions = decide(steps, budget)
     ratios = {
         f"{sign}/{plain}": {
@@ -93,35 +88,18 @@ def run(ctx: RunContext) -> ClaimResult:
         f"Noisy quadratic, d=100, from a random x0; batch-1 steps to f <= {TARGET:g} f(x0) "
         f"(budget {budget}; budget + 1 = not reached), each method at its tuned lr, "
         f"{len(ctx.seeds)} seeds. signSGD / SGD steps (geometric mean): "
-        + "; ".join(f"{p} {v:.2f}" for p, v in ratios["signsgd/sgd"].items())
-        + ". Signum / momentum SGD: "
-        + "; ".join(f"{p} {v:.2f}" for p, v in ratios["signum/msgd"].items())
-        + ". Decisions: "
-        + "; ".join(
-            f"{n}: " + ", ".join(f"{k} {v}" for k, v in d.items()) for n, d in decisions.items()
-        )
+        f"{base.listed(ratios['signsgd/sgd'], '.2f', '; ')}. Signum / momentum SGD: "
+        f"{base.listed(ratios['signum/msgd'], '.2f', '; ')}. Decisions: "
+        + "; ".join(f"{n}: {base.listed(d)}" for n, d in decisions.items())
         + "."
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "steps to target per seed": ", ".join(f"{v:g}" for v in o.values("steps_to_target")),
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "steps_to_target": steps,
-        "step_ratios": ratios,
-        "tuned_lr": tuned_lrs(outcomes),
-        "decisions": decisions,
-    }
+    cells = {"steps to target per seed": base.seeds_cell("steps_to_target")}
+    numbers = base.comparison_numbers(
+        ctx, BUDGET, outcomes, steps_to_target=steps, step_ratios=ratios, decisions=decisions
+    )
     panels = [Panel(p, "objective", "step", "f(x)") for p in PROBLEMS]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
-    return ClaimResult(verdict, summary, numbers, table, fig)
+    return ClaimResult(verdict, summary, numbers, base.outcome_table(outcomes, LABELS, cells), fig)
 
 
 CLAIM = Claim(
