@@ -4,8 +4,8 @@ accuracy (Huo, Gu, Yang & Huang, ICML 2018)."""
 
 from __future__ import annotations
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, verdict_from
-from gradkit.experiments import Budget, LrRange, Method, Metric, paired, training
+from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, judged, search_notes
+from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, paired, training
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
 
@@ -42,14 +42,13 @@ TUNE_ON = Metric("test_accuracy", higher_is_better=True)
 def decide(accuracy: dict[str, list[float]]) -> tuple[Verdict, dict[str, str]]:
     """``accuracy[method]`` per seed. For K = 2 and K = 4: YES if the 90% t-interval of the
     per-seed BP - DDG test accuracy lies below TOLERANCE, NO if it lies above it."""
-    decisions = {}
-    for method in METHODS[1:]:
-        interval = st.paired_interval(accuracy["k1"], accuracy[method.name])
-        decisions[f"{method.label} within {TOLERANCE:.0%} of BP"] = st.less(interval, TOLERANCE)
-    return verdict_from(decisions.values(), "any"), {k: d.value for k, d in decisions.items()}
+    gaps = {m.label: st.paired_interval(accuracy["k1"], accuracy[m.name]) for m in METHODS[1:]}
+    return judged(
+        {f"{k} within {TOLERANCE:.0%} of BP": st.less(g, TOLERANCE) for k, g in gaps.items()}
+    )
 
 
-def _gaps_from_backprop(per: dict, methods) -> str:
+def _gaps_from_backprop(per: dict[str, MethodOutcome], methods) -> str:
     """Each method's per-seed BP - method test accuracy as 'K = k mean [90% interval]'."""
     gaps = [(dict(m.hyper)["pipeline"], paired(per["k1"], per[m.name], "test_accuracy"))
             for m in methods]  # fmt: skip
@@ -62,39 +61,29 @@ def run(ctx: RunContext) -> ClaimResult:
     outcomes = ctx.compare({TASK: training(TASK)}, (*METHODS, *local), epochs, TUNE_ON)
     per = outcomes[TASK]
     labels = {m.name: m.label for m in (*METHODS, *local)}
-    accuracy = {m: per[m].values("test_accuracy") for m in labels}
+    accuracy = {m: o.values("test_accuracy") for m, o in per.items()}
     verdict, decisions = decide(accuracy)
+    local_gaps = f" BP - local losses (reported, not judged): {_gaps_from_backprop(per, local)}."
     summary = (
         f"Momentum SGD (0.9) on {TASK}, {epochs} epochs, each K at its own tuned lr: median "
         "test accuracy "
-        + ", ".join(f"{labels[m]} {per[m].median('test_accuracy'):.3f}" for m in labels)
+        + ", ".join(f"{labels[m]} {o.median('test_accuracy'):.3f}" for m, o in per.items())
         + "; final train loss "
-        + ", ".join(f"{labels[m]} {per[m].median('train_loss'):.3f}" for m in labels)
+        + ", ".join(f"{labels[m]} {o.median('train_loss'):.3f}" for m, o in per.items())
         + f". BP - DDG accuracy: {_gaps_from_backprop(per, METHODS[1:])}"
         + f" (criterion: below {TOLERANCE:.2f})."
-        + (
-            f" BP - local losses (reported, not judged): {_gaps_from_backprop(per, local)}."
-            if local
-            else ""
-        )
+        + (local_gaps if local else "")
         + search_notes(outcomes)
     )
     table = [
-        {
-            "method": labels[m],
-            "lr": f"{o.lr:.3g}",
-            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
-            "train loss (median)": f"{o.median('train_loss'):.4f}",
-        }
+        {"method": labels[m], "lr": f"{o.lr:.3g}",
+         "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
+         "train loss (median)": f"{o.median('train_loss'):.4f}"}
         for m, o in per.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "test_accuracy": accuracy,
-        "train_loss": {m: per[m].values("train_loss") for m in labels},
-        "lr": {m: per[m].lr for m in labels},
-        "decisions": decisions,
-    }
+    ]  # fmt: skip
+    numbers = {"setting": BUDGET.describe(ctx.scale), "test_accuracy": accuracy,
+               "train_loss": {m: o.values("train_loss") for m, o in per.items()},
+               "lr": {m: o.lr for m, o in per.items()}, "decisions": decisions}  # fmt: skip
     panels = [
         Panel(TASK, "train_loss", "epoch", "train loss", title="training loss"),
         Panel(TASK, "test_accuracy", "epoch", "test accuracy", log_y=False, title="test accuracy"),
@@ -105,27 +94,22 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="ddg-matches-backprop-accuracy",
-    statement=(
-        "Decoupled parallel backpropagation (layers on different devices, each stage updated "
-        "with its delayed gradient) trains deep networks without loss of accuracy."
-    ),
+    statement="Decoupled parallel backpropagation (layers on different devices, each stage "
+    "updated with its delayed gradient) trains deep networks without loss of accuracy.",
     source="Huo, Gu, Yang & Huang, Decoupled Parallel Backpropagation with Convergence "
     "Guarantee, ICML 2018 (arXiv 1804.10574)",
-    criterion=(
-        "The residual MLP on mnist1d (40-128, 8 residual blocks x + W2 relu(BN(W1 x)), 128-10; "
-        "an nn.Sequential of 12 modules) trained by momentum SGD (0.9, batch 100) with "
-        "backpropagation (K = 1) and with DDG on K = 2 and K = 4 stages balanced by parameter "
-        "count (the paper's algorithm: stashed weights, stage k's gradient K - 1 - k "
-        "iterations old), exact in one process; "
-        "each K's lr searched on validation accuracy (3 points per decade, widened at the "
-        "edges, successive halving); >= 3 seeds. Holds if for K = 2 and K = 4 the 90% "
-        "t-interval of the per-seed BP - DDG test accuracy lies below 0.02; does not hold if it "
-        "lies above 0.02 for either; inconclusive otherwise. Final training losses reported, "
-        "and the local-loss baseline (each stage on its own loss through a linear head to the "
-        "logits, no gradient across cuts; K = 2 and 4, lr searched the same way), not judged."
-    ),
+    criterion="The residual MLP on mnist1d (40-128, 8 residual blocks x + W2 relu(BN(W1 x)), "
+    "128-10; an nn.Sequential of 12 modules) trained by momentum SGD (0.9, batch 100) with "
+    "backpropagation (K = 1) and with DDG on K = 2 and K = 4 stages balanced by parameter count "
+    "(the paper's algorithm: stashed weights, stage k's gradient K - 1 - k iterations old), exact "
+    "in one process; each K's lr searched on validation accuracy (3 points per decade, widened at "
+    "the edges, successive halving); >= 3 seeds. Holds if for K = 2 and K = 4 the 90% t-interval "
+    "of the per-seed BP - DDG test accuracy lies below 0.02; does not hold if it lies above 0.02 "
+    "for either; inconclusive otherwise. Final training losses reported, and the local-loss "
+    "baseline (each stage on its own loss through a linear head to the logits, no gradient across "
+    "cuts; K = 2 and 4, lr searched the same way), not judged.",
     run=run,
-    reported="'a significant speedup without loss of accuracy' in deep CNN training "
-    "(abstract); ResNet-110 on CIFAR-10 at about 6-7% test error for both BP and DDG with K up "
-    "to 4 (the paper's tables, as the reference quotes them, unverified).",
+    reported="'a significant speedup without loss of accuracy' in deep CNN training (abstract); "
+    "ResNet-110 on CIFAR-10 at about 6-7% test error for both BP and DDG with K up to 4 (the "
+    "paper's tables, as the reference quotes them, unverified).",
 )

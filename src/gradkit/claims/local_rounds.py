@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import statistics
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, search_notes, verdict_from
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
+    judged,
+    labels_of,
+    per_seed,
+    search_notes,
+    tuned_lrs,
+)
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, proximal
 from gradkit.experiments import stats as st
 from gradkit.experiments.kinds.delay_tolerant import SHARES
@@ -17,7 +27,7 @@ ROUNDS = (1, 4)
 METHODS = tuple(
     Method(f"p{p}", f"DAve-RPG p = {p}", STEPS, "dave-pg", (("rounds", p),)) for p in ROUNDS
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = labels_of(METHODS)
 LATENCIES = {"low": 0.005, "high": 10.0}
 """Per message, in time units (one local gradient costs 1); its bytes add a negligible time."""
 CLUSTERS = {"8 workers": SHARES, "2 workers": (0.4, 0.6)}
@@ -50,10 +60,8 @@ def decide(times: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str,
     the high latency the 90% t-interval of per-seed log(time of p = 1 / time of p = 4) lies
     above 0; does not hold if it lies at or below 0."""
     deciding = problem_name(DECIDING, "high")
-    decision = st.greater(
-        st.paired_interval(st.logs(times[deciding]["p1"]), st.logs(times[deciding]["p4"]))
-    )
-    return verdict_from([decision]), {deciding: decision.value}
+    p1, p4 = (st.logs(times[deciding][m]) for m in ("p1", "p4"))
+    return judged({deciding: st.greater(st.paired_interval(p1, p4))})
 
 
 def run(ctx: RunContext) -> ClaimResult:
@@ -61,17 +69,13 @@ def run(ctx: RunContext) -> ClaimResult:
     high = {problem_name(c, "high"): factory(c, "high") for c in CLUSTERS}
     tuned = ctx.compare(high, METHODS, budget, TUNE_ON)
     outcomes = dict(tuned)
-    for cluster in CLUSTERS:
-        at_high, low = tuned[problem_name(cluster, "high")], factory(cluster, "low")
-        outcomes[problem_name(cluster, "low")] = {
-            m.name: MethodOutcome(m, at_high[m.name].search,
-                                  ctx.runs_at(low, m, at_high[m.name].lr, budget))
-            for m in METHODS
-        }  # fmt: skip
-    times = {
-        name: {m: [r.metric("time_to_target") for r in o.runs] for m, o in per.items()}
-        for name, per in outcomes.items()
-    }
+    for c in CLUSTERS:  # each p at its step tuned at the high latency
+        at_high, low = tuned[problem_name(c, "high")], factory(c, "low")
+        outcomes[problem_name(c, "low")] = {
+            m: MethodOutcome(o.method, o.search, ctx.runs_at(low, o.method, o.lr, budget))
+            for m, o in at_high.items()
+        }
+    times = per_seed(outcomes, "time_to_target")
     verdict, decisions = decide(times)
     speedups = {
         name: statistics.median(per["p1"]) / statistics.median(per["p4"])
@@ -82,30 +86,22 @@ def run(ctx: RunContext) -> ClaimResult:
         "message taking the latency (0.005 or 10 time units; a local gradient costs 1); steps "
         "tuned per (cluster, p) at the high latency and kept at the low one. Median time to "
         "F - F* <= 1e-8, p = 1 / p = 4: "
-        + "; ".join(f"{name} {speedups[name]:.2f}x" for name in outcomes)
+        + "; ".join(f"{name} {speedup:.2f}x" for name, speedup in speedups.items())
         + f". p = 4 decidedly faster on {DECIDING} at the high latency: "
         + f"{next(iter(decisions.values()))}."
         + search_notes(tuned)
     )
     table = [
-        {
-            "cluster, latency": name,
-            "rounds": LABELS[m],
-            "step": f"{o.lr:.3g}",
-            "time to 1e-8 (median)": f"{statistics.median(times[name][m]):.4g}",
-            "messages (median)": f"{o.median('updates'):.0f}",
-            "final F - F* (median)": f"{o.median('suboptimality'):.3g}",
-        }
+        {"cluster, latency": name, "rounds": LABELS[m], "step": f"{o.lr:.3g}",
+         "time to 1e-8 (median)": f"{o.median('time_to_target'):.4g}",
+         "messages (median)": f"{o.median('updates'):.0f}",
+         "final F - F* (median)": f"{o.median('suboptimality'):.3g}"}
         for name, per in outcomes.items()
         for m, o in per.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "time_to_target": times,
-        "speedup_p4_over_p1": speedups,
-        "steps": {name: {m: o.lr for m, o in per.items()} for name, per in outcomes.items()},
-        "decisions": decisions,
-    }
+    ]  # fmt: skip
+    numbers = {"setting": BUDGET.describe(ctx.scale), "time_to_target": times,
+               "speedup_p4_over_p1": speedups, "steps": tuned_lrs(outcomes),
+               "decisions": decisions}  # fmt: skip
     panels = [Panel(n, "suboptimality@time", "simulated time", "F - F*") for n in outcomes] + [
         Panel(n, "suboptimality@updates", "messages to the server", "F - F*") for n in outcomes
     ]
@@ -115,25 +111,21 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="local-rounds-pay-when-communication-is-slow",
-    statement=(
-        "DAve-RPG adapts to the cost of communication: with slow links, several local "
-        "proximal-gradient rounds per message (p = 4) reach the optimum sooner than one."
-    ),
+    statement="DAve-RPG adapts to the cost of communication: with slow links, several local "
+    "proximal-gradient rounds per message (p = 4) reach the optimum sooner than one.",
     source="Mishchenko, Iutzeler, Malick & Amini, ICML 2018 (mishchenko18a), abstract; "
     "Mishchenko, Iutzeler & Malick, SIAM J. Optim. 2020 (arXiv 1806.09429)",
-    criterion=(
-        "DAve-RPG with p = 1 and p = 4 on l1 + l2 logistic regression (breast cancer, l1 0.01, "
-        "l2 0.1, float64, F* from a tight solve), a parameter server on its own machine, "
-        "workers with lognormal compute jitter (sigma 0.3), one local full gradient = 1 time "
-        "unit, each message = the latency (low 0.005, high 10) plus its bytes; clusters of 8 "
-        "workers (shares 0.05..0.23, the reference's check) and of 2 (0.4, 0.6). Each p's step "
-        "is searched per cluster at the high latency (3 points per decade, widened at the "
-        "edges, successive halving) on the time to F - F* <= 1e-8 and kept at the low latency; "
-        ">= 3 seeds. Holds if, on 8 workers at the high latency, the 90% t-interval of the "
-        "per-seed log(time of p = 1 / time of p = 4) lies above 0; does not hold if it lies at "
-        "or below 0; inconclusive otherwise. The other cells are reported."
-    ),
+    criterion="DAve-RPG with p = 1 and p = 4 on l1 + l2 logistic regression (breast cancer, l1 "
+    "0.01, l2 0.1, float64, F* from a tight solve), a parameter server on its own machine, "
+    "workers with lognormal compute jitter (sigma 0.3), one local full gradient = 1 time unit, "
+    "each message = the latency (low 0.005, high 10) plus its bytes; clusters of 8 workers "
+    "(shares 0.05..0.23, the reference's check) and of 2 (0.4, 0.6). Each p's step is searched "
+    "per cluster at the high latency (3 points per decade, widened at the edges, successive "
+    "halving) on the time to F - F* <= 1e-8 and kept at the low latency; >= 3 seeds. Holds if, on "
+    "8 workers at the high latency, the 90% t-interval of the per-seed log(time of p = 1 / time "
+    "of p = 4) lies above 0; does not hold if it lies at or below 0; inconclusive otherwise. The "
+    "other cells are reported.",
     run=run,
-    reported="'adjustable to various levels of communication cost' (abstract, SIAM version); "
-    "no ratio quoted in the notes.",
+    reported="'adjustable to various levels of communication cost' (abstract, SIAM version); no "
+    "ratio quoted in the notes.",
 )

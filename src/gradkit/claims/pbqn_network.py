@@ -42,46 +42,35 @@ def decide(loss: dict[str, list[float]]) -> tuple[Verdict, str]:
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     runs = training(TASK)
-    outcomes = ctx.compare({TASK: runs}, (ADAM,), epochs, TUNE_ON)[TASK]
+    tuned = ctx.compare({TASK: runs}, (ADAM,), epochs, TUNE_ON)
     pbqn_runs = ctx.runs_at(
         lambda method, lr, budget, seed, tuning: runs(method, None, budget, seed, tuning),
-        PBQN,
-        PAPER_THETA,
-        epochs,
-    )
-    outcomes = {"pbqn": MethodOutcome.fixed(PBQN, PAPER_THETA, pbqn_runs), **outcomes}
+        PBQN, PAPER_THETA, epochs,
+    )  # fmt: skip
+    outcomes = {"pbqn": MethodOutcome.fixed(PBQN, PAPER_THETA, pbqn_runs), **tuned[TASK]}
+    pbqn, adam = outcomes.values()
     loss = {m: o.values("train_loss") for m, o in outcomes.items()}
     verdict, interval = decide(loss)
     batches = [r.curve("batch_size")[1][-1] for r in pbqn_runs]
     summary = (
         f"{TASK}, {epochs} epochs (PBQN's counted in per-sample gradients), median of "
-        f"{len(ctx.seeds)} seeds: final train loss PBQN {outcomes['pbqn'].median('train_loss'):.4f}"
-        f" (last batch {statistics.median(batches):.0f} of the training set), Adam (lr "
-        f"{outcomes['adam'].lr:.3g}) {outcomes['adam'].median('train_loss'):.4f}; test accuracy "
-        f"{outcomes['pbqn'].median('test_accuracy'):.3f} vs "
-        f"{outcomes['adam'].median('test_accuracy'):.3f}. log(PBQN loss / Adam loss) per seed: "
-        f"{interval} (comparable: below log {COMPARABLE:g})."
-        + search_notes({TASK: {"adam": outcomes["adam"]}})
+        f"{len(ctx.seeds)} seeds: final train loss PBQN {pbqn.median('train_loss'):.4f} (last "
+        f"batch {statistics.median(batches):.0f} of the training set), Adam (lr {adam.lr:.3g}) "
+        f"{adam.median('train_loss'):.4f}; test accuracy {pbqn.median('test_accuracy'):.3f} vs "
+        f"{adam.median('test_accuracy'):.3f}. log(PBQN loss / Adam loss) per seed: {interval} "
+        f"(comparable: below log {COMPARABLE:g})." + search_notes(tuned)
     )
     table = [
-        {
-            "method": LABELS[m],
-            "lr": "" if m == "pbqn" else f"{o.lr:.3g}",
-            "train loss per seed": ", ".join(f"{v:.4f}" for v in o.values("train_loss")),
-            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
-            "seconds per run": f"{statistics.median(r.seconds for r in o.runs):.1f}",
-        }
+        {"method": LABELS[m], "lr": "" if o is pbqn else f"{o.lr:.3g}",
+         "train loss per seed": ", ".join(f"{v:.4f}" for v in loss[m]),
+         "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
+         "seconds per run": f"{statistics.median(r.seconds for r in o.runs):.1f}"}
         for m, o in outcomes.items()
-    ]
-    numbers = {
-        "setting": BUDGET.describe(ctx.scale),
-        "epochs": epochs,
-        "train_loss": loss,
-        "test_accuracy": {m: o.values("test_accuracy") for m, o in outcomes.items()},
-        "pbqn_last_batch": batches,
-        "adam_lr": outcomes["adam"].lr,
-        "log_loss_ratio": interval,
-    }
+    ]  # fmt: skip
+    numbers = {"setting": BUDGET.describe(ctx.scale), "epochs": epochs, "train_loss": loss,
+               "test_accuracy": {m: o.values("test_accuracy") for m, o in outcomes.items()},
+               "pbqn_last_batch": batches, "adam_lr": adam.lr,
+               "log_loss_ratio": interval}  # fmt: skip
     panels = [
         Panel(TASK, "train_loss", "epoch", "train loss"),
         Panel(TASK, "batch_size", "iteration", "batch size", title="PBQN's batch",
@@ -95,19 +84,15 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="pbqn-on-a-small-network",
-    statement=(
-        "Progressive-batching L-BFGS trains a convolutional network to a training loss "
-        "comparable to Adam's per epoch."
-    ),
+    statement="Progressive-batching L-BFGS trains a convolutional network to a training loss "
+    "comparable to Adam's per epoch.",
     source="Bollapragada, Mudigere, Nocedal, Shi & Tang, ICML 2018 (arXiv 1802.05374)",
-    criterion=(
-        f"The digits 2-D CNN, {BUDGET.quick} epochs (quick) of per-sample gradients. PBQN as the "
-        f"paper sets it (theta {PAPER_THETA}, memory 10, 25% overlap, stochastic Armijo search; "
-        "first sample the task's batch, 32), not tuned; Adam with its lr searched in its own "
-        "range (3 points per decade, widened at the edges, successive halving) by a tuning "
-        "run's train loss; then >= 3 seeds. Holds if the 90% t-interval of the per-seed "
-        f"log(PBQN's final train loss / Adam's) lies below log {COMPARABLE:g}, does not hold if "
-        "it lies at or above it, inconclusive otherwise."
-    ),
+    criterion=f"The digits 2-D CNN, {BUDGET.quick} epochs (quick) of per-sample gradients. PBQN "
+    f"as the paper sets it (theta {PAPER_THETA}, memory 10, 25% overlap, stochastic Armijo "
+    "search; first sample the task's batch, 32), not tuned; Adam with its lr searched in its own "
+    "range (3 points per decade, widened at the edges, successive halving) by a tuning run's "
+    "train loss; then >= 3 seeds. Holds if the 90% t-interval of the per-seed log(PBQN's final "
+    f"train loss / Adam's) lies below log {COMPARABLE:g}, does not hold if it lies at or above "
+    "it, inconclusive otherwise.",
     run=run,
 )

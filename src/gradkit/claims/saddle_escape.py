@@ -21,12 +21,9 @@ RADIUS, THRESHOLD, INTERVAL = 1e-3, 1e-3, 10
 MAX_GROWTH = 2.0
 """Polylogarithmic growth: the median escape time at the largest dimension is at most this
 multiple of the smallest's (growth like sqrt(d) would multiply it by 32 over these dimensions)."""
-
-
-def predicted_slope() -> float:
-    """Iterations per unit of ln d: the perturbation puts about r / sqrt(d) along the escape
-    direction, which GD then grows by (1 + lr |lambda_1|) per step."""
-    return 0.5 / math.log(1 + LR)
+PREDICTED_SLOPE = 0.5 / math.log(1 + LR)
+"""Iterations per unit of ln d: the perturbation puts about r / sqrt(d) along the escape
+direction, which GD then grows by (1 + lr |lambda_1|) per step."""
 
 
 def decide(gd: dict[int, list[float]], pgd: dict[int, list[float]], budget: int):
@@ -64,77 +61,58 @@ def run(ctx: RunContext) -> ClaimResult:
     pgd = {d: [r.metric("escape_iteration") for r in rs] for d, rs in pgd_records.items()}
     gd = {d: [r.metric("escape_iteration")] for d, r in gd_records.items()}
     verdict, reason = decide(gd, pgd, budget)
-    gd_never = all(v[0] > budget for v in gd.values())
-    medians = {d: statistics.median(v) for d, v in pgd.items()}
-    logs = np.log(np.array(dims, dtype=float))
-    slope = float(np.polyfit(logs, [medians[d] for d in dims], 1)[0]) if len(dims) > 1 else math.nan
+    gd_escaped = "escaped" if any(v[0] <= budget for v in gd.values()) else "never escaped"
+    medians = [statistics.median(pgd[d]) for d in dims]
+    logs = np.log(dims)
+    slope = float(np.polyfit(logs, medians, 1)[0])
     summary = (
         f"f = sum lambda_i x_i^2 / 2 + x_1^4 / 4 from the saddle x = 0, lr {LR:g}, {budget} "
-        f"iterations; iterations until f <= f(0) - 0.1. Gradient descent: "
-        + ("never escaped" if gd_never else "escaped")
-        + f". Perturbed GD (radius {RADIUS:g}, threshold {THRESHOLD:g}, interval {INTERVAL}), "
+        f"iterations; iterations until f <= f(0) - 0.1. Gradient descent: {gd_escaped}. "
+        f"Perturbed GD (radius {RADIUS:g}, threshold {THRESHOLD:g}, interval {INTERVAL}), "
         f"median of {len(seeds)} seeds: "
-        + ", ".join(f"d={d}: {medians[d]:g}" for d in dims)
-        + f"; slope {slope:.2f} iterations per unit of ln d (predicted {predicted_slope():.2f}). "
-        + reason
-        + "."
+        + ", ".join(f"d={d}: {m:g}" for d, m in zip(dims, medians, strict=True))
+        + f"; slope {slope:.2f} iterations per unit of ln d (predicted "
+        f"{PREDICTED_SLOPE:.2f}). {reason}."
     )
     table = [
-        {
-            "dimension": d,
-            "GD escape": "never" if gd[d][0] > budget else f"{gd[d][0]:g}",
-            "PGD escape (median)": f"{medians[d]:g}",
-            "PGD min-max": f"{min(pgd[d]):g}-{max(pgd[d]):g}",
-            "PGD escaped": f"{sum(v <= budget for v in pgd[d])}/{len(seeds)}",
-        }
-        for d in dims
-    ]
-    numbers = {
-        "budget": budget,
-        "lr": LR,
-        "radius": RADIUS,
-        "pgd_escape": pgd,
-        "gd_escape": gd,
-        "slope_per_ln_d": slope,
-        "predicted_slope": predicted_slope(),
-    }
+        {"dimension": d, "GD escape": "never" if gd[d][0] > budget else f"{gd[d][0]:g}",
+         "PGD escape (median)": f"{m:g}", "PGD min-max": f"{min(pgd[d]):g}-{max(pgd[d]):g}",
+         "PGD escaped": f"{sum(v <= budget for v in pgd[d])}/{len(seeds)}"}
+        for d, m in zip(dims, medians, strict=True)
+    ]  # fmt: skip
+    numbers = {"budget": budget, "lr": LR, "radius": RADIUS, "pgd_escape": pgd, "gd_escape": gd,
+               "slope_per_ln_d": slope, "predicted_slope": PREDICTED_SLOPE}  # fmt: skip
     fig = Figure(figsize=(10, 4), layout="tight")
     left, right = fig.subplots(1, 2)
-    left.plot(dims, [medians[d] for d in dims], "o-", label="perturbed GD, median")
+    left.plot(dims, medians, "o-", label="perturbed GD, median")
     left.fill_between(dims, [min(pgd[d]) for d in dims], [max(pgd[d]) for d in dims], alpha=0.2)
-    left.plot(dims, medians[dims[0]] + predicted_slope() * (logs - logs[0]), "k--",
+    left.plot(dims, medians[0] + PREDICTED_SLOPE * (logs - logs[0]), "k--",
               label="predicted growth (r / sqrt(d) along x_1)")  # fmt: skip
     left.set(xscale="log", xlabel="dimension d", ylabel="iterations to f <= f(0) - 0.1", ylim=0)
-    left.set_title(f"gradient descent {'never escaped' if gd_never else 'escaped'}", fontsize=9)
+    left.set_title(f"gradient descent {gd_escaped}", fontsize=9)
     left.legend(fontsize=7)
     for d in (dims[0], dims[-1]):
-        x, y = pgd_records[d][0].curve("objective")
-        right.plot(x, y, label=f"perturbed GD, d={d}")
-    x, y = gd_records[dims[-1]].curve("objective")
-    right.plot(x, y, "k:", label="gradient descent")
-    right.set(xlabel="iteration", ylabel="f", xlim=(0, 4 * max(medians.values())))
+        right.plot(*pgd_records[d][0].curve("objective"), label=f"perturbed GD, d={d}")
+    right.plot(*gd_records[dims[-1]].curve("objective"), "k:", label="gradient descent")
+    right.set(xlabel="iteration", ylabel="f", xlim=(0, 4 * max(medians)))
     right.legend(fontsize=7)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 
 CLAIM = Claim(
     id="perturbation-escapes-saddles",
-    statement=(
-        "Gradient descent started at a strict saddle point stays there; perturbed gradient "
-        "descent escapes, in a number of iterations that depends on the dimension only "
-        "polylogarithmically."
-    ),
+    statement="Gradient descent started at a strict saddle point stays there; perturbed gradient "
+    "descent escapes, in a number of iterations that depends on the dimension only "
+    "polylogarithmically.",
     source="Jin, Ge, Netrapalli, Kakade & Jordan, How to Escape Saddle Points Efficiently, "
     "ICML 2017 (arXiv 1703.00887)",
-    criterion=(
-        "f(x) = 1/2 sum lambda_i x_i^2 + x_1^4 / 4 (lambda_1 = -1, the others 1) from x = 0, in "
-        f"float64, d in {{10, 100, 1000, 10000}}; gradient descent and gradkit's PerturbedGD at "
-        f"lr {LR:g} (0.5 / ell), radius {RADIUS:g}, threshold {THRESHOLD:g}, interval "
-        f"{INTERVAL}; escape = the first iteration with f <= f(0) - 0.1; 10 seeds (20 full). "
-        "Not a tuned comparison: the claim is that GD cannot leave and PGD can. Holds if GD "
-        "never escapes, PGD escapes in every run and its median escape time at d = 10000 is at "
-        f"most {MAX_GROWTH:g}x that at d = 10; does not hold if GD escapes or the growth is "
-        "larger; inconclusive if a perturbed run does not escape within the budget."
-    ),
+    criterion="f(x) = 1/2 sum lambda_i x_i^2 + x_1^4 / 4 (lambda_1 = -1, the others 1) from "
+    f"x = 0, in float64, d in {{10, 100, 1000, 10000}}; gradient descent and gradkit's "
+    f"PerturbedGD at lr {LR:g} (0.5 / ell), radius {RADIUS:g}, threshold {THRESHOLD:g}, interval "
+    f"{INTERVAL}; escape = the first iteration with f <= f(0) - 0.1; 10 seeds (20 full). Not a "
+    "tuned comparison: the claim is that GD cannot leave and PGD can. Holds if GD never escapes, "
+    f"PGD escapes in every run and its median escape time at d = 10000 is at most {MAX_GROWTH:g}x "
+    "that at d = 10; does not hold if GD escapes or the growth is larger; inconclusive if a "
+    "perturbed run does not escape within the budget.",
     run=run,
 )

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
+from statistics import median_high
+
 from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
     Verdict,
+    comparison_numbers,
+    judged,
+    labels_of,
+    median_cell,
+    outcome_table,
     per_seed,
     search_notes,
-    tuned_lrs,
+    seeds_cell,
 )
-from gradkit.experiments import Budget, LrRange, Method, Metric, paired, training
+from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, training
 from gradkit.experiments import stats as st
 from gradkit.report.figures import seeds_figure
 
@@ -21,7 +29,7 @@ METHODS = (
     Method("adam", "Adam", LrRange(0.00215, 0.1)),
     Method("msgd", "SGD+momentum", LrRange(0.0215, 1.0)),
 )
-LABELS = {m.name: m.label for m in METHODS}
+LABELS = labels_of(METHODS)
 MATCH = 0.02
 """Signum matches Adam when |mean per-seed accuracy gap| < 2 points with 90% confidence: the
 paper's CIFAR-10 ResNet-20 gap was 0.39 points (91.16% vs 91.55%), so 2 points is generous, and
@@ -40,22 +48,20 @@ def decide(accuracy: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[s
     """Per problem, Signum - Adam per seed is tested for equivalence within :data:`MATCH`.
     Holds if it is equivalent on every problem, does not hold if it is decidedly not on some
     problem, inconclusive otherwise."""
-    decisions = {
-        p: st.within(st.paired_interval(per["signum"], per["adam"]), MATCH)
-        for p, per in accuracy.items()
-    }
-    overall = st.all_of(list(decisions.values()))
-    verdict = {
-        st.Decision.YES: Verdict.HOLDS,
-        st.Decision.NO: Verdict.DOES_NOT_HOLD,
-        st.Decision.UNDECIDED: Verdict.INCONCLUSIVE,
-    }[overall]
-    return verdict, {p: d.value for p, d in decisions.items()}
+    gaps = {p: st.paired_interval(a["signum"], a["adam"]) for p, a in accuracy.items()}
+    return judged({p: st.within(gap, MATCH) for p, gap in gaps.items()})
 
 
-def first_epoch_reaching(run, target: float) -> float:
-    epochs, values = run.curve("train_accuracy")
-    return next((e for e, v in zip(epochs, values, strict=True) if v >= target), float("inf"))
+def epochs_to_target(per_method: dict[str, MethodOutcome]) -> dict[str, float]:
+    """Each method's median (the upper one) over seeds of the first epoch at which the train
+    accuracy reaches 90% of the lowest final one of any method and seed (inf if never)."""
+    target = 0.9 * min(min(o.values("train_accuracy")) for o in per_method.values())
+
+    def first_epoch(run) -> float:
+        epochs, values = run.curve("train_accuracy")
+        return next((e for e, v in zip(epochs, values, strict=True) if v >= target), math.inf)
+
+    return {m: median_high(first_epoch(r) for r in o.runs) for m, o in per_method.items()}
 
 
 def run(ctx: RunContext) -> ClaimResult:
@@ -63,72 +69,51 @@ def run(ctx: RunContext) -> ClaimResult:
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
     accuracy = per_seed(outcomes, "test_accuracy")
     verdict, decisions = decide(accuracy)
-    gaps = {
-        p: paired(outcomes[p]["signum"], outcomes[p]["adam"], "test_accuracy") for p in PROBLEMS
-    }
-    speed = {}  # median epoch where train accuracy first reaches 90% of the lowest final one
-    for p, per in outcomes.items():
-        target = 0.9 * min(min(o.values("train_accuracy")) for o in per.values())
-        speed[p] = {m: sorted(first_epoch_reaching(r, target) for r in o.runs)[len(o.runs) // 2]
-                    for m, o in per.items()}  # fmt: skip
+    gaps = {p: st.paired_interval(a["signum"], a["adam"]) for p, a in accuracy.items()}
+    speed = {p: epochs_to_target(per) for p, per in outcomes.items()}
     summary = (
         f"Test accuracy after {epochs} epochs at each method's tuned lr, Signum - Adam per seed "
         f"(mean [90% interval]): "
         + "; ".join(
-            f"{p}: {100 * gaps[p].mean:+.1f} points [{100 * gaps[p].low:+.1f}, "
-            f"{100 * gaps[p].high:+.1f}] -> within {100 * MATCH:.0f}: {decisions[p]}"
-            for p in PROBLEMS
+            f"{p}: {100 * g.mean:+.1f} points [{100 * g.low:+.1f}, {100 * g.high:+.1f}] -> "
+            f"within {100 * MATCH:.0f}: {decisions[p]}"
+            for p, g in gaps.items()
         )
         + "."
         + search_notes(outcomes)
     )
-    table = [
-        {
-            "problem": p,
-            "method": LABELS[m],
-            "tuned lr": f"{o.lr:.3g}",
-            "test accuracy (median)": f"{o.median('test_accuracy'):.3f}",
-            "seeds": ", ".join(f"{v:.3f}" for v in o.values("test_accuracy")),
-            "epochs to common train target": speed[p][m],
-        }
-        for p, per in outcomes.items()
-        for m, o in per.items()
-    ]
-    numbers = {
-        "epochs": epochs,
-        "setting": BUDGET.describe(ctx.scale),
-        "test_accuracy": accuracy,
-        "gap_signum_minus_adam": {p: vars(g) for p, g in gaps.items()},
-        "equivalent_within_match": decisions,
-        "epochs_to_common_train_accuracy": speed,
-        "tuned_lr": tuned_lrs(outcomes),
+    cells = {
+        "test accuracy (median)": median_cell("test_accuracy", ".3f"),
+        "seeds": seeds_cell("test_accuracy", ".3f"),
     }
-    fig = seeds_figure(
-        {"test_accuracy": accuracy}, {"test_accuracy": "test accuracy"}, LABELS, list(LABELS)
-    )
+    speeds = [s for per in speed.values() for s in per.values()]
+    table = [
+        row | {"epochs to common train target": s}
+        for row, s in zip(outcome_table(outcomes, LABELS, cells), speeds, strict=True)
+    ]
+    numbers = comparison_numbers(
+        ctx, BUDGET, outcomes, epochs=epochs, test_accuracy=accuracy,
+        gap_signum_minus_adam={p: vars(g) for p, g in gaps.items()},
+        equivalent_within_match=decisions, epochs_to_common_train_accuracy=speed,
+    )  # fmt: skip
+    fig = seeds_figure({"test_accuracy": accuracy}, {"test_accuracy": "test accuracy"}, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 
 CLAIM = Claim(
     id="signum-matches-adam",
-    statement=(
-        "The momentum counterpart of signSGD (Signum) matches the accuracy and convergence speed "
-        "of Adam."
-    ),
+    statement="The momentum counterpart of signSGD (Signum) matches the accuracy and convergence "
+    "speed of Adam.",
     source="Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018",
-    criterion=(
-        "Signum, Adam and momentum SGD on the mnist1d MLP and the digits CNN; each method's lr "
-        "searched in its own range (3 points per decade, widened at the edges, successive "
-        "halving) on a validation split by validation accuracy; then >= 3 seeds, equal epochs. "
-        "Per problem, the per-seed test-accuracy gap Signum - Adam is tested for equivalence: "
-        f"its 90% t-interval must lie inside +/-{100 * MATCH:.0f} points. Holds if equivalent on "
-        "both problems; does not hold if the interval lies entirely outside on either; "
-        "inconclusive otherwise. Epochs to a common train-accuracy target are reported."
-    ),
+    criterion="Signum, Adam and momentum SGD on the mnist1d MLP and the digits CNN; each method's "
+    "lr searched in its own range (3 points per decade, widened at the edges, successive halving) "
+    "on a validation split by validation accuracy; then >= 3 seeds, equal epochs. Per problem, "
+    "the per-seed test-accuracy gap Signum - Adam is tested for equivalence: its 90% t-interval "
+    f"must lie inside +/-{100 * MATCH:.0f} points. Holds if equivalent on both problems; does not "
+    "hold if the interval lies entirely outside on either; inconclusive otherwise. Epochs to a "
+    "common train-accuracy target are reported.",
     run=run,
-    reported=(
-        "CIFAR-10 ResNet-20, best validation accuracy of a 300-configuration grid: Signum "
-        "91.16%, Adam 91.55%, SGD 91.68% (authors' code); on ImageNet Signum 'is able to "
-        "match the accuracy and convergence speed of Adam' (abstract, no figure)."
-    ),
+    reported="CIFAR-10 ResNet-20, best validation accuracy of a 300-configuration grid: Signum "
+    "91.16%, Adam 91.55%, SGD 91.68% (authors' code); on ImageNet Signum 'is able to match the "
+    "accuracy and convergence speed of Adam' (abstract, no figure).",
 )
