@@ -177,7 +177,11 @@ def outcome_table(
 
 
 def comparison_numbers(
-    ctx: RunContext, budget: Budget, outcomes: Mapping[str, Mapping[str, MethodOutcome]], **values
+    ctx: RunContext,
+    budget: Budget,
+    outcomes: Mapping[str, Mapping[str, MethodOutcome]],
+    /,
+    **values,
 ) -> dict[str, Any]:
     """A tuned comparison's numbers: the setting (ours vs the paper's budget), ``values`` and
     each (problem, method)'s tuned rate."""
@@ -214,14 +218,6 @@ def reached_cell(metric: str, budget: int) -> Callable[[MethodOutcome], str]:
         return f"{median:g}" if median <= budget else f"not within {budget}"
 
     return cell
-
-
-def budgeted_numbers(
-    ctx: RunContext, budget: Budget, outcomes: Mapping[str, Mapping[str, MethodOutcome]], **values
-) -> dict[str, Any]:
-    """:func:`comparison_numbers` with the budget at this scale under "budget" (which
-    ``values`` cannot name: it is that function's parameter)."""
-    return {"budget": budget.at(ctx.scale), **comparison_numbers(ctx, budget, outcomes, **values)}
 
 
 TRAINING_METRICS = {"train_loss": "final train loss", "test_accuracy": "test accuracy"}

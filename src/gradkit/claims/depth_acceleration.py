@@ -78,8 +78,8 @@ def run(ctx: RunContext) -> ClaimResult:
         f"lr: {medians}. Decisions: {base.listed(decisions)}.{notes}"
     )
     cells = {"iterations (median)": shown, "per seed": base.seeds_cell("iterations_to_target")}
-    numbers = base.budgeted_numbers(
-        ctx, BUDGET, outcomes, iterations_to_target=iterations, decisions=decisions
+    numbers = base.comparison_numbers(
+        ctx, BUDGET, outcomes, budget=budget, iterations_to_target=iterations, decisions=decisions
     )
     curve = ("loss_fraction", "iteration", "L / L(0)")
     rule = ("depth2", "e2e2", "depth3", "e2e3")

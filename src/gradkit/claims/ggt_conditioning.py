@@ -93,7 +93,9 @@ def run(ctx: RunContext) -> ClaimResult:
         "iterations (median)": shown,
         "iterations per seed": base.seeds_cell("iterations_to_target"),
     }
-    numbers = base.budgeted_numbers(ctx, BUDGET, outcomes, iterations=iterations, **details)
+    numbers = base.comparison_numbers(
+        ctx, BUDGET, outcomes, budget=budget, iterations=iterations, **details
+    )
     panels = [Panel(p, "suboptimality", "iteration", "f - f*") for p in outcomes]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
     return ClaimResult(verdict, summary, numbers, base.outcome_table(outcomes, LABELS, cells), fig)
