@@ -92,10 +92,11 @@ def run(ctx: RunContext) -> ClaimResult:
         "iterations per seed": base.seeds_cell("iterations_to_target"),
         "final gap / initial gap": base.median_cell("final_gap", ".1e"),
     }
-    numbers = base.budgeted_numbers(
+    numbers = base.comparison_numbers(
         ctx,
         BUDGET,
         outcomes,
+        budget=budget,
         target_gap=TARGET_GAP,
         iterations=iterations,
         chosen_shampoo_epsilon=shampoo,
