@@ -375,11 +375,32 @@ def test_analyze_probes_a_trained_checkpoint_and_refuses_one_that_does_not_fit(t
 
 def test_help_imports_neither_torch_nor_the_library():
     """`gradkit --help` builds no command's arguments, so it imports only what parsing needs
-    (it took 2.4 s when every command's choices were imported up front; 0.13 s after)."""
+    (it took 2.4 s when every command's choices were imported up front; 0.13 s after): the CLI
+    and gradkit.checks (its error type; plain Python, no torch)."""
     code = (
         "import sys\nfrom gradkit.cli import main\ntry:\n    main(['--help'])\n"
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('gradkit.')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "['gradkit.cli']"
+    assert done.stdout.strip().splitlines()[-1] == "['gradkit.checks', 'gradkit.cli']"
+
+
+def test_only_bad_input_is_a_usage_error_and_a_library_bug_keeps_its_traceback(
+    monkeypatch, capsys
+):
+    from gradkit import cli
+    from gradkit.checks import InputError
+
+    def bad_input(args, console):
+        raise InputError("lr must be a finite number >= 0, got -1")
+
+    def bug(args, console):
+        raise ValueError("not enough values to unpack")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", bad_input)
+    assert main(["list", "claims"]) == 2
+    assert "gradkit list: error: lr must be" in capsys.readouterr().err
+    monkeypatch.setitem(cli.COMMANDS, "list", bug)
+    with pytest.raises(ValueError, match="not enough values"):
+        main(["list", "claims"])

@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class InputError(ValueError):
+    """A value a user gave (a hyper-parameter, a shape, a name, a path) is not allowed. Every
+    check of gradkit raises it, with one line naming what was wrong and what is allowed; the
+    command line reports it as a usage error (exit status 2), and any other exception as the
+    bug it is."""
+
+
 def real(value: Any) -> float | None:
     """``value`` as a finite float (a one-element tensor counts as its number); None if it is
     not a finite real number (bools are not numbers here)."""
@@ -36,7 +43,7 @@ class Rule:
 
     def __call__(self, name: str, value: Any) -> None:
         if not self.accepts(value):
-            raise ValueError(f"{name} must be {self.allowed}, got {value!r}")
+            raise InputError(f"{name} must be {self.allowed}, got {value!r}")
 
     def or_none(self) -> Rule:
         return Rule(lambda v: v is None or self.accepts(v), f"{self.allowed} (or None)")

@@ -15,6 +15,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from gradkit.checks import InputError
+
 LIST_KINDS = ("claims", "optimizers", "algorithms", "tasks")
 BENCH_KINDS = ("optim", "sim", "distributed", "compress", "hooks", "lbfgs", "pipeline")
 
@@ -58,7 +60,7 @@ def prepare_output(path: Path, force: bool) -> Path:
     held = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
     if held and not force:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-        raise ValueError(
+        raise InputError(
             f"{path} already holds results ({shown}); choose another --out or pass --force "
             "to replace them"
         )
@@ -68,7 +70,7 @@ def prepare_output(path: Path, force: bool) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ValueError(f"cannot write to {path}: {error.strerror or error}") from error
+        raise InputError(f"cannot write to {path}: {error.strerror or error}") from error
     return path
 
 
@@ -123,7 +125,7 @@ def _hyper(args) -> dict[str, object]:
 
     params = dict(args.param)
     if "lr" in params:
-        raise ValueError("--param lr: give the learning rate with --lr")
+        raise InputError("--param lr: give the learning rate with --lr")
     algorithm = get_algorithm(args.algo)
     check_hyper(algorithm.name, algorithm.program, params)
     return params
@@ -448,25 +450,25 @@ def _train(args, console: Console) -> int:
     from gradkit.tasks.training import PBQN, check_pbqn_options
 
     if (args.optimizer is None) == (args.algo is None):
-        raise ValueError("give exactly one of --optimizer (one process) or --algo (distributed)")
+        raise InputError("give exactly one of --optimizer (one process) or --algo (distributed)")
     if args.pipeline is None and (args.variant, args.balance) != (None, None):
-        raise ValueError("--variant and --balance choose how DDG trains: they need --pipeline K")
+        raise InputError("--variant and --balance choose how DDG trains: they need --pipeline K")
     args.variant, args.balance = args.variant or "stash", args.balance or "parameters"
     if args.algo is not None:
         if args.pipeline is not None:
-            raise ValueError("--pipeline trains with --optimizer, not with --algo")
+            raise InputError("--pipeline trains with --optimizer, not with --algo")
         return _train_distributed(args, console)
     if args.pipeline is not None and "RANK" in os.environ:
         if args.variant == "local":
-            raise ValueError("--variant local trains in one process: run it without torchrun")
+            raise InputError("--variant local trains in one process: run it without torchrun")
         return _train_pipeline_distributed(args, console)
     if args.param and args.optimizer != PBQN:
-        raise ValueError(
+        raise InputError(
             "--param sets a distributed algorithm's hyper-parameters (with --algo) or PBQN's; "
             f"--optimizer {args.optimizer} takes its learning rate from --lr"
         )
     if args.optimizer == PBQN and args.lr is not None:
-        raise ValueError("--optimizer pbqn takes no --lr: its steps come from its line search")
+        raise InputError("--optimizer pbqn takes no --lr: its steps come from its line search")
     options = check_pbqn_options(dict(args.param or ()))
     from rich.progress import Progress
 
@@ -530,7 +532,7 @@ def _train_pipeline_distributed(args, console: Console) -> int:
     out = args.out or Path("gradkit-train") / f"{args.task}-{args.optimizer}-ddg"
     _join_torchrun_group(out, args)
     if dist.get_world_size() != args.pipeline:
-        raise ValueError(
+        raise InputError(
             f"--pipeline {args.pipeline} needs {args.pipeline} processes; torchrun started "
             f"{dist.get_world_size()}"
         )
@@ -572,7 +574,7 @@ def _train_distributed(args, console: Console) -> int:
     from gradkit.tasks.distributed import train_distributed
 
     if "RANK" not in os.environ:
-        raise ValueError(
+        raise InputError(
             "--algo runs one process per worker: launch with torchrun, e.g. "
             "torchrun --nproc-per-node 4 -m gradkit train --algo adpsgd --task mnist1d-mlp"
         )
@@ -637,7 +639,7 @@ def _simulate(args, console: Console) -> int:
     from gradkit.tasks.distributed import simulate_task
 
     if args.algo is None:
-        raise ValueError("--algo is required")
+        raise InputError("--algo is required")
     hyper = _hyper(args)
     out = prepare_output(args.out or Path("gradkit-sim") / args.algo, args.force)
     cluster = Cluster(
@@ -943,7 +945,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         return COMMANDS[args.command](args, console)
-    except (ValueError, OSError) as error:
+    except InputError as error:  # bad input; any other exception is a bug, with its traceback
         print(f"gradkit {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

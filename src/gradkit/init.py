@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
+
 QUADRATURE_NODES = 100
 """Probabilists' Gauss-Hermite nodes for the mean-field expectations (exact for polynomials of
 degree < 200). An even count keeps z = 0 out of the nodes, where ReLU's derivative jumps."""
@@ -56,7 +58,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: torch.Generator | 
     gain^2 I otherwise. ``generator`` is a CPU generator (the matrix is drawn in float64 on the
     CPU, then copied to the tensor's device and dtype)."""
     if tensor.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"orthogonal_ takes a 2-D weight (out, in), got shape {tuple(tensor.shape)}"
         )
     _check_gain(gain)
@@ -73,15 +75,15 @@ def delta_orthogonal_(weight: Tensor, gain: float = 1.0, generator: torch.Genera
     convolution then preserves the norm of every input (times ``gain``). Needs odd kernel sizes
     and in_channels <= out_channels."""
     if weight.ndim not in (3, 4, 5):
-        raise ValueError(
+        raise InputError(
             "delta_orthogonal_ takes a Conv1d/2d/3d weight (out_channels, in_channels, *kernel), "
             f"got shape {tuple(weight.shape)}"
         )
     out_channels, in_channels, *kernel = weight.shape
     if any(k % 2 == 0 for k in kernel):
-        raise ValueError(f"delta_orthogonal_ needs odd kernel sizes (a centre tap), got {kernel}")
+        raise InputError(f"delta_orthogonal_ needs odd kernel sizes (a centre tap), got {kernel}")
     if in_channels > out_channels:
-        raise ValueError(
+        raise InputError(
             "delta_orthogonal_ needs in_channels <= out_channels (the centre tap has orthonormal "
             f"columns), got {in_channels} > {out_channels}"
         )
@@ -95,7 +97,7 @@ def delta_orthogonal_(weight: Tensor, gain: float = 1.0, generator: torch.Genera
 
 def _check_gain(gain: float) -> None:
     if not (isinstance(gain, int | float) and math.isfinite(gain) and gain > 0):
-        raise ValueError(f"gain must be a positive number, got {gain!r}")
+        raise InputError(f"gain must be a positive number, got {gain!r}")
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def _activation(activation: str | Callable[[Tensor], Tensor]) -> Callable[[Tenso
     if callable(activation):
         return activation
     if activation not in ACTIVATIONS:
-        raise ValueError(
+        raise InputError(
             f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)} or pass a "
             "function of a float64 tensor"
         )
@@ -150,14 +152,14 @@ def critical_point(activation: str | Callable[[Tensor], Tensor] = "tanh", q_star
     chi_1 = 1: sigma_w^2 = 1 / E[phi'(sqrt(q*) z)^2], sigma_b^2 = q* - sigma_w^2 E[phi(sqrt(q*)
     z)^2]. Raises if that sigma_b^2 is negative (no critical point at this q*)."""
     if not (isinstance(q_star, int | float) and math.isfinite(q_star) and q_star > 0):
-        raise ValueError(f"q_star must be a positive number, got {q_star!r}")
+        raise InputError(f"q_star must be a positive number, got {q_star!r}")
     second, slope = gaussian_expectations(activation, q_star)
     if not slope > 0:
-        raise ValueError(f"the activation's derivative vanishes at q* = {q_star}: no chi_1 = 1")
+        raise InputError(f"the activation's derivative vanishes at q* = {q_star}: no chi_1 = 1")
     sigma_w2 = 1.0 / slope
     sigma_b2 = q_star - sigma_w2 * second
     if sigma_b2 < -1e-12 * q_star:
-        raise ValueError(
+        raise InputError(
             f"no critical point with fixed point q* = {q_star}: it needs sigma_b^2 = "
             f"{sigma_b2:.3g} < 0 for this activation; try another q*"
         )
@@ -174,7 +176,7 @@ def fixed_point(
     variance map from q = 1, and chi_1 there."""
     for name, value in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            raise InputError(f"{name} must be a number >= 0, got {value!r}")
     phi = _activation(activation)
     nodes, weights = _quadrature()
     q = 1.0
@@ -203,11 +205,11 @@ def init_critical_(
     N(0, sigma_w^2 / fan_in), fan_in = in_features or in_channels x kernel size. Biases are
     N(0, sigma_b^2). Other modules keep their parameters. Returns the point used."""
     if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+        raise InputError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     point = point or critical_point(activation, q_star)
     layers = [m for m in model.modules() if isinstance(m, LAYERS)]
     if not layers:
-        raise ValueError("the model has no Linear or Conv1d/2d/3d layer to initialise")
+        raise InputError("the model has no Linear or Conv1d/2d/3d layer to initialise")
     with torch.no_grad():
         for layer in layers:
             w = layer.weight

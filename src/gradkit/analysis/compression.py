@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from gradkit.analysis.stability import PROBED
+from gradkit.checks import InputError
 
 METHODS = ("project", "svd")
 _CHUNK_ENTRIES = 1 << 22  # sign entries drawn at once
@@ -29,7 +30,7 @@ def matrix_project(weight: Tensor, k: int, seed: int = 0) -> Tensor:
     """Matrix-Project of ``weight`` with ``k`` sign matrices drawn from ``seed``, in float64 on
     the CPU, returned in the weight's dtype and device."""
     if not (isinstance(k, int) and k >= 1):
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise InputError(f"k must be a positive integer, got {k!r}")
     a = weight.detach().reshape(-1).double().cpu()
     generator = torch.Generator().manual_seed(seed)
     chunk = max(1, _CHUNK_ENTRIES // a.numel())
@@ -44,7 +45,7 @@ def matrix_project(weight: Tensor, k: int, seed: int = 0) -> Tensor:
 def svd_truncate(weight: Tensor, rank: int) -> Tensor:
     """The best rank-``rank`` approximation of ``weight`` read as a matrix, in float64."""
     if not (isinstance(rank, int) and rank >= 1):
-        raise ValueError(f"rank must be a positive integer, got {rank!r}")
+        raise InputError(f"rank must be a positive integer, got {rank!r}")
     matrix = weight.detach().reshape(weight.shape[0], -1).double()
     u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
     r = min(rank, s.numel())
@@ -67,7 +68,7 @@ def compress(model: nn.Module, method: str, size: int, seed: int = 0) -> tuple[n
     kept) and the effective parameter count: the compressed weights' numbers plus every other
     parameter (biases included)."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     compressed = copy.deepcopy(model)
     count = 0
     with torch.no_grad():
@@ -119,7 +120,7 @@ def smallest_compression(
     ``metric`` (higher is better, e.g. train accuracy) is at least the model's minus
     ``tolerance``."""
     if not sizes or any(not (isinstance(s, int) and s >= 1) for s in sizes):
-        raise ValueError(f"sizes must be positive integers, got {list(sizes)!r}")
+        raise InputError(f"sizes must be positive integers, got {list(sizes)!r}")
     baseline = metric(model)
     parameters = sum(p.numel() for p in model.parameters())
     curve = []

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
+
 
 @dataclass
 class JacobianSpectrum:
@@ -45,7 +47,7 @@ def jacobian_spectrum(model: nn.Module, inputs: Tensor) -> JacobianSpectrum:
     input, for every sample of ``inputs`` (batch dimension first), in eval mode. The model must
     treat samples independently (no batch norm in training mode)."""
     if inputs.ndim < 2 or inputs.shape[0] == 0:
-        raise ValueError(
+        raise InputError(
             f"inputs need a batch dimension with samples, got shape {tuple(inputs.shape)}"
         )
     was_training = model.training
@@ -72,11 +74,11 @@ def jacobian_spectra_along(
     eval mode; samples must be treated independently."""
     wanted = sorted(set(depths))
     if not wanted or wanted[0] < 1 or wanted[-1] > len(blocks):
-        raise ValueError(
+        raise InputError(
             f"depths must lie in 1..{len(blocks)} (the number of blocks), got {depths}"
         )
     if inputs.ndim < 2 or inputs.shape[0] == 0:
-        raise ValueError(
+        raise InputError(
             f"inputs need a batch dimension with samples, got shape {tuple(inputs.shape)}"
         )
     was_training = blocks.training

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
+
 
 @dataclass
 class NoiseToSignal:
@@ -65,11 +67,11 @@ def gradient_noise_to_signal(
     noise of a gradient averaged over ``batch_size`` samples.
     """
     if batch_size < 1 or batch_size > len(inputs):
-        raise ValueError(f"batch_size must be in [1, {len(inputs)}], got {batch_size}")
+        raise InputError(f"batch_size must be in [1, {len(inputs)}], got {batch_size}")
     available = len(inputs) // batch_size
     num_batches = available if num_batches is None else num_batches
     if not 2 <= num_batches <= available:
-        raise ValueError(
+        raise InputError(
             f"num_batches must be in [2, {available}] for {len(inputs)} samples in batches of "
             f"{batch_size}, got {num_batches}"
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.optim import GGT
 from gradkit.optim.window import decay_weights, push, singular_values, weighted_gram
 
@@ -31,7 +32,7 @@ class WindowSpectrum:
     def mass_in_top(self, k: int) -> float:
         """Share of the squared Frobenius norm carried by the ``k`` largest singular values."""
         if k < 1:
-            raise ValueError(f"k must be >= 1, got {k!r}")
+            raise InputError(f"k must be >= 1, got {k!r}")
         energy = self.singular_values.square()
         total = float(energy.sum())
         return float(energy[:k].sum()) / total if total > 0 else float("nan")
@@ -54,9 +55,9 @@ class GradientWindow:
     def __init__(self, params: Iterable[Tensor], size: int = 200) -> None:
         self.params = [p for p in params]
         if size < 1:
-            raise ValueError(f"size must be >= 1, got {size!r}")
+            raise InputError(f"size must be >= 1, got {size!r}")
         if not self.params:
-            raise ValueError("GradientWindow needs at least one parameter")
+            raise InputError("GradientWindow needs at least one parameter")
         first = self.params[0]
         d = sum(p.numel() for p in self.params)
         self.window = torch.zeros(size, d, dtype=first.dtype, device=first.device)
@@ -106,7 +107,7 @@ def window_spectrum(source: GGT | GradientWindow | Tensor, param: Tensor | None 
         param = source.param_groups[0]["params"][0] if param is None else param
         state = source.state[param]
         if "gram" not in state:
-            raise ValueError("this parameter has no GGT window yet (no step was taken with it)")
+            raise InputError("this parameter has no GGT window yet (no step was taken with it)")
         group = next(g for g in source.param_groups if any(p is param for p in g["params"]))
         count = int(state["flat_step"] if "flat_step" in state else state["step"])
         size = state["gram"].shape[0]

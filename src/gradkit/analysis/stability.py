@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
+
 PROBED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
@@ -73,7 +75,7 @@ def _record(model: nn.Module, inputs: Tensor, replace: dict[str, object] | None 
         for handle in handles:
             handle.remove()
     if not seen:
-        raise ValueError("the model has no Linear or Conv1d/2d/3d layer to probe")
+        raise InputError("the model has no Linear or Conv1d/2d/3d layer to probe")
     return seen
 
 
@@ -110,16 +112,16 @@ def noise_stability(
     name from :func:`probed_layers` or its position) and measure r_{i->j} at every later layer.
     ``generator`` (CPU) draws the noise directions."""
     if not (isinstance(relative, int | float) and relative > 0):
-        raise ValueError(f"relative noise must be a positive number, got {relative!r}")
+        raise InputError(f"relative noise must be a positive number, got {relative!r}")
     with _evaluating(model):
         clean = _record(model, inputs)
         names = list(clean)
         if isinstance(at, int):
             if not 0 <= at < len(names):
-                raise ValueError(f"layer position {at} is out of range: the model has {len(names)}")
+                raise InputError(f"layer position {at} is out of range: the model has {len(names)}")
             at = names[at]
         if at not in clean:
-            raise ValueError(f"unknown layer {at!r}; the probed layers are {', '.join(names)}")
+            raise InputError(f"unknown layer {at!r}; the probed layers are {', '.join(names)}")
 
         def perturb(output: Tensor) -> Tensor:
             direction = torch.randn(output.shape, generator=generator, dtype=torch.float64)

@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from gradkit.checks import InputError
 from gradkit.distributed import TorchComm, launch
 from gradkit.distributed.trace import Trace
 from gradkit.tasks.distributed import DISTRIBUTED_BATCH_SIZE, task_problem
@@ -79,7 +80,7 @@ def _rank_throughput(algorithm: str, epochs: float, slowdown: float) -> float:
 
 def check_process_counts(processes: tuple[int, ...]) -> None:
     if not processes or any(not isinstance(p, int) or p < 2 for p in processes):
-        raise ValueError(f"process counts must be integers >= 2, got {list(processes)}")
+        raise InputError(f"process counts must be integers >= 2, got {list(processes)}")
 
 
 def bench_distributed(

@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from gradkit.bench.timing import interleaved_medians
+from gradkit.checks import InputError
 from gradkit.distributed import TorchComm
 from gradkit.distributed.launch import launch
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, Simulator
@@ -218,7 +219,7 @@ def rate_bits(rate: str) -> float:
     """Bits per second of a tc rate such as ``1gbit``, ``100mbit`` or ``500kbit``."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(kbit|mbit|gbit)", rate)
     if match is None or float(match[1]) <= 0:
-        raise ValueError(f"--rate must look like 1gbit, 100mbit or 500kbit, got {rate!r}")
+        raise InputError(f"--rate must look like 1gbit, 100mbit or 500kbit, got {rate!r}")
     return float(match[1]) * {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}[match[2]]
 
 

@@ -8,6 +8,7 @@ import statistics
 import numpy as np
 from matplotlib.figure import Figure
 
+from gradkit.checks import InputError
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, verdict_from
 from gradkit.experiments.kinds.spectra import spectra_of, window_spectra_spec
 from gradkit.experiments.stats import Decision
@@ -23,7 +24,7 @@ def decide(mass: list[float]) -> Verdict:
     singular values. Holds if every window's share is >= MASS, does not hold if every one is
     below, inconclusive when they fall on both sides."""
     if not mass:
-        raise ValueError("decide needs at least one window")
+        raise InputError("decide needs at least one window")
     yes, no, undecided = Decision.YES, Decision.NO, Decision.UNDECIDED  # undecided: NaN
     return verdict_from([yes if m >= MASS else no if m < MASS else undecided for m in mass], "all")
 

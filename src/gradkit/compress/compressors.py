@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.compress.generators import DeviceGenerators
 from gradkit.compress.payload import FLOAT_BITS, HEADER_BITS, INDEX_BITS, Payload
 from gradkit.compress.signs import check_finite, pack_bits, pack_signs, unpack_bits, unpack_signs
@@ -59,11 +60,11 @@ class QSGD:
         seed: int = 0,
     ):
         if not isinstance(levels, int) or not 1 <= levels <= 127:
-            raise ValueError(f"levels must be an integer in [1, 127], got {levels!r}")
+            raise InputError(f"levels must be an integer in [1, 127], got {levels!r}")
         if not isinstance(bucket_size, int) or bucket_size < 1:
-            raise ValueError(f"bucket_size must be a positive integer, got {bucket_size!r}")
+            raise InputError(f"bucket_size must be a positive integer, got {bucket_size!r}")
         if norm not in ("l2", "max"):
-            raise ValueError(f"norm must be 'l2' or 'max', got {norm!r}")
+            raise InputError(f"norm must be 'l2' or 'max', got {norm!r}")
         self.levels, self.bucket_size, self.norm = levels, bucket_size, norm
         self.generators = DeviceGenerators(seed)
 
@@ -157,7 +158,7 @@ class TopK:
 
     def __init__(self, density: float):
         if not (isinstance(density, int | float) and 0 < density <= 1):
-            raise ValueError(f"density must be in (0, 1], got {density!r}")
+            raise InputError(f"density must be in (0, 1], got {density!r}")
         self.density = density
 
     def count(self, numel: int) -> int:

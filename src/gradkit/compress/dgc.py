@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.compress.compressors import sparse_payload, sparse_to_dense
 from gradkit.compress.generators import DeviceGenerators
 from gradkit.compress.payload import Payload
@@ -90,17 +91,17 @@ class DGC:
         seed: int = 0,
     ):
         if not (isinstance(density, int | float) and 0 < density <= 1):
-            raise ValueError(f"density must be in (0, 1], got {density!r}")
+            raise InputError(f"density must be in (0, 1], got {density!r}")
         if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+            raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
         if clip_norm is not None and not clip_norm > 0:
-            raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}")
+            raise InputError(f"clip_norm must be positive or None, got {clip_norm!r}")
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
+            raise InputError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
         if not 0 < sample_ratio <= 1:
-            raise ValueError(f"sample_ratio must be in (0, 1], got {sample_ratio!r}")
+            raise InputError(f"sample_ratio must be in (0, 1], got {sample_ratio!r}")
         if any(not 0 < d <= 1 for d in warmup):
-            raise ValueError(f"warmup densities must be in (0, 1], got {warmup!r}")
+            raise InputError(f"warmup densities must be in (0, 1], got {warmup!r}")
         self.density, self.momentum = density, momentum
         self.momentum_correction, self.factor_masking = momentum_correction, factor_masking
         self.clip_norm, self.world_size = clip_norm, world_size
@@ -121,7 +122,7 @@ class DGC:
         if self.v is None:
             self.u, self.v = torch.zeros_like(flat), torch.zeros_like(flat)
         elif self.v.numel() != flat.numel():
-            raise ValueError(f"gradient of {flat.numel()} entries; this DGC holds {self.v.numel()}")
+            raise InputError(f"gradient of {flat.numel()} entries; this DGC holds {self.v.numel()}")
         if self.clip_norm is not None:
             limit = self.clip_norm / math.sqrt(self.world_size)
             norm = float(torch.linalg.vector_norm(flat))

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.compress.compressors import Compressor
 from gradkit.compress.payload import Payload
 from gradkit.compress.signs import check_finite
@@ -28,7 +29,7 @@ class ErrorFeedback:
     def __init__(self, compressor: Compressor, alpha: float = 1.0, beta: float = 1.0):
         for name, value in (("alpha", alpha), ("beta", beta)):
             if not (isinstance(value, int | float) and 0 <= value <= 1):
-                raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+                raise InputError(f"{name} must be in [0, 1], got {value!r}")
         self.compressor, self.alpha, self.beta = compressor, alpha, beta
         self.memory: Tensor | None = None
 
@@ -39,7 +40,7 @@ class ErrorFeedback:
         if self.memory is None:
             self.memory = torch.zeros(g.shape, dtype=dtype, device=g.device)
         elif self.memory.shape != g.shape:
-            raise ValueError(
+            raise InputError(
                 f"gradient shape {tuple(g.shape)} differs from the memory's "
                 f"{tuple(self.memory.shape)}"
             )

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.optim import NonFiniteGradientError
 
 # Multiplying eight 0/1 bytes (one little-endian int64) by this gathers byte k into bit 63 - k,
@@ -44,11 +45,11 @@ def pack_bits(bits: Tensor) -> Tensor:
 
 def _check_code(packed: Tensor, numel: int) -> None:
     if packed.dtype != torch.uint8 or packed.dim() != 1:
-        raise ValueError(
+        raise InputError(
             f"packed must be a 1-D uint8 tensor, got {packed.dtype} {tuple(packed.shape)}"
         )
     if not 0 <= numel <= 8 * packed.numel():
-        raise ValueError(f"numel {numel} does not fit a code of {packed.numel()} bytes")
+        raise InputError(f"numel {numel} does not fit a code of {packed.numel()} bytes")
 
 
 def unpack_bits(packed: Tensor, numel: int) -> Tensor:
@@ -94,7 +95,7 @@ def unpack_signs(
     if out is None:
         out = torch.empty(numel, dtype=dtype, device=packed.device)
     elif out.numel() != numel or not out.is_contiguous() or out.device != packed.device:
-        raise ValueError(f"out must be {numel} contiguous elements on {packed.device}")
+        raise InputError(f"out must be {numel} contiguous elements on {packed.device}")
     table = _sign_table(packed.device, dtype)
     torch.index_select(table, 0, packed[:whole].int(), out=out[: 8 * whole].view(whole, 8))
     if rest:
@@ -107,10 +108,10 @@ def majority_vote(
 ) -> Tensor:
     """sign(sum_m s_m) over workers' packed sign codes s_m, as +1/-1 with ties going to +1."""
     if not packed_signs:
-        raise ValueError("majority_vote needs at least one packed code")
+        raise InputError("majority_vote needs at least one packed code")
     sizes = {p.numel() for p in packed_signs}
     if len(sizes) != 1:
-        raise ValueError(f"packed codes differ in length: {sorted(sizes)} bytes")
+        raise InputError(f"packed codes differ in length: {sorted(sizes)} bytes")
     votes = unpack_signs(packed_signs[0], numel, dtype)
     for packed in packed_signs[1:]:
         votes.add_(unpack_signs(packed, numel, dtype))

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 from torch.optim.adam import adam
 
+from gradkit.checks import InputError
 from gradkit.distributed import compressed
 from gradkit.distributed.compressed import corrupt
 from gradkit.distributed.delays import DelayProfile
@@ -326,7 +327,7 @@ def default_lr(algorithm: str | Algorithm) -> float:
 
 def get_algorithm(name: str) -> Algorithm:
     if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
+        raise InputError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]
 
 
@@ -336,7 +337,7 @@ def resolve(algorithm: str | Algorithm, hyper: dict[str, Any]) -> tuple[Algorith
     required."""
     algorithm = get_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
     if "lr" not in hyper and "lr" not in algorithm.defaults:
-        raise ValueError("the learning rate lr is required")
+        raise InputError("the learning rate lr is required")
     resolved = {**algorithm.defaults, **hyper}
     check_hyper(algorithm.name, algorithm.program, resolved)
     return algorithm, resolved

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.compress import (
     DGC,
     QSGD,
@@ -38,7 +39,7 @@ Attack = Literal["invert", "random"]
 
 def is_byzantine(worker: Worker, byzantine: int) -> bool:
     if not isinstance(byzantine, int) or not 0 <= byzantine <= worker.world_size:
-        raise ValueError(
+        raise InputError(
             f"byzantine must be an integer in [0, {worker.world_size}], got {byzantine!r}"
         )
     return worker.rank >= worker.world_size - byzantine
@@ -47,7 +48,7 @@ def is_byzantine(worker: Worker, byzantine: int) -> bool:
 def corrupt(worker: Worker, t: Tensor, byzantine: int, attack: Attack) -> Tensor:
     """What worker sends instead of ``t`` if it is Byzantine (else ``t``)."""
     if attack not in ATTACKS:
-        raise ValueError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
+        raise InputError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
     if not is_byzantine(worker, byzantine):
         return t
     if attack == "invert":

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from gradkit.checks import InputError
+
 KINDS = ("none", "bounded", "power", "linear")
 
 
@@ -30,7 +32,7 @@ class DelayProfile:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown delay profile {self.kind!r}; choose from {', '.join(KINDS)}")
+            raise InputError(f"unknown delay profile {self.kind!r}; choose from {', '.join(KINDS)}")
         v = self.value
         valid = {
             "none": True,
@@ -44,20 +46,20 @@ class DelayProfile:
                 "power": "p in (0, 1)",
                 "linear": "f in (0, 1)",
             }
-            raise ValueError(f"a {self.kind} delay needs {allowed[self.kind]}, got {v!r}")
+            raise InputError(f"a {self.kind} delay needs {allowed[self.kind]}, got {v!r}")
 
     @classmethod
     def parse(cls, text: str) -> DelayProfile:
         """``none``, ``bounded:D``, ``power:p`` or ``linear:f``."""
         kind, _, value = text.partition(":")
         if kind != "none" and not value:
-            raise ValueError(
+            raise InputError(
                 f"delay profile {text!r} needs a value: none, bounded:D, power:p or linear:f"
             )
         try:
             number = float(value) if value else 0.0
         except ValueError:
-            raise ValueError(f"delay profile {text!r}: {value!r} is not a number") from None
+            raise InputError(f"delay profile {text!r}: {value!r} is not a number") from None
         return cls(kind, number)
 
     def __call__(self, n: int) -> int:
@@ -105,7 +107,7 @@ def delayed_sgd(
     x_{updates + 1}. ``start`` may hold a batch of independent runs (rows) with ``step(n)`` a
     column of their steps."""
     if not isinstance(updates, int) or updates < 0:
-        raise ValueError(f"updates must be an integer >= 0, got {updates!r}")
+        raise InputError(f"updates must be an integer >= 0, got {updates!r}")
     size = delays.reach(max(updates, 1)) + 1
     ring: list[Tensor | None] = [None] * size  # x_n is never changed in place: keep references
     x = start.clone()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import SERVER_RANK, Algorithm, resolve
 from gradkit.distributed.problem import Problem
@@ -54,10 +55,10 @@ class DriverCore:
     ):
         self.algorithm, self.hyper = resolve(algorithm, hyper)
         if topology not in TOPOLOGIES:
-            raise ValueError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
+            raise InputError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
         self.algorithm.check(workers, topology)
         if not isinstance(evals_per_epoch, int) or evals_per_epoch < 1:
-            raise ValueError(f"evals_per_epoch must be a positive integer, got {evals_per_epoch!r}")
+            raise InputError(f"evals_per_epoch must be a positive integer, got {evals_per_epoch!r}")
         self.problem, self.seed, self.topology = problem, seed, topology
         self.server_node = server_node
         self.world_size, self.on_progress = workers, on_progress

@@ -14,6 +14,7 @@ from gradkit.checks import (
     POSITIVE,
     PROBABILITY,
     UNIT_INTERVAL,
+    InputError,
     Rule,
     integer,
     one_of,
@@ -83,6 +84,6 @@ def check_hyper(name: str, program: Callable, hyper: dict[str, Any]) -> None:
     takes = accepted(program)
     for key, value in hyper.items():
         if key not in takes:
-            raise ValueError(f"{name} has no hyper-parameter {key!r}; it takes {', '.join(takes)}")
+            raise InputError(f"{name} has no hyper-parameter {key!r}; it takes {', '.join(takes)}")
         if key in RULES:
             RULES[key](f"{name}: {key}", value)

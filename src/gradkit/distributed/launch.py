@@ -18,6 +18,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from gradkit.checks import InputError
+
 
 class WorkerFailedError(RuntimeError):
     """A rank raised, was killed, or the group did not finish in time."""
@@ -95,7 +97,7 @@ def launch(
     processes (used by tests to kill one).
     """
     if not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+        raise InputError(f"world_size must be a positive integer, got {world_size!r}")
     comm_timeout = timeout if comm_timeout is None else comm_timeout
     context = mp.get_context("spawn")
     results = context.Queue()

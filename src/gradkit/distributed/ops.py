@@ -36,6 +36,8 @@ from typing import Literal
 
 from torch import Tensor
 
+from gradkit.checks import InputError
+
 
 def tensor_bytes(tensor: Tensor) -> int:
     return tensor.numel() * tensor.element_size()
@@ -149,7 +151,7 @@ def message_bytes(op, rank: int, n: int, server: int) -> tuple[int, int]:
 def check_peers(rank: int, peers: tuple[int, ...], n: int) -> None:
     """Peers must be distinct ranks in 0..n-1 other than ``rank``."""
     if len(set(peers)) != len(peers) or any(p == rank or not 0 <= p < n for p in peers):
-        raise ValueError(
+        raise InputError(
             f"rank {rank} named peers {peers}; peers must be distinct other ranks in 0..{n - 1}"
         )
 
@@ -158,7 +160,7 @@ def check_concurrent(operations: tuple) -> None:
     """A tuple of operations runs concurrently; it may hold at most one ``Gradient`` (a worker
     computes one gradient at a time)."""
     if sum(isinstance(op, Gradient) for op in operations) > 1:
-        raise ValueError("a tuple of concurrent operations may hold at most one gradient()")
+        raise InputError("a tuple of concurrent operations may hold at most one gradient()")
 
 
 Operation = (

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
 from gradkit.distributed.worker import GradientEngine, Shard, derived_seed, shard_indices
 
 SAMPLING = ("shards", "whole")
@@ -42,15 +43,15 @@ class Problem:
 
     def __post_init__(self):
         if self.sampling not in SAMPLING:
-            raise ValueError(
+            raise InputError(
                 f"sampling must be one of {', '.join(SAMPLING)}, got {self.sampling!r}"
             )
         if len(self.inputs) != len(self.targets):
-            raise ValueError(
+            raise InputError(
                 f"inputs and targets differ in length: {len(self.inputs)} vs {len(self.targets)}"
             )
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+            raise InputError(f"batch_size must be a positive integer, got {self.batch_size!r}")
 
     @property
     def num_samples(self) -> int:
@@ -75,7 +76,7 @@ class Problem:
         (``epochs * samples / world_size / batch_size`` when sampling from the whole set;
         ``epochs`` with whole-shard batches), rounded, at least 1."""
         if not (isinstance(epochs, int | float) and math.isfinite(epochs) and epochs > 0):
-            raise ValueError(f"epochs must be a positive number, got {epochs!r}")
+            raise InputError(f"epochs must be a positive number, got {epochs!r}")
         if self.sampling == "whole":
             shards = [torch.arange(self.num_samples)] * world_size
             share = self.num_samples / world_size

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.distributed.delays import DelayProfile
 
 RULES = ("add", "sgd")
@@ -41,11 +42,11 @@ class ParameterServer:
         prox: Callable[[Tensor, float], Tensor] | None = None,
     ) -> None:
         if rule not in RULES:
-            raise ValueError(f"unknown server rule {rule!r}; choose from {', '.join(RULES)}")
+            raise InputError(f"unknown server rule {rule!r}; choose from {', '.join(RULES)}")
         if rule == "sgd" and step is None:
-            raise ValueError("the sgd rule needs a step schedule step(n)")
+            raise InputError("the sgd rule needs a step schedule step(n)")
         if delays is not None and (not isinstance(capacity, int) or capacity < 1):
-            raise ValueError(f"imposed delays need the run's number of updates, got {capacity!r}")
+            raise InputError(f"imposed delays need the run's number of updates, got {capacity!r}")
         self.state = start.clone()
         self.rule, self.step, self.delays, self.record = rule, step, delays, record
         self.prox = prox

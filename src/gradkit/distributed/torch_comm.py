@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from gradkit._private import default_store
+from gradkit.checks import InputError
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import SERVER_RANK, Algorithm
 from gradkit.distributed.driver import DriverCore
@@ -71,7 +72,7 @@ class TorchComm:
                 "gradkit.distributed.launch"
             )
         if not (math.isfinite(slowdown) and slowdown >= 1):
-            raise ValueError(f"slowdown must be a finite factor >= 1, got {slowdown!r}")
+            raise InputError(f"slowdown must be a finite factor >= 1, got {slowdown!r}")
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         nccl = dist.get_backend() == "nccl"
         self.device = (
@@ -272,7 +273,7 @@ class TorchComm:
             work = dist.all_gather(out, op.tensor, async_op=True)
         elif isinstance(op, ops.AllToAll):
             if op.tensor.shape[0] != n:
-                raise ValueError(
+                raise InputError(
                     f"all_to_all needs {n} rows (one per rank), got {op.tensor.shape[0]}"
                 )
             out = torch.empty_like(op.tensor)
@@ -357,7 +358,7 @@ class TorchComm:
 
     def _request(self, peer: int, kind: Request, payload: Tensor | None, reply: Tensor | None):
         if not self.algorithm.serves(peer):
-            raise ValueError(
+            raise InputError(
                 f"rank {self.rank} sent a {kind.name} request to rank {peer}, which does not "
                 f"serve requests in {self.algorithm.name}"
             )

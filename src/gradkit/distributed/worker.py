@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.sgd import sgd
 
+from gradkit.checks import InputError
 from gradkit.distributed import ops
 
 Topology = Literal["ring", "complete"]
@@ -39,7 +40,7 @@ def neighbors(rank: int, world_size: int, topology: Topology) -> tuple[int, ...]
         return tuple(sorted({(rank - 1) % world_size, (rank + 1) % world_size} - {rank}))
     if topology == "complete":
         return tuple(r for r in range(world_size) if r != rank)
-    raise ValueError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
+    raise InputError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
 
 
 def is_active(rank: int) -> bool:
@@ -53,7 +54,7 @@ def check_bipartite(world_size: int, topology: Topology) -> None:
     for rank in range(world_size):
         for peer in neighbors(rank, world_size, topology):
             if is_active(peer) == is_active(rank):
-                raise ValueError(
+                raise InputError(
                     f"this algorithm needs a bipartite graph (odd ranks active, even passive); "
                     f"{topology} with {world_size} workers joins ranks {rank} and {peer}: use an "
                     f"even number of workers on a ring, or 2 workers"
@@ -67,21 +68,21 @@ def shard_indices(
     seeded by ``seed``, cut into consecutive pieces) of near-equal size, or of sizes
     round(share x num_samples) (the last takes the rest)."""
     if world_size > num_samples:
-        raise ValueError(f"{world_size} workers need at least as many samples, got {num_samples}")
+        raise InputError(f"{world_size} workers need at least as many samples, got {num_samples}")
     order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
     if shares is None:
         return list(torch.tensor_split(order, world_size))
     shares = list(shares)
     if len(shares) != world_size or not all(isinstance(p, int | float) and p > 0 for p in shares):
-        raise ValueError(
+        raise InputError(
             f"shares must be {world_size} positive numbers (one per worker), got {shares}"
         )
     if abs(sum(shares) - 1) > 1e-9:
-        raise ValueError(f"shares must sum to 1, got {shares} (sum {sum(shares):.12g})")
+        raise InputError(f"shares must sum to 1, got {shares} (sum {sum(shares):.12g})")
     sizes = [round(p * num_samples) for p in shares[:-1]]
     sizes.append(num_samples - sum(sizes))
     if min(sizes) < 1:
-        raise ValueError(f"shares {shares} leave a worker without samples out of {num_samples}")
+        raise InputError(f"shares {shares} leave a worker without samples out of {num_samples}")
     return list(torch.split(order, sizes))
 
 
@@ -93,7 +94,7 @@ class Shard:
         self, inputs: Tensor, targets: Tensor, batch_size: int, generator: torch.Generator
     ):
         if batch_size > len(inputs):
-            raise ValueError(
+            raise InputError(
                 f"batch_size {batch_size} exceeds the shard of {len(inputs)} samples; use fewer "
                 f"workers or a smaller batch"
             )
@@ -131,10 +132,10 @@ class GradientEngine:
         self.loss_fn = loss_fn
         self.params = [p for p in module.parameters() if p.requires_grad]
         if not self.params:
-            raise ValueError("the model has no trainable parameters")
+            raise InputError("the model has no trainable parameters")
         dtypes = {p.dtype for p in self.params}
         if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
-            raise ValueError(f"all parameters must share one floating dtype, got {dtypes}")
+            raise InputError(f"all parameters must share one floating dtype, got {dtypes}")
         with torch.no_grad():
             self.flat = torch.cat([p.reshape(-1) for p in self.params])
         self._bind(self.flat)
@@ -309,7 +310,7 @@ class Worker:
         """A uniformly random neighbour on the other side of the bipartite labelling."""
         others = [p for p in self.neighbors if is_active(p) != self.active]
         if not others:
-            raise ValueError(f"worker {self.rank} has no neighbour on the other side")
+            raise InputError(f"worker {self.rank} has no neighbour on the other side")
         return others[int(torch.randint(len(others), (), generator=self.rng))]
 
     def count(self, name: str, amount: float) -> None:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import gradkit
+from gradkit.checks import InputError
 
 PACKAGE = "gradkit"
 
@@ -77,7 +78,7 @@ def import_closure(module: str, root: Path | None = None) -> list[Path]:
     else:
         start = Path(sys.modules[module].__file__)
     if start is None:
-        raise ValueError(f"no source file for module {module!r} under {root}")
+        raise InputError(f"no source file for module {module!r} under {root}")
     parts = module.split(".")
     pending = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
     seen: dict[str, Path] = {}

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gradkit.checks import InputError
 from gradkit.experiments.fingerprint import code_fingerprint, machine_identity
 
 CURVE_POINTS = 200
@@ -46,7 +47,7 @@ def run_kind(function: Callable | None = None, *, timed: bool = False):
     def register(f: Callable) -> Callable:
         known = _KINDS.get(f.__name__)
         if known is not None and _origin(known.function) != _origin(f):
-            raise ValueError(
+            raise InputError(
                 f"run kind {f.__name__!r} is defined twice: in {known.function.__module__} and "
                 f"in {f.__module__}"
             )
@@ -78,7 +79,7 @@ def _canonical(value: Any) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"run parameters must be finite, got {value!r}")
+            raise InputError(f"run parameters must be finite, got {value!r}")
         return value
     raise TypeError(f"run parameters must be JSON values, got {type(value).__name__}: {value!r}")
 

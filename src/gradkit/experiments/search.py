@@ -27,6 +27,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from gradkit.checks import InputError
 from gradkit.experiments.runs import RunRecord, RunSpec
 
 
@@ -55,12 +56,12 @@ class LrRange:
         object.__setattr__(self, "floor", floor)
         object.__setattr__(self, "ceiling", ceiling)
         if not 0 < floor <= self.low <= self.high <= ceiling:
-            raise ValueError(
+            raise InputError(
                 f"learning-rate range must satisfy 0 < floor <= low <= high <= ceiling, got "
                 f"floor={floor}, low={self.low}, high={self.high}, ceiling={ceiling}"
             )
         if self.per_decade < 1:
-            raise ValueError(f"per_decade must be >= 1, got {self.per_decade}")
+            raise InputError(f"per_decade must be >= 1, got {self.per_decade}")
 
     def indices(self) -> list[int]:
         d = self.per_decade
@@ -130,7 +131,7 @@ def search_lr(
     at the previous rung). Ties go to the smaller rate.
     """
     if not seeds:
-        raise ValueError("search_lr needs at least one tuning seed")
+        raise InputError("search_lr needs at least one tuning seed")
     d = lr_range.per_decade
     lowest = lattice_index(lr_range.floor, d)
     highest = lattice_index(lr_range.ceiling, d)

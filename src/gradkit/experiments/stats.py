@@ -21,6 +21,8 @@ from enum import StrEnum
 
 from scipy import stats as scipy_stats
 
+from gradkit.checks import InputError
+
 LEVEL = 0.9
 
 
@@ -47,11 +49,11 @@ class PairedInterval:
 def paired_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> PairedInterval:
     """The ``level`` t-interval of mean(a_s - b_s) over seeds s."""
     if len(a) != len(b):
-        raise ValueError(
+        raise InputError(
             f"paired comparison needs as many values on each side, got {len(a)} and {len(b)}"
         )
     if not a:
-        raise ValueError("paired comparison needs at least one seed")
+        raise InputError("paired comparison needs at least one seed")
     diffs = [x - y for x, y in zip(a, b, strict=True)]
     n = len(diffs)
     if any(math.isnan(d) for d in diffs):

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.optim.optimizer import Optimizer
 
 from gradkit._private import default_foreach
-from gradkit.checks import FLAG, Rule
+from gradkit.checks import FLAG, InputError, Rule
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -66,7 +66,7 @@ class GradkitOptimizer(Optimizer):
         FLAG.or_none()("foreach", group["foreach"])
         for p in group["params"]:
             if torch.is_complex(p):
-                raise ValueError(f"{type(self).__name__} does not support complex parameters")
+                raise InputError(f"{type(self).__name__} does not support complex parameters")
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``, except that float64 entries and integer counters keep

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
+
 
 @dataclass(frozen=True)
 class BatchStatistics:
@@ -91,7 +93,7 @@ def batch_statistics(
     mean gradient). Needs at least two samples."""
     size = per_sample.shape[0]
     if size < 2:
-        raise ValueError(f"the batch-size tests need at least 2 samples, got {size}")
+        raise InputError(f"the batch-size tests need at least 2 samples, got {size}")
     mean = per_sample.mean(0)
     v = mean if direction is None else direction
     inner = per_sample @ v
@@ -119,15 +121,15 @@ class BatchSizeController:
         nu: float = 5.84,
     ):
         if not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"the data must hold at least one sample, got {limit!r}")
+            raise InputError(f"the data must hold at least one sample, got {limit!r}")
         if not isinstance(initial, int) or not 1 <= initial <= limit:
-            raise ValueError(
+            raise InputError(
                 f"initial batch size must be an integer in [1, {limit}], got {initial!r}"
             )
         if not (isinstance(theta, int | float) and 0 < theta <= 1):
-            raise ValueError(f"theta must be in (0, 1], got {theta!r}")
+            raise InputError(f"theta must be in (0, 1], got {theta!r}")
         if not (isinstance(nu, int | float) and nu > 0 and math.isfinite(nu)):
-            raise ValueError(f"nu must be a positive number, got {nu!r}")
+            raise InputError(f"nu must be a positive number, got {nu!r}")
         self.size, self.limit = initial, limit
         self.theta, self.orthogonality, self.nu = theta, orthogonality, nu
         self.history = [initial]
@@ -153,7 +155,7 @@ class ProgressiveSampler:
 
     def __init__(self, limit: int, overlap: float = 0.25, generator: torch.Generator | None = None):
         if not (isinstance(overlap, int | float) and 0 <= overlap <= 1):
-            raise ValueError(f"overlap must be in [0, 1], got {overlap!r}")
+            raise InputError(f"overlap must be in [0, 1], got {overlap!r}")
         self.limit, self.overlap = limit, overlap
         self.generator = generator or torch.Generator().manual_seed(0)
         self.current = torch.empty(0, dtype=torch.int64)

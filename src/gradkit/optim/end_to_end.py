@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from gradkit.checks import NONNEGATIVE, Rule, integer
+from gradkit.checks import NONNEGATIVE, InputError, Rule, integer
 from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 
 
@@ -113,7 +113,7 @@ def balanced_regressor(weight: Tensor, depth: int) -> nn.Sequential:
     (a vector) and N - 1 scalars equal to ||w_1||, the balanced initialisation (its product is
     ||w_1||^{N-1} w_1)."""
     if weight.ndim != 1:
-        raise ValueError(f"weight must be a vector (one output), got shape {tuple(weight.shape)}")
+        raise InputError(f"weight must be a vector (one output), got shape {tuple(weight.shape)}")
     integer(1)("depth", depth)
     layers = [nn.Linear(weight.numel(), 1, bias=False)]
     layers += [nn.Linear(1, 1, bias=False) for _ in range(depth - 1)]

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from gradkit.checks import FLAG, NONNEGATIVE, POSITIVE, Rule, integer
+from gradkit.checks import FLAG, NONNEGATIVE, POSITIVE, InputError, Rule, integer
 from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
 from gradkit.optim._vectors import gradient_vectors
 from gradkit.optim.roots import psd_eigh
@@ -75,7 +75,7 @@ class FullMatrixAdaGrad(GradkitOptimizer):
         largest = sum(sizes) if group["flatten"] else max(sizes, default=0)
         if largest > group["max_size"]:
             self.param_groups.pop()
-            raise ValueError(
+            raise InputError(
                 f"FullMatrixAdaGrad: a preconditioned vector would have {largest} entries, more "
                 f"than max_size={group['max_size']} (its d x d matrix takes "
                 f"{8 * largest**2 / 2**30:.1f} GiB); use GGT, or raise max_size"

@@ -16,13 +16,15 @@ from collections import deque
 
 from torch import Tensor
 
+from gradkit.checks import InputError
+
 
 class LBFGSMemory:
     def __init__(self, history: int = 10, eps: float = 1e-6, damping: bool = False):
         if not isinstance(history, int) or history < 1:
-            raise ValueError(f"history must be a positive integer, got {history!r}")
+            raise InputError(f"history must be a positive integer, got {history!r}")
         if not eps >= 0:
-            raise ValueError(f"the curvature threshold must be >= 0, got {eps!r}")
+            raise InputError(f"the curvature threshold must be >= 0, got {eps!r}")
         self.history, self.eps, self.damping = history, eps, damping
         self.pairs: deque[tuple[Tensor, Tensor]] = deque(maxlen=history)
         self.skipped = 0

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gradkit.checks import InputError
+
 
 @dataclass(frozen=True)
 class LineSearchResult:
@@ -38,11 +40,11 @@ def armijo_backtracking(
     """Shrink alpha from ``initial`` by ``shrink`` until value_at(alpha) <= value + c1 alpha
     slope, at most ``max_trials`` evaluations. ``slope`` = g^T p must be negative."""
     if not slope < 0:
-        raise ValueError(f"the direction is not a descent direction: g^T p = {slope!r}")
+        raise InputError(f"the direction is not a descent direction: g^T p = {slope!r}")
     if not 0 < c1 < 1:
-        raise ValueError(f"c1 must be in (0, 1), got {c1!r}")
+        raise InputError(f"c1 must be in (0, 1), got {c1!r}")
     if not 0 < shrink < 1:
-        raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
+        raise InputError(f"shrink must be in (0, 1), got {shrink!r}")
     alpha = initial
     for trial in range(1, max_trials + 1):
         trial_value = value_at(alpha)

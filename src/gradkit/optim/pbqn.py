@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch.optim import Optimizer
 
+from gradkit.checks import InputError
 from gradkit.optim._base import NonFiniteGradientError
 from gradkit.optim.batch_size import BatchSizeController, BatchStatistics, ProgressiveSampler
 from gradkit.optim.lbfgs_memory import LBFGSMemory
@@ -80,29 +81,29 @@ class ProgressiveBatchLBFGS(Optimizer):
     ):
         n = inputs.shape[0]
         if n == 0:
-            raise ValueError("the data set is empty: PBQN needs at least 2 samples")
+            raise InputError("the data set is empty: PBQN needs at least 2 samples")
         if targets.shape[0] != n:
-            raise ValueError(f"inputs hold {n} samples but targets {targets.shape[0]}")
+            raise InputError(f"inputs hold {n} samples but targets {targets.shape[0]}")
         if initial_batch is None:
             initial_batch = min(n, max(16, math.ceil(0.01 * n)))
         if not isinstance(initial_batch, int) or not 2 <= initial_batch <= n:
-            raise ValueError(
+            raise InputError(
                 f"initial_batch must be an integer in [2, {n}] (the number of samples), "
                 f"got {initial_batch!r}"
             )
         if not (isinstance(overlap, int | float) and 0 < overlap <= 1):
-            raise ValueError(
+            raise InputError(
                 f"overlap must be in (0, 1] (curvature pairs need it), got {overlap!r}"
             )
         if not (isinstance(weight_decay, int | float) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+            raise InputError(f"weight_decay must be >= 0, got {weight_decay!r}")
         for name, value in (("c1", c1), ("shrink", shrink)):
             if not (isinstance(value, int | float) and 0 < value < 1):
-                raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+                raise InputError(f"{name} must be in (0, 1), got {value!r}")
         if not isinstance(max_backtracks, int) or max_backtracks < 1:
-            raise ValueError(f"max_backtracks must be a positive integer, got {max_backtracks!r}")
+            raise InputError(f"max_backtracks must be a positive integer, got {max_backtracks!r}")
         if per_sample not in METHODS:
-            raise ValueError(f"per_sample must be one of {', '.join(METHODS)}, got {per_sample!r}")
+            raise InputError(f"per_sample must be one of {', '.join(METHODS)}, got {per_sample!r}")
         defaults = {"lr": 1.0, "weight_decay": weight_decay}
         super().__init__([p for p in model.parameters() if p.requires_grad], defaults)
         self.model, self.loss_fn, self.inputs, self.targets = model, loss_fn, inputs, targets
@@ -121,7 +122,7 @@ class ProgressiveBatchLBFGS(Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
-            raise ValueError(
+            raise InputError(
                 "ProgressiveBatchLBFGS optimizes one group, the model's parameters; it cannot "
                 "take another"
             )
@@ -195,7 +196,7 @@ class ProgressiveBatchLBFGS(Optimizer):
             vector_to_parameters(x, self._params)
             raise NonFiniteGradientError(f"the loss on the sample is {value}: NaN or Inf")
         if first and self._value(x, sample) != value:
-            raise ValueError(
+            raise InputError(
                 "the loss is not deterministic on a fixed sample (dropout, or batch norm in "
                 "training mode?); PBQN's line search and curvature pairs need it to be"
             )

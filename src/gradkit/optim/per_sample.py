@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from gradkit.checks import InputError
+
 Method = Literal["auto", "vmap", "loop"]
 METHODS = ("auto", "vmap", "loop")
 
@@ -36,9 +38,9 @@ def per_sample_gradients(
     then falls back to the loop with a warning saying why; ``"loop"`` always loops (n backward
     passes)."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if inputs.shape[0] != targets.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"inputs and targets differ in samples: {inputs.shape[0]} vs {targets.shape[0]}"
         )
     if method != "loop":

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from gradkit.checks import InputError
 from gradkit.optim.full_matrix import FullMatrixAdaGrad
 from gradkit.optim.ggt import GGT
 from gradkit.optim.perturbed import PerturbedGD
@@ -123,7 +124,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 def optimizer_spec(name: str) -> OptimizerSpec:
     """The registered optimizer ``name``; a clear error naming the choices otherwise."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+        raise InputError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name]
 
 

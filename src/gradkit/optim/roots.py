@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
+
 
 def _eigh(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Batched eigh of finite symmetric matrices; (eigenvalues, eigenvectors, ok per matrix)."""
@@ -70,7 +72,7 @@ def matrix_power(
     ``powers`` where ``ok`` is False are unspecified; callers keep their previous value there.
     """
     if not ridge > 0:
-        raise ValueError(f"ridge must be > 0, got {ridge!r}")
+        raise InputError(f"ridge must be > 0, got {ridge!r}")
     values, vectors, ok = psd_eigh(matrices)
     floor = ridge
     if relative:

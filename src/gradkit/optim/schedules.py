@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from gradkit.checks import InputError
+
 QUASILINEAR_START = 16
 KINDS = ("constant", "polynomial", "quasilinear")
 
 
 def _check_count(n: int) -> None:
     if not isinstance(n, int) or n < 1:
-        raise ValueError(f"the update count n starts at 1, got {n!r}")
+        raise InputError(f"the update count n starts at 1, got {n!r}")
 
 
 def constant(n: int, c: float = 1.0) -> float:
@@ -66,11 +68,11 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown schedule {self.kind!r}; choose from {', '.join(KINDS)}")
+            raise InputError(f"unknown schedule {self.kind!r}; choose from {', '.join(KINDS)}")
         if not (math.isfinite(self.c) and self.c > 0):
-            raise ValueError(f"the first step c must be a positive number, got {self.c!r}")
+            raise InputError(f"the first step c must be a positive number, got {self.c!r}")
         if self.kind == "polynomial" and not (math.isfinite(self.q) and self.q > 0):
-            raise ValueError(f"the exponent q must be a positive number, got {self.q!r}")
+            raise InputError(f"the exponent q must be a positive number, got {self.q!r}")
 
     def __call__(self, n: int) -> float:
         if self.kind == "constant":
@@ -96,7 +98,7 @@ class Schedule:
         """(:meth:`satisfies`, the reason in one sentence)."""
         p = delay_exponent
         if not (isinstance(p, int | float) and 0 <= p <= 1):
-            raise ValueError(f"the delay exponent p must lie in [0, 1] (d_n <= n), got {p!r}")
+            raise InputError(f"the delay exponent p must lie in [0, 1] (d_n <= n), got {p!r}")
         if self.kind == "constant":
             return False, "a constant step has sum alpha_n^2 = inf"
         if self.kind == "quasilinear":

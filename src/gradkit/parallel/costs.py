@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
 from gradkit.parallel.split import balanced_split_points
 from gradkit.parallel.stage import DelayedStage
 
@@ -30,9 +31,9 @@ class StageCost:
         for name in ("forward", "backward"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value >= 0):
-                raise ValueError(f"a stage's {name} time must be a number >= 0, got {value!r}")
+                raise InputError(f"a stage's {name} time must be a number >= 0, got {value!r}")
         if not (isinstance(self.output_bytes, int) and self.output_bytes >= 0):
-            raise ValueError(f"output_bytes must be an integer >= 0, got {self.output_bytes!r}")
+            raise InputError(f"output_bytes must be an integer >= 0, got {self.output_bytes!r}")
 
 
 def measure_stage_costs(
@@ -42,7 +43,7 @@ def measure_stage_costs(
     stage's) and backward with an SGD step, on ``inputs``, on this machine and thread count,
     over ``repeats`` runs after one warm-up. The stages run on copies: the model is untouched."""
     if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+        raise InputError(f"repeats must be >= 1, got {repeats!r}")
     costs = []
     h = inputs
     for k, part in enumerate(parts):
@@ -71,7 +72,7 @@ def layer_times(model: nn.Sequential, inputs: Tensor, repeats: int = 5) -> list[
     restored afterwards, so measuring changes neither the model nor a run's later random draws
     (dropout masks)."""
     if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats!r}")
+        raise InputError(f"repeats must be >= 1, got {repeats!r}")
     layers = list(deepcopy(model))
     runs = []
     devices = [inputs.device] if inputs.device.type == "cuda" else []
@@ -109,6 +110,6 @@ def balanced_by(model: nn.Sequential, stages: int, balance: str, inputs: Tensor)
     :func:`layer_times`). Measured times differ between processes: in a multi-process run,
     measure on one rank and share the points."""
     if balance not in BALANCES:
-        raise ValueError(f"unknown balance {balance!r}; choose from {', '.join(BALANCES)}")
+        raise InputError(f"unknown balance {balance!r}; choose from {', '.join(BALANCES)}")
     costs = layer_times(model, inputs) if balance == "time" and stages > 1 else None
     return balanced_split_points(model, stages, costs)

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
 from gradkit.parallel.ddg import OptimizerFactory
 from gradkit.parallel.split import split_sequential
 from gradkit.parallel.stage import DelayedStage, Variant, backpropagates, stage_delay
@@ -57,7 +58,7 @@ class DistributedDDG:
         stages = None if split_points is not None else self.world_size
         parts = split_sequential(model, stages, split_points)
         if len(parts) != self.world_size:
-            raise ValueError(
+            raise InputError(
                 f"{len(parts)} stages need {len(parts)} processes; the run has {self.world_size}"
             )
         self.parts, self.module = parts, parts[self.rank]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
 from gradkit.parallel.ddg import OptimizerFactory
 from gradkit.parallel.split import split_sequential
 
@@ -51,11 +52,11 @@ class LocalLosses:
         self.parts = split_sequential(model, stages, split_points)
         if heads is None:
             if example is None and len(self.parts) > 1:
-                raise ValueError("give heads, or an example batch to size the default heads")
+                raise InputError("give heads, or an example batch to size the default heads")
             heads = default_heads(self.parts, example) if len(self.parts) > 1 else []
         heads = list(heads)
         if len(heads) != len(self.parts) - 1:
-            raise ValueError(
+            raise InputError(
                 f"{len(self.parts)} stages need {len(self.parts) - 1} heads, got {len(heads)}"
             )
         self.heads = heads

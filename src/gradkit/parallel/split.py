@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from gradkit.checks import InputError
+
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -24,19 +26,19 @@ def balanced_split_points(
     squared stage costs (the most even). Every stage begins at a layer with parameters, so every
     stage keeps at least one. Exact, by dynamic programming over the allowed cuts."""
     if not isinstance(stages, int) or stages < 1:
-        raise ValueError(f"stages must be a positive integer, got {stages!r}")
+        raise InputError(f"stages must be a positive integer, got {stages!r}")
     if stages > len(model):
-        raise ValueError(f"{stages} stages need {stages} layers; the model has {len(model)}")
+        raise InputError(f"{stages} stages need {stages} layers; the model has {len(model)}")
     with_params = [i for i, layer in enumerate(model) if _count(layer)]
     if stages > len(with_params):
-        raise ValueError(
+        raise InputError(
             f"cannot cut {len(with_params)} layers with parameters into {stages} stages"
         )
     costs = [_count(layer) for layer in model] if costs is None else list(costs)
     if len(costs) != len(model):
-        raise ValueError(f"give one cost per layer: {len(model)} layers, {len(costs)} costs")
+        raise InputError(f"give one cost per layer: {len(model)} layers, {len(costs)} costs")
     if not all(isinstance(c, int | float) and math.isfinite(c) and c >= 0 for c in costs):
-        raise ValueError(f"layer costs must be finite numbers >= 0, got {costs}")
+        raise InputError(f"layer costs must be finite numbers >= 0, got {costs}")
     bounds = [0, *with_params[1:], len(model)]  # where a stage may begin, and the end
     prefix = [0.0, *itertools.accumulate(float(c) for c in costs)]
 
@@ -85,7 +87,7 @@ def split_sequential(
         )
     layers = len(model)
     if (stages is None) == (split_points is None):
-        raise ValueError("give either stages (K) or split_points, not both and not neither")
+        raise InputError("give either stages (K) or split_points, not both and not neither")
     if split_points is None:
         split_points = balanced_split_points(model, stages, costs)
     points = list(split_points)
@@ -93,14 +95,14 @@ def split_sequential(
     if not all(isinstance(p, int) for p in points) or any(
         a >= b for a, b in itertools.pairwise(bounds)
     ):
-        raise ValueError(
+        raise InputError(
             f"split points must be strictly increasing integers in 1..{layers - 1}, got {points}"
         )
     layers_list = list(model)
     parts = [nn.Sequential(*layers_list[a:b]) for a, b in itertools.pairwise(bounds)]
     for k, (part, (a, b)) in enumerate(zip(parts, itertools.pairwise(bounds), strict=True)):
         if not _count(part):
-            raise ValueError(
+            raise InputError(
                 f"stage {k} (layers {a}..{b - 1}) has no parameters: it would never be updated; "
                 "move the split points"
             )

@@ -23,6 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from gradkit.checks import InputError
+
 Variant = Literal["stash", "recompute"]
 VARIANTS = ("stash", "recompute")
 
@@ -67,9 +69,9 @@ class DelayedStage:
         first: bool = False,
     ):
         if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+            raise InputError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
         if not isinstance(delay, int) or delay < 0:
-            raise ValueError(f"delay must be an integer >= 0, got {delay!r}")
+            raise InputError(f"delay must be an integer >= 0, got {delay!r}")
         self.module, self.optimizer, self.delay = module, optimizer, delay
         self.variant, self.first = variant, first
         self._live = dict(module.named_parameters())

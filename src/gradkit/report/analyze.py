@@ -22,6 +22,7 @@ from gradkit.analysis import (
     smallest_compression,
 )
 from gradkit.analysis.stability import PROBED
+from gradkit.checks import InputError
 from gradkit.report.render import json_safe
 
 PROBES = ("noise-stability", "compress", "jacobian")
@@ -36,7 +37,7 @@ def load_model(task, seed: int, checkpoint: Path | None) -> tuple[nn.Module, obj
     model = seeded_model(lambda: task.build_model(data, seed), seed)
     if checkpoint is not None:
         if not checkpoint.is_file():
-            raise ValueError(f"checkpoint {checkpoint} does not exist")
+            raise InputError(f"checkpoint {checkpoint} does not exist")
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
@@ -44,7 +45,7 @@ def load_model(task, seed: int, checkpoint: Path | None) -> tuple[nn.Module, obj
             first = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             )
-            raise ValueError(
+            raise InputError(
                 f"checkpoint {checkpoint} does not fit task {task.name}'s model: {first}"
             ) from error
     return model.eval(), data

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradkit.checks import NONNEGATIVE, POSITIVE, Rule, number
+from gradkit.checks import NONNEGATIVE, POSITIVE, InputError, Rule, number
 from gradkit.distributed.algorithms import SERVER_RANK
 from gradkit.distributed.worker import TOPOLOGIES, Topology
 
@@ -76,7 +76,7 @@ class NetworkModel:
         NONNEGATIVE("latency", self.latency)
         POSITIVE("bandwidth", self.bandwidth)
         if self.topology not in TOPOLOGIES:
-            raise ValueError(
+            raise InputError(
                 f"unknown topology {self.topology!r}; choose from {', '.join(TOPOLOGIES)}"
             )
         _check_slowdowns("link_slowdown", self.link_slowdown)
@@ -130,15 +130,15 @@ class Cluster:
 
     def __post_init__(self):
         if not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
+            raise InputError(f"workers must be a positive integer, got {self.workers!r}")
         for rank in self.compute.slowdown:
             if not 0 <= rank < self.workers:
-                raise ValueError(f"slowdown names worker {rank}, outside 0..{self.workers - 1}")
+                raise InputError(f"slowdown names worker {rank}, outside 0..{self.workers - 1}")
         nodes = self.workers + 1 if self.dedicated_server else self.workers
         for a, b in self.network.link_slowdown:
             for rank in (a, b):
                 if not 0 <= rank < nodes:
-                    raise ValueError(f"link_slowdown names node {rank}, outside 0..{nodes - 1}")
+                    raise InputError(f"link_slowdown names node {rank}, outside 0..{nodes - 1}")
 
     @property
     def server_node(self) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import simpy
 
+from gradkit.checks import InputError
 from gradkit.parallel.costs import StageCost
 from gradkit.parallel.stage import backpropagates
 from gradkit.sim.cluster import NetworkModel
@@ -48,9 +49,9 @@ def simulate_ddg(
     costing ``costs[k]``, messages crossing ``network`` (default: latency 0.005, 1e6 bytes per
     unit)."""
     if not costs:
-        raise ValueError("a pipeline needs at least one stage")
+        raise InputError("a pipeline needs at least one stage")
     if not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+        raise InputError(f"iterations must be a positive integer, got {iterations!r}")
     network = network or NetworkModel()
     env, n = simpy.Environment(), len(costs)
     activations = [simpy.Store(env) for _ in range(n)]  # inbox of stage k, from k - 1

@@ -17,6 +17,7 @@ import simpy
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import Algorithm
 from gradkit.distributed.driver import DriverCore, ProgressCallback
@@ -64,7 +65,7 @@ class Simulator:
         **hyper,
     ):
         if until is not None and not (isinstance(until, int | float) and until > 0):
-            raise ValueError(f"until must be a positive simulated time, got {until!r}")
+            raise InputError(f"until must be a positive simulated time, got {until!r}")
         n = cluster.workers
         self.core = DriverCore(
             algorithm,

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -38,7 +40,7 @@ class Dataset:
     def validation_split(self, fraction: float = 0.2, seed: int = 0) -> Dataset:
         """Hold out ``fraction`` of the training set as the test set (for tuning)."""
         if not 0.0 < fraction < 1.0:
-            raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+            raise InputError(f"fraction must be in (0, 1), got {fraction!r}")
         n = len(self.x_train)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         n_held = round(fraction * n)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
+
 LOGISTIC_PROBLEMS = ("breast-cancer", "digits-parity", "synthetic")
 
 
@@ -68,7 +70,7 @@ def _arrays(problem: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
         w = rng.normal(size=dim) / np.sqrt(dim) * 3
         y = (rng.random(20_000) < 1 / (1 + np.exp(-x @ w))).astype(np.float64)
     else:
-        raise ValueError(f"unknown problem {problem!r}; choose from {', '.join(LOGISTIC_PROBLEMS)}")
+        raise InputError(f"unknown problem {problem!r}; choose from {', '.join(LOGISTIC_PROBLEMS)}")
     std = x.std(0)
     x = (x - x.mean(0)) / np.where(std > 0, std, 1.0)
     return x, y.astype(np.float64)

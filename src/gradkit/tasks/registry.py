@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gradkit.checks import InputError
 from gradkit.tasks import datasets, synthetic
 from gradkit.tasks.datasets import Dataset
 from gradkit.tasks.models import MLP, CNN1d, CNN2d, ResidualMLP, SequenceGRU
@@ -132,5 +133,5 @@ TASKS: dict[str, Task] = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+        raise InputError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gradkit.checks import InputError
 from gradkit.distributed.problem import Problem
 from gradkit.optim.prox import l1_prox
 from gradkit.tasks.logistic import _arrays
@@ -126,16 +127,16 @@ def sparse_logistic(
     from scipy.optimize import minimize
 
     if not (isinstance(l1, int | float) and l1 >= 0):
-        raise ValueError(f"l1 must be a number >= 0, got {l1!r}")
+        raise InputError(f"l1 must be a number >= 0, got {l1!r}")
     if problem == "sparse-synthetic":
         x, y, support = _sparse_synthetic(seed)
     elif problem in SPARSE_PROBLEMS:
         (x, y), support = _arrays(problem, 0), None
     else:
-        raise ValueError(f"unknown problem {problem!r}; choose from {', '.join(SPARSE_PROBLEMS)}")
+        raise InputError(f"unknown problem {problem!r}; choose from {', '.join(SPARSE_PROBLEMS)}")
     l2 = 1.0 / len(y) if l2 is None else l2
     if not l2 >= 0:
-        raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+        raise InputError(f"l2 must be a number >= 0, got {l2!r}")
     partial = SparseLogistic(torch.tensor(x), torch.tensor(y), l1, l2, torch.zeros(0), 0.0)
     d = x.shape[1]
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from gradkit.checks import InputError
 from gradkit.optim import NonFiniteGradientError, ProgressiveBatchLBFGS, build_optimizer
 from gradkit.parallel import DDG, VARIANTS, LocalLosses, balanced_by
 from gradkit.tasks.datasets import Dataset
@@ -48,7 +49,7 @@ def make_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
         return lambda out, y: out.mean()
     if name.startswith("l") and name[1:].isdigit() and int(name[1:]) >= 1:
         return lp_loss(int(name[1:]))
-    raise ValueError(
+    raise InputError(
         f"unknown loss {name!r}; choose from cross_entropy, mse, l<p> (p >= 1), objective"
     )
 
@@ -157,7 +158,7 @@ def fit(
         ("evals_per_epoch", evals_per_epoch),
     ):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
     n = len(data.x_train)
     batch_size = min(batch_size, n)
     steps_per_epoch = n // batch_size
@@ -286,7 +287,7 @@ def check_pbqn_options(options: dict) -> dict:
     a bad value fails before anything runs or is written."""
     unknown = sorted(set(options) - set(PBQN_OPTIONS))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"pbqn has no hyper-parameter {unknown[0]!r}; choose from {', '.join(PBQN_OPTIONS)}"
         )
     probe = nn.Linear(1, 1)
@@ -344,7 +345,7 @@ def train(
     time each layer takes on the first batch (``balance="time"``).
     """
     if variant not in PIPELINE_VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(PIPELINE_VARIANTS)}")
+        raise InputError(f"unknown variant {variant!r}; choose from {', '.join(PIPELINE_VARIANTS)}")
     from gradkit.tasks.registry import get_task
 
     task = get_task(task) if isinstance(task, str) else task
@@ -353,12 +354,12 @@ def train(
     epochs = task.epochs if epochs is None else epochs
     batch_size = task.batch_size if batch_size is None else batch_size
     if options and optimizer != PBQN:
-        raise ValueError(f"options are PBQN's hyper-parameters; {optimizer!r} takes only lr")
+        raise InputError(f"options are PBQN's hyper-parameters; {optimizer!r} takes only lr")
     if optimizer == PBQN:
         if pipeline is not None:
-            raise ValueError("pbqn cannot train a pipeline: DDG steps each stage on its own")
+            raise InputError("pbqn cannot train a pipeline: DDG steps each stage on its own")
         if lr is not None:
-            raise ValueError("pbqn takes no learning rate: its steps come from its line search")
+            raise InputError("pbqn takes no learning rate: its steps come from its line search")
         name = PBQN
         opt = ProgressiveBatchLBFGS(
             model,

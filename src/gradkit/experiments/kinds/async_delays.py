@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gradkit.checks import InputError
 from gradkit.distributed.delays import DelayProfile, delayed_sgd
 from gradkit.experiments.compare import BatchedRuns, Method
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
@@ -32,7 +33,7 @@ WINDOW = 0.05
 def _instance(problem: str, seed: int) -> tuple[Tensor, Tensor | None]:
     """(x_1, the quadratic's Hessian or None) of ``problem`` drawn from ``seed``."""
     if problem not in PROBLEMS:
-        raise ValueError(f"unknown problem {problem!r}; choose from {', '.join(PROBLEMS)}")
+        raise InputError(f"unknown problem {problem!r}; choose from {', '.join(PROBLEMS)}")
     rng = np.random.default_rng(seed)
     start = torch.from_numpy(2.0 * rng.standard_normal(DIM))
     if problem == "nonconvex":
@@ -108,7 +109,7 @@ def _rows(
     q: float,
 ) -> list[RunRecord]:
     if not isinstance(updates, int) or updates < 1:
-        raise ValueError(f"updates must be a positive integer, got {updates!r}")
+        raise InputError(f"updates must be a positive integer, got {updates!r}")
     started = time.perf_counter()
     gradient, start = delay_problems(problem, seeds)
     profile, steps = DelayProfile.parse(delays), Schedule(schedule, c, q)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 
 from gradkit.analysis import jacobian_spectra_along
+from gradkit.checks import InputError
 from gradkit.experiments.compare import Executor, Method, SpecFactory, runs_per_seed
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.init import MeanFieldPoint, critical_point, fixed_point, init_critical_
@@ -36,7 +37,7 @@ MOMENTUM = 0.9
 def init_point(init: str) -> MeanFieldPoint:
     """The mean-field point of an initialisation of :data:`INITS` (tanh)."""
     if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
+        raise InputError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     critical = critical_point("tanh", Q_STAR)
     sigma_w2 = INITS[init][1]
     return critical if sigma_w2 is None else fixed_point("tanh", sigma_w2, critical.sigma_b2)

@@ -8,6 +8,7 @@ import time
 
 import torch
 
+from gradkit.checks import InputError
 from gradkit.experiments.compare import Method, SpecFactory
 from gradkit.experiments.runs import CURVE_POINTS, RunRecord, RunSpec, run_kind
 from gradkit.optim import EndToEndGD, balanced_regressor
@@ -32,7 +33,7 @@ def regression_data(problem: str, seed: int) -> tuple[torch.Tensor, torch.Tensor
         x, y = torch.from_numpy(features), torch.from_numpy(target)
         x = (x - x.mean(0)) / x.std(0)
     else:
-        raise ValueError(f"unknown problem {problem!r}; choose from synthetic, diabetes")
+        raise InputError(f"unknown problem {problem!r}; choose from synthetic, diabetes")
     return x, (y - y.mean()) / y.std()
 
 
@@ -56,7 +57,7 @@ def deep_linear_run(
     stopped. Curve: ``loss_fraction``.
     """
     if method not in DEEP_LINEAR_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(DEEP_LINEAR_METHODS)}")
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(DEEP_LINEAR_METHODS)}")
     x, y = regression_data(problem, seed)
     generator = torch.Generator().manual_seed(seed + 1)
     w1 = 1e-3 * torch.randn(x.shape[1], generator=generator, dtype=torch.float64)

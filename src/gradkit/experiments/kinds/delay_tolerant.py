@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gradkit.checks import InputError
 from gradkit.experiments.compare import Method, SpecFactory
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.sim import Cluster, ComputeModel, NetworkModel, simulate
@@ -87,7 +88,7 @@ def proximal_run(
     if algorithm == "dave-pg":
         hyper["rounds"] = rounds
     elif rounds != 1:
-        raise ValueError(f"rounds applies to dave-pg only, got rounds={rounds} for {algorithm}")
+        raise InputError(f"rounds applies to dave-pg only, got rounds={rounds} for {algorithm}")
     shares = tuple(shares)
     slowdown = {shares.index(max(shares)): straggler} if straggler != 1 else {}
     compute = ComputeModel(jitter=JITTER, slowdown=slowdown)

@@ -11,6 +11,7 @@ import time
 import torch
 from torch.nn.utils import parameters_to_vector
 
+from gradkit.checks import InputError
 from gradkit.experiments.compare import Method, SpecFactory
 from gradkit.experiments.runs import CURVE_POINTS, RunRecord, RunSpec, run_kind
 from gradkit.optim import (
@@ -56,7 +57,7 @@ def logistic_work_run(
     (and for PBQN ``step_size``) per iteration.
     """
     if method not in LOGISTIC_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(LOGISTIC_METHODS)}")
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(LOGISTIC_METHODS)}")
     spec = logistic_problem(problem, seed)
     n = spec.samples
     model = spec.model()

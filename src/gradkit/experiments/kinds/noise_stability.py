@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from gradkit.analysis import layer_statistics, noise_stability, smallest_compression
+from gradkit.checks import InputError
 from gradkit.experiments.compare import Executor, runs_per_seed
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.tasks import datasets
@@ -55,7 +56,7 @@ def noise_stability_run(
     (effective parameters, train accuracy) over the ranks tried.
     """
     if labels not in STABILITY_LABELS:
-        raise ValueError(f"unknown labels {labels!r}; choose from {', '.join(STABILITY_LABELS)}")
+        raise InputError(f"unknown labels {labels!r}; choose from {', '.join(STABILITY_LABELS)}")
     started = time.perf_counter()
     data = datasets.digits(images=False)
     if labels == "random":

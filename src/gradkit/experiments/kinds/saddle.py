@@ -7,6 +7,7 @@ import time
 
 import torch
 
+from gradkit.checks import InputError
 from gradkit.experiments.runs import CURVE_POINTS, RunRecord, run_kind
 from gradkit.optim import PerturbedGD
 
@@ -32,7 +33,7 @@ def saddle_escape_run(
     if never), and ``final_value``. Curve: ``objective`` f at up to CURVE_POINTS iterations.
     """
     if method not in ("gd", "pgd"):
-        raise ValueError(f"unknown method {method!r}; choose from gd, pgd")
+        raise InputError(f"unknown method {method!r}; choose from gd, pgd")
     x = torch.nn.Parameter(torch.zeros(dimension, dtype=torch.float64))
     curvature = torch.ones(dimension, dtype=torch.float64)
     curvature[0] = -1.0

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch.func import functional_call
 
+from gradkit.checks import InputError
 from gradkit.experiments.compare import BatchedRuns, Method
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.optim import OPTIMIZERS, build_optimizer, optimizer_spec
@@ -98,7 +99,7 @@ def train_task_seeds(
     """
     if not optimizer_spec(optimizer).elementwise:
         elementwise = ", ".join(name for name, o in OPTIMIZERS.items() if o.elementwise)
-        raise ValueError(
+        raise InputError(
             f"batched seeds need an elementwise optimizer ({elementwise}), got {optimizer!r}"
         )
     started = time.perf_counter()
