@@ -17,7 +17,7 @@ from torch import nn
 
 from gradkit.distributed import Algorithm, Problem, TorchComm, ops
 from gradkit.distributed.algorithms import get_algorithm
-from gradkit.distributed.worker import is_active
+from gradkit.distributed.topology import is_active
 
 
 def regression_problem(samples: int = 96, features: int = 5, batch_size: int = 4) -> Problem:
@@ -133,6 +133,22 @@ def die_after(algorithm: str, victim: int, steps: int):
 
 def raise_value_error():
     raise ValueError("bad things on purpose")
+
+
+def end_inside_rank_run(how: str) -> tuple[str, bool]:
+    """A rank's run ending inside ``rank_run``: a failed collective ("error") or torchrun's
+    SIGTERM ("sigterm"); returns the one-line report and whether the group is still joined."""
+    from gradkit.distributed.rank import RankFailedError, rank_run
+
+    try:
+        with rank_run(watch_peers=False):
+            if how == "sigterm":
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)
+            raise RuntimeError("a collective failed\nits backtrace")
+    except RankFailedError as error:
+        return str(error), dist.is_initialized()
+    return "ran to the end", dist.is_initialized()
 
 
 def late_to_the_barrier(seconds: float) -> int:

@@ -386,9 +386,7 @@ def test_help_imports_neither_torch_nor_the_library():
     assert done.stdout.strip().splitlines()[-1] == "['gradkit.checks', 'gradkit.cli']"
 
 
-def test_only_bad_input_is_a_usage_error_and_a_library_bug_keeps_its_traceback(
-    monkeypatch, capsys
-):
+def test_only_bad_input_is_a_usage_error_and_a_library_bug_keeps_its_traceback(monkeypatch, capsys):
     from gradkit import cli
     from gradkit.checks import InputError
 

@@ -14,6 +14,7 @@ from distributed_helpers import (
     ddp_compressed,
     ddp_signum_vote,
     die_after,
+    end_inside_rank_run,
     final_models,
     forced_order_run,
     hang_after,
@@ -124,6 +125,18 @@ def test_every_collective_may_wait_as_long_as_the_run():
     """A rank busy for longer than gloo's usual 20 s does not time its peers' barrier out when
     the run was given longer (the DDG timing run on a loaded machine)."""
     assert launch(late_to_the_barrier, 2, 22.0, timeout=60) == [0, 1]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    "how, report",
+    [("error", "a collective failed"), ("sigterm", "torchrun stopped this rank")],
+)
+def test_a_rank_run_ends_with_one_line_and_leaves_the_group(how, report):
+    """The policy the CLI and Python scripts share (gradkit.distributed.rank): a failed
+    collective or torchrun's SIGTERM ends the rank's run as one line, and the rank leaves the
+    process group."""
+    assert launch(end_inside_rank_run, 2, how, timeout=60) == [(report, False)] * 2
 
 
 @pytest.mark.timeout(120)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from rich.table import Table
 from gradkit.checks import InputError
 
 LIST_KINDS = ("claims", "optimizers", "algorithms", "tasks")
+# the modules of gradkit.bench, each running and printing itself with report(console, options)
 BENCH_KINDS = ("optim", "sim", "distributed", "compress", "hooks", "lbfgs", "pipeline")
 
 
@@ -239,7 +239,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
     from gradkit.distributed import ALGORITHMS
-    from gradkit.distributed.worker import TOPOLOGIES
+    from gradkit.distributed.topology import TOPOLOGIES
     from gradkit.tasks import TASKS
 
     _add_distributed_options(parser, ALGORITHMS)
@@ -504,40 +504,28 @@ def _train(args, console: Console) -> int:
     return 0
 
 
-def _join_torchrun_group(out: Path, args) -> None:
-    """Check the output directory (rank 0), use one thread, and join torchrun's process group:
-    NCCL on this rank's GPU when CUDA is present, gloo otherwise."""
-    from datetime import timedelta
-
-    import torch
-
-    from gradkit.distributed.launch import init_process_group
-
-    if int(os.environ["RANK"]) == 0:
-        prepare_output(out, args.force)
-    torch.set_num_threads(1)
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    init_process_group(backend, timeout=timedelta(seconds=args.timeout))
-
-
 def _train_pipeline_distributed(args, console: Console) -> int:
     import torch.distributed as dist
     from rich.progress import Progress
 
+    from gradkit.distributed.rank import RankFailedError, join_torchrun, rank_run
     from gradkit.report.training import write_training_outputs
     from gradkit.tasks.pipeline_training import train_pipeline_rank
 
     out = args.out or Path("gradkit-train") / f"{args.task}-{args.optimizer}-ddg"
-    _join_torchrun_group(out, args)
+    if int(os.environ["RANK"]) == 0:
+        prepare_output(out, args.force)
+    join_torchrun(args.timeout)
     if dist.get_world_size() != args.pipeline:
         raise InputError(
             f"--pipeline {args.pipeline} needs {args.pipeline} processes; torchrun started "
             f"{dist.get_world_size()}"
         )
     try:
-        with Progress(console=console, disable=dist.get_rank() != 0) as progress:
+        with (
+            rank_run(watch_peers=False),
+            Progress(console=console, disable=dist.get_rank() != 0) as progress,
+        ):
             bar = progress.add_task(f"{args.task}, DDG on {args.pipeline} stages", total=None)
             result = train_pipeline_rank(
                 args.task, args.optimizer, lr=args.lr, epochs=args.epochs,
@@ -545,11 +533,9 @@ def _train_pipeline_distributed(args, console: Console) -> int:
                 balance=args.balance, timeout=args.timeout,
                 on_step=lambda step, total: progress.update(bar, completed=step, total=total),
             )  # fmt: skip
-    except RuntimeError as error:  # a stage died or stopped answering
+    except RankFailedError as error:  # a stage died or stopped answering
         print(f"gradkit train: error: {error}", file=sys.stderr)
         return 1
-    finally:
-        dist.destroy_process_group()
     if result is not None:
         paths = write_training_outputs(result, out)
         final = result.evals[-1]
@@ -561,15 +547,11 @@ def _train_pipeline_distributed(args, console: Console) -> int:
     return 0
 
 
-class StoppedByLauncher(RuntimeError):
-    """torchrun sent SIGTERM: another rank failed."""
-
-
 def _train_distributed(args, console: Console) -> int:
     import torch.distributed as dist
     from rich.progress import Progress
 
-    from gradkit.distributed.watch import PeerWatch
+    from gradkit.distributed.rank import RankFailedError, join_torchrun, rank_run
     from gradkit.report.simulation import write_trace_outputs
     from gradkit.tasks.distributed import train_distributed
 
@@ -580,16 +562,12 @@ def _train_distributed(args, console: Console) -> int:
         )
     hyper = _hyper(args)
     out = args.out or Path("gradkit-train") / f"{args.task}-{args.algo}"
-    _join_torchrun_group(out, args)
+    if int(os.environ["RANK"]) == 0:
+        prepare_output(out, args.force)
+    join_torchrun(args.timeout)
     rank = dist.get_rank()
-    watch = PeerWatch()
-
-    def launcher_stops_us(signum, frame):  # torchrun's reaction to a failed rank
-        raise StoppedByLauncher("torchrun stopped this rank")
-
-    signal.signal(signal.SIGTERM, launcher_stops_us)
     try:
-        with Progress(console=console, disable=rank != 0) as progress:
+        with rank_run(), Progress(console=console, disable=rank != 0) as progress:
             bar = progress.add_task(f"{args.algo}, rank 0 of {dist.get_world_size()}", total=None)
             trace = train_distributed(
                 args.algo,
@@ -604,13 +582,9 @@ def _train_distributed(args, console: Console) -> int:
                 on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
             )
             progress.update(bar, completed=1, total=1)  # asynchronous ranks stop at the budget
-    except RuntimeError as error:  # a failed or timed-out collective, a lost peer, SIGTERM
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish the line; SIGKILL still ends us
-        print(f"gradkit train: error: {watch.describe_failure(error)}", file=sys.stderr)
+    except RankFailedError as error:  # a failed or timed-out collective, a lost peer, SIGTERM
+        print(f"gradkit train: error: {error}", file=sys.stderr)
         return 1
-    finally:
-        watch.stop()
-        dist.destroy_process_group()
     if rank == 0:
         paths = write_trace_outputs({args.algo: trace}, out, "wall seconds")
         _print_trace(console, trace, "s")
@@ -707,226 +681,16 @@ def _list(args, console: Console) -> int:
 
 
 def _bench(args, console: Console) -> int:
-    benches = {
-        "optim": _bench_optim,
-        "sim": _bench_sim,
-        "distributed": _bench_distributed,
-        "compress": _bench_compress,
-        "hooks": _bench_hooks,
-        "lbfgs": _bench_lbfgs,
-        "pipeline": _bench_pipeline,
-    }
-    rows = benches[args.kind](args, console)
+    import importlib
+
+    from gradkit.bench.report import BenchOptions
+
+    workers = tuple(args.workers) if args.workers else None
+    options = BenchOptions(args.params, args.rounds, workers, args.rate)
+    rows = importlib.import_module(f"gradkit.bench.{args.kind}").report(console, options)
     if args.out:
         args.out.write_text(json.dumps([vars(r) for r in rows], indent=2))
     return 0
-
-
-def _bench_optim(args, console: Console) -> list:
-    args.params, args.rounds = args.params or 10.0, args.rounds or 30
-    from gradkit.bench import bench_optimizers, total_parameters
-
-    console.print(
-        f"Timing optimizer steps on {total_parameters(args.params) / 1e6:.1f}M parameters, "
-        f"{args.rounds} rounds..."
-    )
-    rows = bench_optimizers(args.params, args.rounds)
-    table = Table(title="median step time vs torch.optim.Adam(foreach=True), same run")
-    for column in ("optimizer", "median ms", "ratio to Adam", "goal"):
-        table.add_column(column)
-    for row in rows:
-        goal = (
-            ""
-            if row.goal is None
-            else f"<= {row.goal}: " + ("[green]met[/]" if row.meets_goal else "[red]missed[/]")
-        )
-        table.add_row(row.name, f"{row.median_ms:.2f}", f"{row.ratio:.2f}", goal)
-    console.print(table)
-    return rows + _bench_preconditioned(args, console)
-
-
-def _bench_preconditioned(args, console: Console) -> list:
-    from gradkit.bench.precond import bench_ggt, bench_shampoo, peer_available
-
-    if not peer_available():
-        console.print(
-            "[yellow]pytorch-optimizer is not installed: the ScalableShampoo comparison is "
-            "skipped (pip install -c constraints.txt -e '.[bench]')[/]"
-        )
-    console.print(f"Timing Shampoo and GGT steps, {args.rounds} rounds...")
-    width = int(min(1024, max(64, (args.params * 1e6 / 1.5) ** 0.5)))
-    rows = bench_shampoo(args.rounds, width) + bench_ggt(
-        dim=max(1 << 12, int(args.params * 1e5)), rounds=max(3, args.rounds // 3)
-    )
-    table = Table(title="Shampoo and GGT: median time against a baseline timed in the same run")
-    for column in ("setting", "candidate", "ms", "baseline", "baseline ms", "ratio", "goal"):
-        table.add_column(column)
-    for r in rows:
-        goal = (
-            ""
-            if r.met is None
-            else f"{r.goal}: " + ("[green]met[/]" if r.met else "[red]missed[/]")
-        )
-        table.add_row(
-            r.setting,
-            r.name,
-            f"{r.median_ms:.2f}",
-            r.baseline,
-            f"{r.baseline_ms:.2f}",
-            f"{r.ratio:.3g}",
-            goal,
-        )
-    console.print(table)
-    return rows
-
-
-def _bench_sim(args, console: Console) -> list:
-    from gradkit.bench.sim import GOAL_EPOCH_SECONDS_64, GOAL_STEPS_PER_SECOND, bench_simulator
-
-    console.print("Timing whole simulated runs of the mnist1d MLP (median of 3)...")
-    rows = bench_simulator(tuple(args.workers or (16, 64)))
-    table = Table(
-        title=f"simulator throughput (goals: >= {GOAL_STEPS_PER_SECOND:g} worker-steps/s; "
-        f"64 workers x 1 epoch < {GOAL_EPOCH_SECONDS_64:g} s)"
-    )
-    for column in (
-        "algorithm",
-        "workers",
-        "threads",
-        "epochs",
-        "worker-steps",
-        "steps/s",
-        "seconds",
-    ):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            r.algorithm,
-            str(r.workers),
-            str(r.threads),
-            f"{r.epochs:g}",
-            str(r.worker_steps),
-            f"{r.steps_per_second:.0f}",
-            f"{r.seconds:.2f}",
-        )
-    console.print(table)
-    return rows
-
-
-def _bench_compress(args, console: Console) -> list:
-    from gradkit.bench.compress import GOAL_COPY, GOAL_NUMPY, GOAL_TOPK, bench_compression
-
-    console.print("Timing sign packing, DGC selection and gloo collectives (2 processes)...")
-    rows = bench_compression()
-    table = Table(
-        title=f"compression kernels (goals: signs >= {GOAL_NUMPY:g}x numpy and >= {GOAL_COPY:g}x "
-        f"copy; DGC selection >= {GOAL_TOPK:g}x torch.topk)"
-    )
-    for column in (
-        "measure",
-        "elements",
-        "median ms",
-        "baseline",
-        "baseline ms",
-        "speedup",
-        "note",
-    ):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            r.name,
-            f"{r.numel:,}",
-            f"{r.median_ms:.2f}",
-            r.baseline,
-            f"{r.baseline_ms:.2f}",
-            f"{r.speedup:.2f}x",
-            r.note,
-        )
-    console.print(table)
-    return rows
-
-
-def _bench_distributed(args, console: Console) -> list:
-    from gradkit.bench.distributed import bench_distributed, check_process_counts
-
-    processes = tuple(args.workers or (2, 4))
-    check_process_counts(processes)
-    console.print(
-        f"Real gloo runs on 127.0.0.1 (DDP comparison on {processes[0]} processes, "
-        f"throughput on {', '.join(map(str, processes))})..."
-    )
-    rows = bench_distributed(processes)
-    table = Table(title="torch.distributed (gloo, one thread per process)")
-    for column in ("measure", "processes", "value", "unit", "note"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(r.name, str(r.processes), f"{r.value:.3g}", r.unit, r.note)
-    console.print(table)
-    return rows
-
-
-def _bench_lbfgs(args, console: Console) -> list:
-    from gradkit.bench.lbfgs import bench_lbfgs
-
-    rounds = args.rounds or 10
-    console.print(f"Timing per-sample gradients and L-BFGS iterations, {rounds} rounds...")
-    rows = bench_lbfgs(rounds)
-    table = Table(title="progressive-batching L-BFGS (medians, baselines in the same run)")
-    for column in ("measure", "size", "median ms", "baseline", "baseline ms", "ratio"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            r.name,
-            r.size,
-            f"{r.median_ms:.2f}",
-            r.baseline,
-            f"{r.baseline_ms:.2f}",
-            f"{r.ratio:.3g}x",
-        )
-    console.print(table)
-    return rows
-
-
-def _bench_pipeline(args, console: Console) -> list:
-    from gradkit.bench.pipeline import bench_pipeline
-
-    stages, rounds = (args.workers or [2])[0], args.rounds or 5
-    console.print(
-        f"Timing epochs of the residual MLP (width 512, 8 blocks): backprop in one process vs "
-        f"DDG on {stages} processes, {rounds} rounds; then simulated speed-ups..."
-    )
-    rows = bench_pipeline(stages, rounds)
-    table = Table(title="DDG vs backpropagation (medians; speed-up over backprop at 1 thread)")
-    for column in ("setting", "stages", "epoch seconds", "speed-up", "note"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(r.name, str(r.stages), f"{r.seconds_per_epoch:.3f}", f"{r.speedup:.2f}x",
-                      r.note)  # fmt: skip
-    console.print(table)
-    return rows
-
-
-def _bench_hooks(args, console: Console) -> list:
-    from gradkit.bench.hooks import bench_hooks
-
-    params, rounds = args.params or 25.0, args.rounds or 10
-    console.print(
-        f"DDP steps with each hook vs fp32 all-reduce: 2 processes, {params:g}M parameters, "
-        f"{rounds} rounds, on loopback and on a {args.rate} link in a network namespace..."
-    )
-    rows, skipped = bench_hooks(params, rounds, args.rate)
-    table = Table(title="DDP communication hooks (gloo, one thread per process)")
-    for column in ("link", "step", "median ms", "speedup vs DDP", "simulator predicts", "note"):
-        table.add_column(column)
-    for r in rows:
-        predicted = "" if r.predicted_ms is None else f"{r.predicted_ms:.0f} ms"
-        table.add_row(
-            r.link, r.candidate, f"{r.step_ms:.0f}", f"{r.speedup:.2f}x", predicted, r.note
-        )
-    console.print(table)
-    if skipped:
-        console.print(f"[yellow]{skipped}[/]")
-    return rows
 
 
 COMMANDS = {

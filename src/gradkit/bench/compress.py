@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.distributed as dist
+from rich.console import Console
 
+from gradkit.bench.report import BenchOptions, rows_table
 from gradkit.compress import DGC, QSGD, pack_signs, sampled_threshold, unpack_signs
 from gradkit.distributed.launch import launch
 
@@ -170,3 +172,22 @@ def bench_compression(collectives: bool = True) -> list[CompressBenchRow]:
     rows = bench_signs(1_000_000) + bench_signs(25_000_000) + bench_signs(25_000_000, threads=1)
     rows += bench_threshold()
     return rows + (bench_collectives() if collectives else [])
+
+
+def report(console: Console, options: BenchOptions) -> list:
+    """Time sign packing, DGC selection and collectives; print the table."""
+    console.print("Timing sign packing, DGC selection and gloo collectives (2 processes)...")
+    rows = bench_compression()
+    console.print(
+        rows_table(
+            f"compression kernels (goals: signs >= {GOAL_NUMPY:g}x numpy and >= {GOAL_COPY:g}x "
+            f"copy; DGC selection >= {GOAL_TOPK:g}x torch.topk)",
+            ("measure", "elements", "median ms", "baseline", "baseline ms", "speedup", "note"),
+            [
+                (r.name, f"{r.numel:,}", f"{r.median_ms:.2f}", r.baseline,
+                 f"{r.baseline_ms:.2f}", f"{r.speedup:.2f}x", r.note)
+                for r in rows
+            ],
+        )
+    )  # fmt: skip
+    return rows

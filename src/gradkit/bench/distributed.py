@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
+from gradkit.bench.report import BenchOptions, rows_table
 from gradkit.checks import InputError
 from gradkit.distributed import TorchComm, launch
 from gradkit.distributed.trace import Trace
@@ -121,4 +123,23 @@ def bench_distributed(
                         "server updates/s" if algorithm == "async-sgd" else "worker-steps/s",
                     )
                 )
+    return rows
+
+
+def report(console: Console, options: BenchOptions) -> list:
+    """Real gloo runs: DDP comparison and throughput; print the table."""
+    processes = tuple(options.workers or (2, 4))
+    check_process_counts(processes)
+    console.print(
+        f"Real gloo runs on 127.0.0.1 (DDP comparison on {processes[0]} processes, "
+        f"throughput on {', '.join(map(str, processes))})..."
+    )
+    rows = bench_distributed(processes)
+    console.print(
+        rows_table(
+            "torch.distributed (gloo, one thread per process)",
+            ("measure", "processes", "value", "unit", "note"),
+            [(r.name, str(r.processes), f"{r.value:.3g}", r.unit, r.note) for r in rows],
+        )
+    )
     return rows

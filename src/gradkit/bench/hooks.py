@@ -34,9 +34,11 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from rich.console import Console
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from gradkit.bench.report import BenchOptions, rows_table
 from gradkit.bench.timing import interleaved_medians
 from gradkit.checks import InputError
 from gradkit.distributed import TorchComm
@@ -254,6 +256,31 @@ def bench_hooks(params_millions: float = 25.0, rounds: int = 10, rate: str = SLO
     if isinstance(shaped, str):
         return rows, shaped
     return rows + shaped, None
+
+
+def report(console: Console, options: BenchOptions) -> list:
+    """DDP steps with each hook against fp32 all-reduce, on loopback and on a shaped link;
+    print the table (and why the shaped link was skipped, where it was)."""
+    params, rounds = options.params or 25.0, options.rounds or 10
+    console.print(
+        f"DDP steps with each hook vs fp32 all-reduce: 2 processes, {params:g}M parameters, "
+        f"{rounds} rounds, on loopback and on a {options.rate} link in a network namespace..."
+    )
+    rows, skipped = bench_hooks(params, rounds, options.rate)
+    console.print(
+        rows_table(
+            "DDP communication hooks (gloo, one thread per process)",
+            ("link", "step", "median ms", "speedup vs DDP", "simulator predicts", "note"),
+            [
+                (r.link, r.candidate, f"{r.step_ms:.0f}", f"{r.speedup:.2f}x",
+                 "" if r.predicted_ms is None else f"{r.predicted_ms:.0f} ms", r.note)
+                for r in rows
+            ],
+        )
+    )  # fmt: skip
+    if skipped:
+        console.print(f"[yellow]{skipped}[/]")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from rich.console import Console
 from torch import nn
 
+from gradkit.bench.report import BenchOptions, rows_table
 from gradkit.bench.timing import interleaved_medians
 from gradkit.optim import ProgressiveBatchLBFGS, per_sample_gradients
 
@@ -92,3 +94,22 @@ def bench_iteration(samples: int = 20_000, features: int = 50, rounds: int = 10)
 
 def bench_lbfgs(rounds: int = 10, samples: int = 20_000, batch: int = 256) -> list[LBFGSBenchRow]:
     return [bench_per_sample(batch, rounds), bench_iteration(samples, rounds=rounds)]
+
+
+def report(console: Console, options: BenchOptions) -> list:
+    """Time per-sample gradients and L-BFGS iterations; print the table."""
+    rounds = options.rounds or 10
+    console.print(f"Timing per-sample gradients and L-BFGS iterations, {rounds} rounds...")
+    rows = bench_lbfgs(rounds)
+    console.print(
+        rows_table(
+            "progressive-batching L-BFGS (medians, baselines in the same run)",
+            ("measure", "size", "median ms", "baseline", "baseline ms", "ratio"),
+            [
+                (r.name, r.size, f"{r.median_ms:.2f}", r.baseline, f"{r.baseline_ms:.2f}",
+                 f"{r.ratio:.3g}x")
+                for r in rows
+            ],
+        )
+    )  # fmt: skip
+    return rows

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from rich.console import Console
 from torch.optim import Optimizer
 
+from gradkit.bench.report import BenchOptions, goal_cell, rows_table
 from gradkit.bench.timing import interleaved_medians
 from gradkit.optim import MSVAG, SVAG, SignSGD, Signum
 
@@ -71,3 +73,27 @@ def bench_optimizers(
 
 def total_parameters(millions: float) -> int:
     return sum(torch.Size(s).numel() for s in parameter_shapes(millions))
+
+
+def report(console: Console, options: BenchOptions) -> list:
+    """Time the elementwise optimizers, print their table, then the preconditioned ones'."""
+    millions, rounds = options.params or 10.0, options.rounds or 30
+    console.print(
+        f"Timing optimizer steps on {total_parameters(millions) / 1e6:.1f}M parameters, "
+        f"{rounds} rounds..."
+    )
+    rows = bench_optimizers(millions, rounds)
+    console.print(
+        rows_table(
+            "median step time vs torch.optim.Adam(foreach=True), same run",
+            ("optimizer", "median ms", "ratio to Adam", "goal"),
+            [
+                (r.name, f"{r.median_ms:.2f}", f"{r.ratio:.2f}",
+                 goal_cell(f"<= {r.goal}", None if r.goal is None else r.meets_goal))
+                for r in rows
+            ],
+        )
+    )  # fmt: skip
+    from gradkit.bench.precond import report as report_preconditioned
+
+    return rows + report_preconditioned(console, BenchOptions(millions, rounds))

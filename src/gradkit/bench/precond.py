@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from rich.console import Console
 from torch import nn
 
+from gradkit.bench.report import BenchOptions, goal_cell, rows_table
 from gradkit.bench.timing import interleaved_medians
 from gradkit.optim import GGT, Shampoo
 
@@ -215,3 +217,30 @@ def bench_ggt(dim: int = 1 << 20, window: int = 200, rounds: int = 10, seed: int
     bound.goal = f"<= {GOAL_GGT_VS_FLOOR:g}x the floor"
     bound.met = bound.ratio <= GOAL_GGT_VS_FLOOR
     return [recompute, bound]
+
+
+def report(console: Console, options: BenchOptions) -> list:
+    """Time Shampoo and GGT against their baselines and print the table."""
+    millions, rounds = options.params or 10.0, options.rounds or 30
+    if not peer_available():
+        console.print(
+            "[yellow]pytorch-optimizer is not installed: the ScalableShampoo comparison is "
+            "skipped (pip install -c constraints.txt -e '.[bench]')[/]"
+        )
+    console.print(f"Timing Shampoo and GGT steps, {rounds} rounds...")
+    width = int(min(1024, max(64, (millions * 1e6 / 1.5) ** 0.5)))
+    rows = bench_shampoo(rounds, width) + bench_ggt(
+        dim=max(1 << 12, int(millions * 1e5)), rounds=max(3, rounds // 3)
+    )
+    console.print(
+        rows_table(
+            "Shampoo and GGT: median time against a baseline timed in the same run",
+            ("setting", "candidate", "ms", "baseline", "baseline ms", "ratio", "goal"),
+            [
+                (r.setting, r.name, f"{r.median_ms:.2f}", r.baseline, f"{r.baseline_ms:.2f}",
+                 f"{r.ratio:.3g}", goal_cell(r.goal, r.met))
+                for r in rows
+            ],
+        )
+    )  # fmt: skip
+    return rows

@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 
 import torch
+from rich.console import Console
 
+from gradkit.bench.report import BenchOptions, rows_table
 from gradkit.sim import Cluster, simulate
 from gradkit.tasks.distributed import task_problem
 
@@ -68,3 +70,22 @@ def bench_simulator(
         return rows
     finally:
         torch.set_num_threads(before)
+
+
+def report(console: Console, options: BenchOptions) -> list:
+    """Time whole simulated runs and print the throughput table."""
+    console.print("Timing whole simulated runs of the mnist1d MLP (median of 3)...")
+    rows = bench_simulator(options.workers or (16, 64))
+    console.print(
+        rows_table(
+            f"simulator throughput (goals: >= {GOAL_STEPS_PER_SECOND:g} worker-steps/s; "
+            f"64 workers x 1 epoch < {GOAL_EPOCH_SECONDS_64:g} s)",
+            ("algorithm", "workers", "threads", "epochs", "worker-steps", "steps/s", "seconds"),
+            [
+                (r.algorithm, str(r.workers), str(r.threads), f"{r.epochs:g}",
+                 str(r.worker_steps), f"{r.steps_per_second:.0f}", f"{r.seconds:.2f}")
+                for r in rows
+            ],
+        )
+    )  # fmt: skip
+    return rows

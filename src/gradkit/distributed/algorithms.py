@@ -21,7 +21,8 @@ from gradkit.distributed.compressed import corrupt
 from gradkit.distributed.delays import DelayProfile
 from gradkit.distributed.hyper import check_hyper
 from gradkit.distributed.server import ParameterServer
-from gradkit.distributed.worker import Topology, Worker, check_bipartite, is_active
+from gradkit.distributed.topology import Topology, check_bipartite, is_active
+from gradkit.distributed.worker import Worker
 from gradkit.optim.prox import l1_prox
 from gradkit.optim.schedules import Schedule
 

@@ -31,7 +31,8 @@ from gradkit.compress import (
     unpack_signs,
 )
 from gradkit.distributed.hyper import ATTACKS
-from gradkit.distributed.worker import Worker, derived_seed
+from gradkit.distributed.sharding import derived_seed
+from gradkit.distributed.worker import Worker
 from gradkit.optim.sign import signum_momentum_
 
 Attack = Literal["invert", "random"]

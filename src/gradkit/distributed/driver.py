@@ -22,8 +22,9 @@ from gradkit.checks import InputError
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import SERVER_RANK, Algorithm, resolve
 from gradkit.distributed.problem import Problem
+from gradkit.distributed.topology import TOPOLOGIES, Topology
 from gradkit.distributed.trace import Trace
-from gradkit.distributed.worker import TOPOLOGIES, StepRecord, Topology, Worker
+from gradkit.distributed.worker import StepRecord, Worker
 
 ProgressCallback = Callable[[int, int], None]
 

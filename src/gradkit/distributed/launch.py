@@ -61,7 +61,8 @@ def _rank_main(rank, world_size, port, backend, comm_timeout, fn, args, results)
         try:
             value = fn(*args)
         finally:
-            dist.destroy_process_group()
+            if dist.is_initialized():  # fn may leave the group itself (rank_run does)
+                dist.destroy_process_group()
         # plain pickle: tensors travel by value, not as shared memory that dies with the rank
         results.put((rank, "ok", pickle.dumps(value)))
     except BaseException:

@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from gradkit.checks import InputError
-from gradkit.distributed.worker import GradientEngine, Shard, derived_seed, shard_indices
+from gradkit.distributed.gradients import GradientEngine
+from gradkit.distributed.sharding import Shard, derived_seed, shard_indices
 
 SAMPLING = ("shards", "whole")
 

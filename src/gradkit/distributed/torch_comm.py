@@ -27,8 +27,8 @@ from gradkit.distributed.algorithms import SERVER_RANK, Algorithm
 from gradkit.distributed.driver import DriverCore
 from gradkit.distributed.problem import Problem
 from gradkit.distributed.service import HEADER, PAYLOAD, REPLY, Request, Service, header
+from gradkit.distributed.topology import Topology
 from gradkit.distributed.trace import Trace
-from gradkit.distributed.worker import Topology
 
 _run_ids = itertools.count()
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from gradkit.checks import NONNEGATIVE, POSITIVE, InputError, Rule, number
 from gradkit.distributed.algorithms import SERVER_RANK
-from gradkit.distributed.worker import TOPOLOGIES, Topology
+from gradkit.distributed.topology import TOPOLOGIES, Topology
 
 SLOWDOWN = Rule(number(1).accepts, "a finite factor >= 1")
 

@@ -21,9 +21,11 @@ from gradkit.checks import InputError
 from gradkit.distributed import ops
 from gradkit.distributed.algorithms import Algorithm
 from gradkit.distributed.driver import DriverCore, ProgressCallback
+from gradkit.distributed.gradients import NonFiniteLossError
 from gradkit.distributed.problem import Problem
+from gradkit.distributed.sharding import derived_seed
 from gradkit.distributed.trace import Trace
-from gradkit.distributed.worker import NonFiniteLossError, Worker, derived_seed
+from gradkit.distributed.worker import Worker
 from gradkit.sim.cluster import Cluster
 
 
