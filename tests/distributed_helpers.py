@@ -328,7 +328,7 @@ def forced_order_run(name: str, epochs: float, lr: float, hyper: dict):
 def ddg_stage_run(points, steps: int, variant: str = "stash"):
     """A real DDG run of the test MLP, one stage per rank: (this rank's stage's parameters, the
     losses on the last rank)."""
-    from gradkit.parallel.distributed import DistributedDDG
+    from gradkit.model_parallel.distributed import DistributedDDG
     from test_ddg import batches, mlp
 
     model = mlp()
@@ -342,7 +342,7 @@ def ddg_stage_run(points, steps: int, variant: str = "stash"):
 def ddg_stage_stops(victim: int, steps: int, timeout: float):
     """A real DDG run in which rank ``victim`` stops itself (SIGSTOP: alive but silent) before
     iteration ``steps``."""
-    from gradkit.parallel.distributed import DistributedDDG
+    from gradkit.model_parallel.distributed import DistributedDDG
     from test_ddg import batches, mlp
 
     ddg = DistributedDDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss(),

@@ -9,7 +9,13 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from gradkit.parallel import DDG, balanced_by, balanced_split_points, layer_times, split_sequential
+from gradkit.model_parallel import (
+    DDG,
+    balanced_by,
+    balanced_split_points,
+    layer_times,
+    split_sequential,
+)
 
 
 def mlp(dtype=torch.float64, dropout=0.0, batchnorm=False):
@@ -279,7 +285,7 @@ def test_a_silent_stage_ends_the_run_with_an_error_naming_it_within_its_timeout(
 def test_distributed_ddg_needs_an_initialised_process_group_and_one_stage_per_rank():
     from distributed_helpers import ddg_stage_run
     from gradkit.distributed import WorkerFailedError, launch
-    from gradkit.parallel.distributed import DistributedDDG
+    from gradkit.model_parallel.distributed import DistributedDDG
 
     with pytest.raises(RuntimeError, match=r"torch\.distributed is not initialised"):
         DistributedDDG(mlp(), lambda p: torch.optim.SGD(p, lr=0.1), nn.CrossEntropyLoss())
@@ -288,7 +294,7 @@ def test_distributed_ddg_needs_an_initialised_process_group_and_one_stage_per_ra
 
 
 def test_simulated_ddg_time_is_backprops_over_k_on_balanced_stages_and_a_free_network():
-    from gradkit.parallel.costs import StageCost
+    from gradkit.model_parallel.costs import StageCost
     from gradkit.sim import NetworkModel
     from gradkit.sim.pipeline import backprop_time, simulate_ddg
 
@@ -312,7 +318,7 @@ def test_simulated_ddg_time_is_backprops_over_k_on_balanced_stages_and_a_free_ne
 
 
 def test_measured_stage_costs_are_positive_and_leave_the_weights_as_they_were():
-    from gradkit.parallel.costs import measure_stage_costs
+    from gradkit.model_parallel.costs import measure_stage_costs
 
     model = mlp()
     before = copy.deepcopy(model.state_dict())

@@ -10,7 +10,7 @@ from torch import nn
 from torch.func import functional_call
 
 from gradkit.cli import main
-from gradkit.parallel import LocalLosses, default_heads, split_sequential
+from gradkit.model_parallel import LocalLosses, default_heads, split_sequential
 from gradkit.tasks import train
 
 

@@ -43,7 +43,7 @@ SPECS = {
 @pytest.mark.parametrize(
     ("edited", "kind"),
     [
-        ("parallel/ddg.py", "train_task"),  # DDG runs inside the training kind
+        ("model_parallel/ddg.py", "train_task"),  # DDG runs inside the training kind
         ("init.py", "deep_cnn_run"),
         ("bench/pipeline.py", "ddg_speed_run"),
         ("experiments/kinds/training.py", "train_task"),

@@ -21,7 +21,7 @@ from torch import nn
 
 from gradkit.bench.report import BenchOptions, rows_table
 from gradkit.distributed import launch
-from gradkit.parallel import DistributedDDG, measure_stage_costs, split_sequential
+from gradkit.model_parallel import DistributedDDG, measure_stage_costs, split_sequential
 from gradkit.sim import NetworkModel, simulate_ddg
 from gradkit.tasks.datasets import mnist1d
 from gradkit.tasks.models import ResidualMLP

@@ -1,7 +1,7 @@
 """Simulated time of DDG with K stages, one per device, beyond the cores of this machine.
 
-Each stage runs the protocol of :class:`gradkit.parallel.distributed.DistributedDDG` on a SimPy
-clock: at iteration t it waits for batch t's activations (stage 0 has its batch), forwards
+Each stage runs the protocol of :class:`gradkit.model_parallel.distributed.DistributedDDG` on a
+SimPy clock: at iteration t it waits for batch t's activations (stage 0 has its batch), forwards
 them (``forward`` time), sends them on (latency + bytes / bandwidth), then, once the stage after
 it has begun sending gradients, waits for the gradient sent during iteration t - 1,
 backpropagates (``backward`` time, optimizer step included) and sends its input gradient back.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import simpy
 
 from gradkit.checks import InputError
-from gradkit.parallel.costs import StageCost
-from gradkit.parallel.stage import backpropagates
+from gradkit.model_parallel.costs import StageCost
+from gradkit.model_parallel.stage import backpropagates
 from gradkit.sim.cluster import NetworkModel
 
 

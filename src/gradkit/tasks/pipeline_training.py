@@ -9,8 +9,8 @@ import time
 import torch
 import torch.distributed as dist
 
+from gradkit.model_parallel import DistributedDDG, balanced_by
 from gradkit.optim import build_optimizer
-from gradkit.parallel import DistributedDDG, balanced_by
 from gradkit.tasks.registry import Task, get_task
 from gradkit.tasks.training import (
     StepCallback,

@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from gradkit.checks import InputError
+from gradkit.model_parallel import DDG, VARIANTS, LocalLosses, balanced_by
 from gradkit.optim import NonFiniteGradientError, ProgressiveBatchLBFGS, build_optimizer
-from gradkit.parallel import DDG, VARIANTS, LocalLosses, balanced_by
 from gradkit.tasks.datasets import Dataset
 
 OptimizerFactory = Callable[[list[nn.Parameter]], Optimizer]
@@ -339,8 +339,8 @@ def train(
     :data:`PBQN_OPTIONS`) or a factory ``params -> Optimizer``. ``data`` overrides the task's
     dataset, e.g. with a validation split for tuning. The model is initialised from ``seed``.
     ``pipeline`` = K trains the model (an ``nn.Sequential``) by DDG on K stages, one optimizer
-    per stage, in ``variant`` (see :class:`gradkit.parallel.DDG`), or with ``variant="local"``
-    by local losses (:class:`gradkit.parallel.LocalLosses`, default heads sized on the first
+    per stage, in ``variant`` (see :class:`gradkit.model_parallel.DDG`), or with ``variant="local"``
+    by local losses (:class:`gradkit.model_parallel.LocalLosses`, default heads sized on the first
     batch and initialised from ``seed``); the stages are balanced by parameter count or by the
     time each layer takes on the first batch (``balance="time"``).
     """

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from gradkit.checks import InputError
-from gradkit.parallel.ddg import OptimizerFactory
-from gradkit.parallel.split import split_sequential
+from gradkit.model_parallel.ddg import OptimizerFactory
+from gradkit.model_parallel.split import split_sequential
 
 
 class LocalLosses:

@@ -1,6 +1,6 @@
 """Cutting an ``nn.Sequential`` into K consecutive stages, by the user's split points or balanced
 by a cost per layer (parameter count by default, or measured time:
-:func:`gradkit.parallel.layer_times`)."""
+:func:`gradkit.model_parallel.layer_times`)."""
 
 from __future__ import annotations
 

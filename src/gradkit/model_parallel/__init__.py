@@ -3,18 +3,18 @@ cut into stages trained with delayed gradients, in one process (:class:`DDG`) or
 rank (:class:`DistributedDDG`); and the local-loss baseline it is measured against
 (:class:`LocalLosses`)."""
 
-from gradkit.parallel.costs import (
+from gradkit.model_parallel.costs import (
     BALANCES,
     StageCost,
     balanced_by,
     layer_times,
     measure_stage_costs,
 )
-from gradkit.parallel.ddg import DDG
-from gradkit.parallel.distributed import DistributedDDG, StageFailedError
-from gradkit.parallel.local import LocalLosses, default_heads
-from gradkit.parallel.split import balanced_split_points, split_sequential
-from gradkit.parallel.stage import VARIANTS, DelayedStage
+from gradkit.model_parallel.ddg import DDG
+from gradkit.model_parallel.distributed import DistributedDDG, StageFailedError
+from gradkit.model_parallel.local import LocalLosses, default_heads
+from gradkit.model_parallel.split import balanced_split_points, split_sequential
+from gradkit.model_parallel.stage import VARIANTS, DelayedStage
 
 __all__ = [
     "BALANCES",

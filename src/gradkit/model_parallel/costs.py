@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from gradkit.checks import InputError
-from gradkit.parallel.split import balanced_split_points
-from gradkit.parallel.stage import DelayedStage
+from gradkit.model_parallel.split import balanced_split_points
+from gradkit.model_parallel.stage import DelayedStage
 
 
 @dataclass(frozen=True)

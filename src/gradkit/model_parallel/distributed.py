@@ -1,6 +1,6 @@
 """DDG with one stage per process over torch.distributed point-to-point messages (gloo on CPU,
-NCCL on GPU): the same stages, in the same order of operations, as :class:`~gradkit.parallel.DDG`
-in one process, so a real run gives the same weights.
+NCCL on GPU): the same stages, in the same order of operations, as
+:class:`~gradkit.model_parallel.DDG` in one process, so a real run gives the same weights.
 
 At iteration t rank k receives batch t's activations from rank k - 1 (rank 0 reads the batch),
 forwards them and sends the output on; it then backpropagates its oldest batch in flight with
@@ -20,9 +20,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gradkit.checks import InputError
-from gradkit.parallel.ddg import OptimizerFactory
-from gradkit.parallel.split import split_sequential
-from gradkit.parallel.stage import DelayedStage, Variant, backpropagates, stage_delay
+from gradkit.model_parallel.ddg import OptimizerFactory
+from gradkit.model_parallel.split import split_sequential
+from gradkit.model_parallel.stage import DelayedStage, Variant, backpropagates, stage_delay
 
 MAX_DIMS = 8
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from gradkit.parallel.split import split_sequential
-from gradkit.parallel.stage import DelayedStage, Variant, stage_delay
+from gradkit.model_parallel.split import split_sequential
+from gradkit.model_parallel.stage import DelayedStage, Variant, stage_delay
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
