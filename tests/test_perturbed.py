@@ -96,5 +96,5 @@ def test_paper_constants_follow_algorithm_two():
     assert got["threshold"] == pytest.approx(math.sqrt(0.5) * 0.01 / chi**2)
     assert got["interval"] == math.ceil(chi * 2.0 / (0.25 * math.sqrt(0.01)))
     assert got["f_threshold"] == pytest.approx(0.5 * math.sqrt(1e-6) / chi**3)
-    with pytest.raises(ValueError, match="rho must be > 0"):
+    with pytest.raises(ValueError, match="rho must be a finite number > 0"):
         paper_constants(ell=1.0, rho=0.0, epsilon=0.1, delta_f=1.0, dimension=3)

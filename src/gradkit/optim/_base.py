@@ -41,7 +41,8 @@ class GradkitOptimizer(Optimizer):
     """Base class: validated param groups and an all-or-nothing ``step``.
 
     Subclasses set ``_checks`` (hyper-parameter name -> :class:`gradkit.checks.Rule`), implement
-    ``_init_state(p, state, group)`` for a parameter seen for the first time, and
+    ``_init_state(p, state, group)`` for a parameter seen for the first time (the base creates
+    the step counter), and
     ``_update(batch, foreach)`` for one param group.
     """
 
@@ -107,7 +108,8 @@ class GradkitOptimizer(Optimizer):
         return flat[: like.numel()].view(like.shape)
 
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """A parameter's state at its first step: the step counter (subclasses add theirs)."""
+        state["step"] = new_step_tensor()
 
     def _update(self, batch: GradientBatch, foreach: bool) -> None:
         raise NotImplementedError

@@ -4,13 +4,13 @@ deep linear regressor whose gradient descent it describes."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from gradkit.checks import NONNEGATIVE, InputError, Rule, integer
-from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
+from gradkit.optim._base import GradientBatch, GradkitOptimizer
 
 
 def end_to_end_direction(w: Tensor, grad: Tensor, depth: int) -> Tensor:
@@ -88,9 +88,6 @@ class EndToEndGD(GradkitOptimizer):
             "check_finite": check_finite,
         }
         super().__init__(params, defaults)
-
-    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] = new_step_tensor()
 
     def _update(self, batch: GradientBatch, foreach: bool) -> None:
         lr, depth, decay = batch.group["lr"], batch.group["depth"], batch.group["weight_decay"]

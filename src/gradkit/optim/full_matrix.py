@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor
 
 from gradkit.checks import FLAG, NONNEGATIVE, POSITIVE, InputError, Rule, integer
-from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
+from gradkit.optim._base import GradientBatch, GradkitOptimizer
 from gradkit.optim._vectors import gradient_vectors
 from gradkit.optim.roots import psd_eigh
 
@@ -80,9 +79,6 @@ class FullMatrixAdaGrad(GradkitOptimizer):
                 f"than max_size={group['max_size']} (its d x d matrix takes "
                 f"{8 * largest**2 / 2**30:.1f} GiB); use GGT, or raise max_size"
             )
-
-    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] = new_step_tensor()
 
     def _update(self, batch: GradientBatch, foreach: bool) -> None:
         group = batch.group

@@ -7,7 +7,7 @@ Regularization", arXiv 1806.02958).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -21,7 +21,7 @@ from gradkit.checks import (
     Rule,
     integer,
 )
-from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
+from gradkit.optim._base import GradientBatch, GradkitOptimizer
 from gradkit.optim._vectors import GradientVector, gradient_vectors
 from gradkit.optim.roots import psd_eigh
 from gradkit.optim.window import decay_weights, push, weighted_gram, window_transpose_times
@@ -134,9 +134,6 @@ class GGT(GradkitOptimizer):
             "check_finite": check_finite,
         }
         super().__init__(params, defaults)
-
-    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] = new_step_tensor()
 
     @staticmethod
     def _window_state(vector: GradientVector, group) -> dict[str, Tensor]:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from gradkit.checks import NONNEGATIVE, POSITIVE, Rule, integer
-from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
+from gradkit.optim._base import GradientBatch, GradkitOptimizer
 
 
 def paper_constants(
@@ -109,7 +109,7 @@ class PerturbedGD(GradkitOptimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] = new_step_tensor()
+        super()._init_state(p, state, group)
         state["perturbed_at"] = torch.tensor(0, dtype=torch.int64)  # step of the last one
         state["perturbations"] = torch.tensor(0, dtype=torch.int64)
 

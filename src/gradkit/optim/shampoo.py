@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from gradkit.checks import FLAG, NONNEGATIVE, POSITIVE, UNIT_INTERVAL, Rule, integer, number, one_of
-from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
+from gradkit.optim._base import GradientBatch, GradkitOptimizer
 from gradkit.optim.roots import matrix_power
 
 GRAFTS = (None, "sgd", "adagrad", "adam")
@@ -203,7 +203,7 @@ class Shampoo(GradkitOptimizer):
     )
 
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] = new_step_tensor()
+        super()._init_state(p, state, group)
         state["root_failures"] = torch.zeros((), dtype=torch.int64, device=p.device)
         state["skipped_statistics"] = torch.zeros((), dtype=torch.int64, device=p.device)
         if p.dim() <= 1:

@@ -8,13 +8,13 @@ Problems", ICML 2018 (arXiv 1802.04434); Balles & Hennig, "Dissecting Adam", ICM
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from gradkit.checks import FLAG, NONNEGATIVE, UNIT_INTERVAL, Rule, one_of
-from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor
+from gradkit.optim._base import GradientBatch, GradkitOptimizer
 
 
 def sign_with_zero(t: Tensor, zero_sign: int, out: Tensor | None = None) -> Tensor:
@@ -96,9 +96,6 @@ class Signum(GradkitOptimizer):
             "check_finite": check_finite,
         }
         super().__init__(params, defaults)
-
-    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        state["step"] = new_step_tensor()
 
     def _momentum_buffers(self, batch: GradientBatch) -> list[Tensor]:
         for p, state in zip(batch.params, batch.states, strict=True):

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from gradkit.checks import FLAG, NONNEGATIVE, UNIT_INTERVAL, Rule
-from gradkit.optim._base import GradientBatch, GradkitOptimizer, new_step_tensor, tensors_by_step
+from gradkit.optim._base import GradientBatch, GradkitOptimizer, tensors_by_step
 
 RHO_CAP = 0.999
 """Upper bound on rho(beta, t), the authors' value. rho(beta, 1) = 1 and it falls fast, so the
@@ -100,7 +100,7 @@ class _VarianceAdapted(GradkitOptimizer):
 
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         dtype = torch.promote_types(p.dtype, torch.float32)
-        state["step"] = new_step_tensor()
+        super()._init_state(p, state, group)
         state["exp_avg"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
         state["exp_avg_sq"] = torch.zeros_like(p, dtype=dtype, memory_format=torch.preserve_format)
 
