@@ -131,6 +131,13 @@ def _hyper(args) -> dict[str, object]:
     return params
 
 
+def _output_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--out", type=_directory, help=f"output directory (default {default})")
+    parser.add_argument(
+        "--force", action="store_true", help="replace the results an output directory holds"
+    )
+
+
 def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     from gradkit.claims import CLAIMS, SCALES
 
@@ -229,12 +236,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=_positive(int), help="batch size (default: the task's)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the model and the batches")
-    parser.add_argument(
-        "--out", type=_directory, help="output directory (default ./gradkit-train/TASK-NAME)"
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="replace the results an output directory holds"
-    )
+    _output_arguments(parser, "./gradkit-train/TASK-NAME")
 
 
 def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -293,12 +295,7 @@ def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="stop at this simulated time if the epochs are not done by then",
     )
-    parser.add_argument(
-        "--out", type=_directory, help="output directory (default ./gradkit-sim/ALGO)"
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="replace the results an output directory holds"
-    )
+    _output_arguments(parser, "./gradkit-sim/ALGO")
 
 
 def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
@@ -332,12 +329,7 @@ def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.01,
         help="compress: train accuracy the compressed model may lose (default 0.01)",
     )
-    parser.add_argument(
-        "--out", type=_directory, help="output directory (default ./gradkit-analyze/TASK)"
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="replace the results an output directory holds"
-    )
+    _output_arguments(parser, "./gradkit-analyze/TASK")
 
 
 def _list_arguments(parser: argparse.ArgumentParser) -> None:
