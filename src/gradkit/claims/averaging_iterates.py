@@ -18,7 +18,7 @@ from gradkit.claims.base import (
     judged,
     labels_of,
     median_cell,
-    outcome_table_as,
+    outcome_table,
     search_notes,
 )
 from gradkit.experiments import Budget, LrRange, Method, Metric, proximal
@@ -161,7 +161,7 @@ def run(ctx: RunContext) -> ClaimResult:
         Panel(name, "suboptimality@time", "simulated time", "F - F*") for name in outcomes
     ] + [Panel(name, "suboptimality@updates", "worker updates", "F - F*") for name in outcomes]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS, dict.fromkeys(LABELS, "step"))
-    table = outcome_table_as("straggler", outcomes, LABELS, cells, rate="step")
+    table = outcome_table(outcomes, LABELS, cells, rate="step", problem="straggler")
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 

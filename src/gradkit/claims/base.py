@@ -160,18 +160,19 @@ def outcome_table(
     labels: Mapping[str, str],
     cells: Mapping[str, Callable[[MethodOutcome], Any]],
     rate: str = "tuned lr",
+    problem: str = "problem",
 ) -> list[dict[str, Any]]:
-    """One row per (problem, method): the problem, the method's label, its searched rate under
-    the header ``rate`` ("" leaves it out), then one column per cell, computed from the
-    outcome."""
+    """One row per (problem, method): the problem under the header ``problem`` (e.g.
+    "scenario"), the method's label, its searched rate under the header ``rate``, then one
+    column per cell, computed from the outcome. An empty header leaves its column out."""
     return [
         {
-            "problem": problem,
+            **({problem: problem_name} if problem else {}),
             "method": labels[name],
             **({rate: f"{outcome.lr:.3g}"} if rate else {}),
             **{header: cell(outcome) for header, cell in cells.items()},
         }
-        for problem, per_method in outcomes.items()
+        for problem_name, per_method in outcomes.items()
         for name, outcome in per_method.items()
     ]
 
@@ -197,16 +198,6 @@ def fixed_outcomes(
         m.name: MethodOutcome.fixed(m, lrs[m.name], ctx.runs_at(make_spec, m, lrs[m.name], budget))
         for m in methods
     }
-
-
-def outcome_table_as(header: str, outcomes, labels, cells, rate: str = "tuned lr"):
-    """:func:`outcome_table` with the problem column headed ``header`` (e.g. "scenario"; ""
-    leaves it out, for a single problem)."""
-    rows = []
-    for row in outcome_table(outcomes, labels, cells, rate):
-        problem = row.pop("problem")
-        rows.append({header: problem, **row} if header else row)
-    return rows
 
 
 def reached_cell(metric: str, budget: int) -> Callable[[MethodOutcome], str]:

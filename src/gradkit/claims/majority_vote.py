@@ -14,7 +14,7 @@ from gradkit.claims.base import (
     fixed_outcomes,
     labels_of,
     median_cell,
-    outcome_table_as,
+    outcome_table,
     per_seed,
     search_notes,
     seeds_cell,
@@ -93,7 +93,7 @@ def run_vote(ctx: RunContext) -> ClaimResult:
         "all-reduce (all-to-all + all-gather, padding)." + search_notes(outcomes)
     )
     wire_bytes = {"wire bytes (seed 0)": lambda o: f"{o.runs[0].metrics['total_bytes']:.3g}"}
-    table = outcome_table_as("", outcomes, LABELS, ACCURACY_PER_SEED | wire_bytes)
+    table = outcome_table(outcomes, LABELS, ACCURACY_PER_SEED | wire_bytes, problem="")
     numbers = comparison_numbers(
         ctx,
         BUDGET,
@@ -135,7 +135,7 @@ def run_byzantine(ctx: RunContext) -> ClaimResult:
         + search_notes(outcomes)  # the attacked runs were not searched
     )
     median = {"median": median_cell("test_accuracy", ".3f")}
-    table = outcome_table_as("scenario", outcomes, LABELS, ACCURACY_PER_SEED | median, rate="")
+    table = outcome_table(outcomes, LABELS, ACCURACY_PER_SEED | median, rate="", problem="scenario")
     numbers = {
         "setting": BUDGET.describe(ctx.scale) + " Byzantine runs sample the whole set.",
         "test_accuracy": accuracy,
