@@ -131,6 +131,13 @@ def _hyper(args) -> dict[str, object]:
     return params
 
 
+def _named(parser, flag: str, names, metavar: str, note: str = "", **options) -> None:
+    """A flag taking one of ``names``, listed in its help (then ``note``)."""
+    names = list(names)
+    help_text = f"one of: {', '.join(names)}{note}"
+    parser.add_argument(flag, choices=names, metavar=metavar, help=help_text, **options)
+
+
 def _output_arguments(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--out", type=_directory, help=f"output directory (default {default})")
     parser.add_argument(
@@ -190,13 +197,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     from gradkit.tasks import TASKS
     from gradkit.tasks.training import PBQN
 
-    parser.add_argument(
-        "--task",
-        required=True,
-        choices=list(TASKS),
-        metavar="TASK",
-        help=f"one of: {', '.join(TASKS)}",
-    )
+    _named(parser, "--task", TASKS, "TASK", required=True)
     parser.add_argument(
         "--optimizer",
         choices=[*OPTIMIZERS, PBQN],
@@ -253,13 +254,7 @@ def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FACTOR",
         help="make the link between workers 0 and 1 FACTOR times slower",
     )
-    parser.add_argument(
-        "--task",
-        default="mnist1d-mlp",
-        choices=list(TASKS),
-        metavar="TASK",
-        help=f"one of: {', '.join(TASKS)} (default mnist1d-mlp)",
-    )
+    _named(parser, "--task", TASKS, "TASK", " (default mnist1d-mlp)", default="mnist1d-mlp")
     parser.add_argument("--epochs", type=_positive(float), default=5.0, help="epochs (default 5)")
     parser.add_argument(
         "--lr", type=_positive(float), help="learning rate (default: the algorithm's; 0.1 mostly)"
@@ -302,13 +297,7 @@ def _analyze_arguments(parser: argparse.ArgumentParser) -> None:
     from gradkit.tasks import TASKS
 
     parser.add_argument("probe", choices=["noise-stability", "compress", "jacobian"])
-    parser.add_argument(
-        "--task",
-        required=True,
-        choices=list(TASKS),
-        metavar="TASK",
-        help=f"one of: {', '.join(TASKS)}",
-    )
+    _named(parser, "--task", TASKS, "TASK", required=True)
     parser.add_argument(
         "--checkpoint",
         type=Path,
