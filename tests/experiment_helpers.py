@@ -16,10 +16,13 @@ def toy_run(
     diverge_above: float = math.inf,
     seed: int = 0,
     diverging_seed: int | None = None,
+    favour_large: float = 0.0,
 ):
-    """A 'training run' whose final loss is (log10 lr - log10 optimum)^2 + 1/budget; rates above
-    ``diverge_above`` diverge (on ``diverging_seed`` only, when one is given)."""
-    loss = (math.log10(lr) - math.log10(optimum)) ** 2 + 1 / budget
+    """A 'training run' whose final loss is (log10 lr - log10 o)^2 + 1/budget; rates above
+    ``diverge_above`` diverge (on ``diverging_seed`` only, when one is given). Short budgets
+    favour large rates by ``favour_large``: o = optimum 10^(favour_large / budget)."""
+    shifted = math.log10(optimum) + favour_large / budget
+    loss = (math.log10(lr) - shifted) ** 2 + 1 / budget
     diverged = lr > diverge_above and diverging_seed in (None, seed)
     return RunRecord({"loss": loss, "pid": float(os.getpid())}, diverged=diverged)
 

@@ -140,9 +140,22 @@ def test_lr_range_refuses_inconsistent_bounds(bad):
 def test_search_finds_an_optimum_inside_the_range_with_halving():
     result, seen = toy_search(LrRange(1e-4, 1.0), optimum=0.0215)
     assert result.best == 0.0215 and not result.at_bound and not result.widened
-    full_budget = [s for s in seen if s.kwargs["budget"] == 9]
-    assert len(full_budget) == 2  # 13 points -> 5 -> 2 at the full budget
-    assert len(seen) == 13 + 5 + 2
+    full_budget = {s.kwargs["lr"] for s in seen if s.kwargs["budget"] == 9}
+    # 13 points -> 5 -> 2 finalists at the full budget, then the best's missing neighbour
+    assert full_budget == {0.01, 0.0215, 0.0464}
+    assert len(seen) == 13 + 5 + 3
+
+
+def test_the_full_budget_confirms_the_choice_a_short_screen_would_miss():
+    """Short budgets favour large rates (here by a decade per unit of budget): the screen keeps
+    rates far above the full budget's best, and the final rung walks down the lattice at the
+    full budget until the chosen rate is a local optimum there, which is the grid's best."""
+    toy = dict(optimum=0.01, favour_large=3.0)
+    result, _ = toy_search(LrRange(1e-4, 1.0), **toy)
+    grid = LrRange(1e-4, 1.0).values()
+    full_budget_best = min(grid, key=lambda lr: toy_run(lr, 9, **toy).metrics["loss"])
+    assert full_budget_best not in result.scores[1]  # dropped by the screen...
+    assert result.best == full_budget_best == 0.0215  # ...and chosen at the full budget
 
 
 def test_rates_compared_after_the_first_rung_score_their_mean_over_tuning_seeds():
@@ -155,7 +168,9 @@ def test_rates_compared_after_the_first_rung_score_their_mean_over_tuning_seeds(
     assert {s.kwargs["seed"] for s in seen if s.kwargs["budget"] == 1} == {0}
     assert {s.kwargs["seed"] for s in seen if s.kwargs["budget"] == 3} == {0, 1}
     assert math.isinf(result.scores[1][0.0464])
-    assert [s.kwargs["seed"] for s in seen if s.kwargs["budget"] == 9] == [0]  # alone: 1 seed
+    full_budget = [(s.kwargs["lr"], s.kwargs["seed"]) for s in seen if s.kwargs["budget"] == 9]
+    assert {seed for _, seed in full_budget} == {0, 1}  # the choice too is on every seed
+    assert all((lr, 1) in full_budget for lr, _ in full_budget)
 
 
 def test_widening_at_the_full_budget_compares_on_every_seed():

@@ -189,3 +189,28 @@ def test_reproduce_prints_a_line_per_finished_claim_when_not_on_a_terminal(monke
     assert sorted(line.split()[1] for line in lines) == sorted(f"{c}:" for c in ids)
     assert {line.split()[0] for line in lines} == {"[1/2]", "[2/2]"}
     assert text.index(lines[-1]) < text.index("gradkit reproduce (smoke scale")
+
+
+def test_reproduce_runs_the_evaluation_seeds_asked_for(monkeypatch, tmp_path):
+    """--first-seed N: claims see seeds N.. (fresh seeds replicate a verdict); the report says
+    which; a first seed whose range reaches the tuning seeds is refused before any work."""
+    from gradkit import claims
+    from gradkit.claims import ClaimResult, Verdict
+    from gradkit.claims import reproduce as reproduce_module
+    from gradkit.cli import main
+
+    seen = []
+
+    def run(ctx):
+        seen.append(list(ctx.seeds))
+        return ClaimResult(Verdict.HOLDS, "", {})
+
+    claim_id = next(iter(claims.CLAIMS))
+    claim = claims.CLAIMS[claim_id]
+    monkeypatch.setitem(claims.CLAIMS, claim_id, type(claim)(claim_id, "s", "src", "c", run))
+    reproduce_module.reproduce([claim_id], "smoke", 3, tmp_path / "a", first_seed=7)
+    assert seen == [[7, 8, 9]]
+    assert json.loads((tmp_path / "a" / "results.json").read_text())["seeds"] == [7, 8, 9]
+    out = tmp_path / "refused"
+    argv = ["reproduce", "--claims", claim_id, "--first-seed", "999", "--out", str(out)]
+    assert main(argv) == 2 and not out.exists()

@@ -181,6 +181,14 @@ def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds", type=_positive(int), default=3, help="seeds per configuration (default 3)"
     )
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="evaluation seeds N..N+seeds-1 (default 0), to replicate with fresh seeds; the "
+        "tuning seeds (1000-1002) stay apart",
+    )
+    parser.add_argument(
         "--out",
         type=_directory,
         default=Path("gradkit-report"),
@@ -390,14 +398,17 @@ def _command_of(argv: list[str]) -> str:
 def _reproduce(args, console: Console) -> int:
     from gradkit.claims import CLAIMS
     from gradkit.claims.reproduce import reproduce
-    from gradkit.experiments import default_cache_dir
+    from gradkit.experiments import default_cache_dir, evaluation_seeds
     from gradkit.experiments.executor import default_workers
 
     claim_ids = args.claims or list(CLAIMS)
+    evaluation_seeds(args.seeds, args.first_seed)  # refused before anything is written
     prepare_output(args.out, args.force)
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     workers = args.workers or default_workers()
-    entries = reproduce(claim_ids, args.scale, args.seeds, args.out, console, cache, workers)
+    entries = reproduce(
+        claim_ids, args.scale, args.seeds, args.out, console, cache, workers, args.first_seed
+    )
     return 1 if any(e.verdict == "error" for e in entries) else 0
 
 

@@ -92,7 +92,8 @@ def run_vote(ctx: RunContext) -> ClaimResult:
         f"per step up (as many down); measured wire bytes {wire:.1f}x fewer than a float32 ring "
         "all-reduce (all-to-all + all-gather, padding)." + search_notes(outcomes)
     )
-    wire_bytes = {"wire bytes (seed 0)": lambda o: f"{o.runs[0].metrics['total_bytes']:.3g}"}
+    first = f"wire bytes (seed {ctx.seeds[0]})"
+    wire_bytes = {first: lambda o: f"{o.runs[0].metrics['total_bytes']:.3g}"}
     table = outcome_table(outcomes, LABELS, ACCURACY_PER_SEED | wire_bytes, problem="")
     numbers = comparison_numbers(
         ctx,

@@ -148,13 +148,14 @@ def run(ctx: RunContext) -> ClaimResult:
         jacobian_log_spread=spread,
         decisions=decisions,
     )
-    return ClaimResult(verdict, summary, numbers, table, figure(outcomes, spectra, depths))
+    fig = figure(outcomes, spectra, depths, ctx.seeds[0])
+    return ClaimResult(verdict, summary, numbers, table, fig)
 
 
-def figure(outcomes, spectra, depths) -> Figure:
+def figure(outcomes, spectra, depths, seed: int) -> Figure:
     """Trainability heat map (depth x init), training curves at the deepest depth, and the
     Jacobian at init: its log10 singular values at the deepest depth and their spread along
-    depth (seed 0)."""
+    depth (the first evaluation seed, ``seed``)."""
     fig = Figure(figsize=(11, 8), layout="tight")
     (heat, curves), (histogram, along) = fig.subplots(2, 2)
     inits = list(INITS)
@@ -177,9 +178,10 @@ def figure(outcomes, spectra, depths) -> Figure:
         histogram.hist(y, bins=60, histtype="step", label=LABELS[init])
         x, y = spectra[init][0].curve("log_spread")
         along.plot(x, y, "o-", label=LABELS[init])
-    curves.set(yscale="log", xlabel="epoch", ylabel="training loss", title=f"{deepest}, seed 0")
+    curves.set(yscale="log", xlabel="epoch", ylabel="training loss",
+               title=f"{deepest}, seed {seed}")  # fmt: skip
     histogram.set(xlabel="log10 singular value", ylabel="count",
-                  title=f"body Jacobian at init, {deepest}, seed 0")  # fmt: skip
+                  title=f"body Jacobian at init, {deepest}, seed {seed}")  # fmt: skip
     along.set(xlabel="depth", ylabel="std of log sigma", title="Jacobian spread at init")
     for ax in (curves, histogram, along):
         ax.legend(fontsize=7)

@@ -18,7 +18,7 @@ from rich.table import Table
 import gradkit
 from gradkit.claims import CLAIMS
 from gradkit.claims.base import RunContext
-from gradkit.experiments import Executor, RunCache, RunRecord, RunSpec
+from gradkit.experiments import Executor, RunCache, RunRecord, RunSpec, evaluation_seeds
 from gradkit.report import ReportEntry, write_report
 
 CONCURRENT_CLAIMS = 2
@@ -87,12 +87,13 @@ def reproduce(
     console: Console | None = None,
     cache: Path | None = None,
     workers: int = 1,
+    first_seed: int = 0,
 ) -> list[ReportEntry]:
     """Run ``claim_ids`` (each once; :data:`CONCURRENT_CLAIMS` at a time, except the ``timed``
-    ones, which run alone after the others; reported in order) at
-    ``scale`` with seeds 0..seeds-1, show progress (on a terminal, live bars; otherwise, as in
-    a CI log, one line per finished claim), write the report to ``out`` and print the verdict
-    table.
+    ones, which run alone after the others; reported in order) at ``scale`` with the
+    evaluation seeds first_seed..first_seed+seeds-1, show progress (on a terminal, live bars;
+    otherwise, as in a CI log, one line per finished claim), write the report to ``out`` and
+    print the verdict table.
 
     Runs of the experiment protocol are read from / stored in ``cache`` (None: no cache) and
     executed on ``workers`` processes. If interrupted, the claims finished so far are written
@@ -100,6 +101,7 @@ def reproduce(
     """
     console = console or Console()
     claim_ids = list(dict.fromkeys(claim_ids))
+    evaluation = evaluation_seeds(seeds, first_seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -123,7 +125,7 @@ def reproduce(
                 advance = functools.partial(progress.advance, task)
                 ctx = RunContext(
                     scale,
-                    list(range(seeds)),
+                    evaluation,
                     on_plan=lambda units: progress.update(task, total=units),
                     on_advance=advance,
                     executor=ReportingExecutor(executor, advance),
@@ -160,7 +162,7 @@ def reproduce(
             "version": gradkit.__version__,
             "torch": torch.__version__,
             "scale": scale,
-            "seeds": list(range(seeds)),
+            "seeds": evaluation,
             "elapsed_seconds": time.perf_counter() - started,
             "runs_executed": executor.executed,
             "runs_from_cache": executor.cached,
@@ -168,7 +170,8 @@ def reproduce(
         if interrupted:
             meta["interrupted"] = f"after {len(entries)} of {len(claim_ids)} claims"
         paths = write_report(entries, out, meta)
-    table = Table(title=f"gradkit reproduce ({scale} scale, {seeds} seeds)")
+    shown = f"seeds {evaluation[0]}..{evaluation[-1]}" if first_seed else f"{seeds} seeds"
+    table = Table(title=f"gradkit reproduce ({scale} scale, {shown})")
     for column in ("claim", "verdict", "time", "result"):
         table.add_column(column, overflow="fold")
     for entry in entries:

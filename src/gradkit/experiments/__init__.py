@@ -6,7 +6,7 @@
 - :mod:`~gradkit.experiments.cache` and :mod:`~gradkit.experiments.executor`: finished runs on
   disk keyed by their full configuration and the code, missing runs on every core;
 - :mod:`~gradkit.experiments.search`: learning-rate search (>= 3 points per decade, each method
-  in its own units, widening at the edges, successive halving);
+  in its own units, successive halving, the choice a local optimum at the full budget);
 - :mod:`~gradkit.experiments.stats`: seed-paired intervals and the decisions built on them;
 - :mod:`~gradkit.experiments.compare`: the protocol of a tuned comparison of methods.
 """
@@ -21,6 +21,7 @@ from gradkit.experiments.compare import (
     Metric,
     SpecFactory,
     compare_on_problems,
+    evaluation_seeds,
     paired,
     runs_at,
     runs_per_seed,
@@ -68,6 +69,7 @@ __all__ = [
     "deep_linear",
     "default_cache_dir",
     "delayed",
+    "evaluation_seeds",
     "full_batch",
     "halving_budgets",
     "init_spectra",

@@ -1,11 +1,12 @@
 """The protocol of a tuned comparison of methods on a problem.
 
-For every method: search its learning rate (its own range, >= 3 points per decade, widened at
-the edges, successive halving over the budget, rates compared on two tuning seeds) on tuning
-runs (seeds apart from the evaluation seeds; a validation split for training tasks), scored on
-the metric the claim is about; then run it at the chosen rate with every evaluation seed. Every
-run goes through the executor (cache, parallel workers); the searches of all (problem, method)
-pairs proceed concurrently.
+For every method: search its learning rate (its own range, >= 3 points per decade, successive
+halving over the budget, the choice a local optimum of the full budget's score on three tuning
+seeds, widened past the range's edges where that optimum lies beyond) on tuning runs (seeds
+apart from the evaluation seeds; a validation split for training tasks), scored on the metric
+the claim is about; then run it at the chosen rate with every evaluation seed. Every run goes
+through the executor (cache, parallel workers); the searches of all (problem, method) pairs
+proceed concurrently.
 """
 
 from __future__ import annotations
@@ -17,14 +18,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradkit.checks import InputError
 from gradkit.experiments.executor import Executor
 from gradkit.experiments.runs import RunRecord, RunSpec
 from gradkit.experiments.search import LrRange, SearchResult, halving_budgets, search_lr
 from gradkit.experiments.stats import PairedInterval, paired_interval
 
-TUNING_SEEDS = (1000, 1001)
+TUNING_SEEDS = (1000, 1001, 1002)
 """Seeds of the tuning runs (model, data order and validation split): the first screens every
-rate, both compare the rates that survive it; evaluation seeds are 0, 1, 2, ..."""
+rate, all three compare the rates that survive it, at the full budget too; evaluation seeds are
+0, 1, 2, ... (and never reach these)."""
+
+
+def evaluation_seeds(count: int, first: int = 0) -> list[int]:
+    """The evaluation seeds first, ..., first + count - 1; they must not reach the tuning seeds
+    (a rate tuned on a seed would then be judged on it)."""
+    seeds = list(range(first, first + count))
+    if first < 0 or set(seeds) & set(TUNING_SEEDS):
+        raise InputError(
+            f"evaluation seeds {first}..{first + count - 1} must be >= 0 and stay clear of the "
+            f"tuning seeds {', '.join(map(str, TUNING_SEEDS))}; choose another first seed"
+        )
+    return seeds
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,25 @@
 """Learning-rate search: a log lattice with several points per decade, successive halving over
-budgets, and widening when the best rate sits at an edge of what was searched.
+budgets, and a final choice that the full budget confirms.
 
 The lattice is 10^(k / per_decade) for integer k (3 significant digits), so every search on a
 method shares points (and cached runs) with every other. A method's range is given in its own
 units (signSGD's rates are ~1000x smaller than SGD's). Successive halving runs every point of
 that range at the first (smallest) budget, keeps the best ``1/eta`` for the next budget, and so
-on up to the full budget. There, while the best rate is at an edge of the points searched and
-inside the hard bounds, the next lattice point on that side runs at the full budget; while every
-rate there diverged, the next smaller one runs (down to the bottom of the initial range).
-Widening is judged at the full budget only: short budgets favour large rates, and widening on
-them would chase rates the full budget rejects.
+on up to the full budget.
 
-The first rung screens every rate on one tuning seed; wherever rates are compared after it, each
-runs on every tuning seed and scores its mean. One seed cannot tell a good rate from one at the
-edge of stability that happened to survive that seed, and such a rate then fails on most
-evaluation seeds. Two seeds there cost about one full-budget run per method (the middle rung's
-third of the rates at a third of the budget), against three for two seeds at the full budget.
-A rung shorter than a schedule's warm-up judges the warm-up, not the method: a claim with a
-warm-up sets the shortest rung (``halving_budgets(..., minimum=)``) past it.
+Short budgets favour large rates, so the rungs before the last only screen: the choice is made
+at the full budget, and it is a local optimum there. While a lattice neighbour of the best rate
+(one point below or above, inside the hard bounds) has not run at the full budget, it runs, and
+the best moves to it if it scores better; a neighbour the screen dropped comes back this way,
+and so does a point beyond the initial range (widening). While every rate run at the full budget
+diverged, the next smaller one runs (down to the bottom of the initial range).
+
+The first rung screens every rate on one tuning seed; every later comparison scores a rate by
+its mean over every tuning seed, so a rate that diverges on any of them scores inf and is never
+chosen. One seed cannot tell a good rate from one at the edge of stability that happened to
+survive it, and such a rate then fails on most evaluation seeds. A rung shorter than a
+schedule's warm-up judges the warm-up, not the method: a claim with a warm-up sets the shortest
+rung (``halving_budgets(..., minimum=)``) past it.
 """
 
 from __future__ import annotations
@@ -121,29 +123,25 @@ def search_lr(
     seeds: Sequence[int] = (0,),
     eta: int = 3,
 ) -> SearchResult:
-    """Successive halving over ``budgets``, widening at the edges at the full budget.
+    """Successive halving over ``budgets``; at the full budget, the best rate's lattice
+    neighbours until it is a local optimum there.
 
     ``make_spec(lr, budget, seed)`` describes one tuning run, ``score(record)`` rates it (lower
     is better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Each rung
-    keeps the best ``1/eta`` of its rates. The first rung runs ``seeds[0]`` only; later rungs
-    score a rate by its mean over every seed, except a lone survivor of the last rung, which
-    has nothing to be compared with until widening adds a rate (unless it diverged on a seed
-    at the previous rung). Ties go to the smaller rate.
+    before the last keeps the best ``1/eta`` of its rates. The first rung runs ``seeds[0]``
+    only; every later one scores a rate by its mean over every seed. Ties go to the smaller
+    rate.
     """
     if not seeds:
         raise InputError("search_lr needs at least one tuning seed")
     d = lr_range.per_decade
     lowest = lattice_index(lr_range.floor, d)
     highest = lattice_index(lr_range.ceiling, d)
-    searched = set(lr_range.indices())
-    survivors = sorted(searched)
-    widened: list[int] = []
+    initial = set(lr_range.indices())
+    survivors = sorted(initial)
     all_scores: list[dict[float, float]] = []
-    scores: dict[int, float] = {}
-    best = survivors[0]
 
     for rung, budget in enumerate(budgets):
-        last = rung == len(budgets) - 1
         runs: dict[tuple[int, int], float] = {}  # (lattice index, seed) -> score at this rung
 
         def scores_of(ks, rung_seeds, budget=budget, runs=runs) -> dict[int, float]:
@@ -152,33 +150,33 @@ def search_lr(
             runs.update(zip(missing, (score(r) for r in run(specs)), strict=True))
             return {k: statistics.fmean(runs[k, seed] for seed in rung_seeds) for k in ks}
 
-        # a lone finalist needs one seed, unless it already failed on one at the previous rung
-        alone = rung == 0 or (last and len(survivors) == 1 and math.isfinite(scores[best]))
-        scores = scores_of(survivors, seeds[:1] if alone else seeds)
-        while last:
-            best = min(scores, key=lambda k: (scores[k], k))
-            if not math.isfinite(scores[best]):
-                new = min(scores) - 1  # every rate here diverged on a seed: try smaller ones
-                if new < min(lr_range.indices()):
-                    break
-            elif best == min(searched) and best > lowest:
-                new = best - 1
-            elif best == max(searched) and best < highest:
-                new = best + 1
-            else:
-                break
-            if new not in searched:
-                searched.add(new)
-                widened.append(new)
-            scores = scores_of([*scores, new], seeds)  # now a comparison: every seed
+        scores = scores_of(survivors, seeds[:1] if rung == 0 else seeds)
+        if rung == len(budgets) - 1:
+            scores = _local_optimum(scores, scores_of, seeds, min(initial), lowest, highest)
         all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
         ranked = sorted(scores, key=lambda k: (scores[k], k))
-        survivors = ranked[: 1 if last else max(1, math.ceil(len(ranked) / eta))]
-        best = survivors[0]
+        survivors = ranked[: max(1, math.ceil(len(ranked) / eta))]
+    best = survivors[0]
+    searched = {k for rung in all_scores for k in (lattice_index(lr, d) for lr in rung)}
     return SearchResult(
         best=lattice_value(best, d),
         scores=all_scores,
         budgets=list(budgets),
         at_bound=best in (lowest, highest) and lowest != highest,
-        widened=[lattice_value(k, d) for k in sorted(widened)],
+        widened=[lattice_value(k, d) for k in sorted(searched - initial)],
     )
+
+
+def _local_optimum(scores, scores_of, seeds, bottom: int, lowest: int, highest: int):
+    """Run the best rate's missing lattice neighbours (inside [lowest, highest]) at the full
+    budget until none is missing; while every rate there diverged, run the next smaller one
+    instead, down to ``bottom``. Returns every score at the full budget."""
+    while True:
+        best = min(scores, key=lambda k: (scores[k], k))
+        if math.isfinite(scores[best]):
+            new = [k for k in (best - 1, best + 1) if lowest <= k <= highest and k not in scores]
+        else:
+            new = [min(scores) - 1] if min(scores) - 1 >= bottom else []
+        if not new:
+            return scores
+        scores = scores_of([*scores, *new], seeds)
