@@ -14,10 +14,14 @@ from gradkit.experiments import (
     Decision,
     Executor,
     LrRange,
+    Method,
+    Metric,
     RunCache,
     RunFailedError,
     RunRecord,
     RunSpec,
+    audit_searches,
+    compare_on_problems,
     halving_budgets,
     paired_interval,
     search_lr,
@@ -203,6 +207,30 @@ def test_search_does_not_widen_towards_diverging_rates():
     result, _ = toy_search(LrRange(1e-3, 1e-1), optimum=10.0, diverge_above=0.05)
     assert result.best == 0.0464
     assert not result.at_bound
+
+
+def toy_factory(**toy):
+    """A spec factory over toy runs (the protocol's shape: method, lr, budget, seed, tuning)."""
+    return lambda method, lr, budget, seed, tuning: RunSpec.of(
+        toy_run, lr=lr, budget=budget, seed=seed, **toy
+    )
+
+
+def test_the_search_audit_puts_each_choice_beside_the_full_grids_best():
+    toy = dict(optimum=0.01, favour_large=3.0)
+    problems = {"toy": toy_factory(**toy)}
+    method = Method("m", "M", LrRange(1e-4, 1.0))
+    executor = Executor()
+    outcomes = compare_on_problems(executor, problems, [method], 9, Metric("loss"), [0])
+    (audit,) = audit_searches(executor, problems, outcomes, 9, Metric("loss"))
+    loss = {lr: toy_run(lr, 9, **toy).metrics["loss"] for lr in LrRange(1e-4, 1.0).values()}
+    assert (audit.problem, audit.method, audit.best) == ("toy", "m", min(loss, key=loss.get))
+    assert audit.chosen == audit.best and audit.agrees
+    assert audit.chosen_score == pytest.approx(loss[audit.chosen])
+    # a search that had chosen a worse rate is shown as one
+    outcomes["toy"]["m"].search.best = 0.1
+    (worse,) = audit_searches(executor, problems, outcomes, 9, Metric("loss"))
+    assert worse.chosen == 0.1 and not worse.agrees and worse.chosen_score > worse.best_score
 
 
 def test_halving_budgets():

@@ -214,3 +214,30 @@ def test_reproduce_runs_the_evaluation_seeds_asked_for(monkeypatch, tmp_path):
     out = tmp_path / "refused"
     argv = ["reproduce", "--claims", claim_id, "--first-seed", "999", "--out", str(out)]
     assert main(argv) == 2 and not out.exists()
+
+
+def test_reproduce_audits_the_searches_when_asked(monkeypatch, tmp_path):
+    from experiment_helpers import toy_run
+    from gradkit import claims
+    from gradkit.claims import ClaimResult, Verdict
+    from gradkit.claims import reproduce as reproduce_module
+    from gradkit.experiments import LrRange, Method, Metric, RunSpec
+
+    def toy(method, lr, budget, seed, tuning):
+        return RunSpec.of(toy_run, lr=lr, budget=budget, seed=seed, favour_large=3.0)
+
+    def run(ctx):
+        ctx.compare({"toy": toy}, [Method("m", "M", LrRange(1e-4, 1.0))], 9, Metric("loss"))
+        return ClaimResult(Verdict.HOLDS, "", {})
+
+    claim_id = next(iter(claims.CLAIMS))
+    claim = claims.CLAIMS[claim_id]
+    monkeypatch.setitem(claims.CLAIMS, claim_id, type(claim)(claim_id, "s", "src", "c", run))
+    reproduce_module.reproduce([claim_id], "quick", 1, tmp_path, audit=True)
+    (row,) = json.loads((tmp_path / "search-audit.json").read_text())
+    assert (row["claim"], row["problem"], row["method"]) == (claim_id, "toy", "m")
+    assert row["agrees"] and row["chosen"] == row["best"] == 0.0215
+    assert (
+        "agrees with the grid's best in 1 of 1 searches"
+        in (tmp_path / "search-audit.md").read_text()
+    )

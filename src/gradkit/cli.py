@@ -181,6 +181,12 @@ def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds", type=_positive(int), default=3, help="seeds per configuration (default 3)"
     )
     parser.add_argument(
+        "--audit-search",
+        action="store_true",
+        help="also run every rate each search saw at the full budget on the tuning seeds and "
+        "write search-audit.md: the search's choice beside the grid's best (costly)",
+    )
+    parser.add_argument(
         "--first-seed",
         type=int,
         default=0,
@@ -407,7 +413,15 @@ def _reproduce(args, console: Console) -> int:
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     workers = args.workers or default_workers()
     entries = reproduce(
-        claim_ids, args.scale, args.seeds, args.out, console, cache, workers, args.first_seed
+        claim_ids,
+        args.scale,
+        args.seeds,
+        args.out,
+        console,
+        cache,
+        workers,
+        args.first_seed,
+        args.audit_search,
     )
     return 1 if any(e.verdict == "error" for e in entries) else 0
 

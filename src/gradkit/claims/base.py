@@ -9,7 +9,15 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from gradkit.experiments import Budget, Executor, MethodOutcome, compare_on_problems, runs_at
+from gradkit.experiments import (
+    Budget,
+    Executor,
+    MethodOutcome,
+    SearchAudit,
+    audit_searches,
+    compare_on_problems,
+    runs_at,
+)
 from gradkit.experiments.stats import Decision
 
 SCALES = ("smoke", "quick", "full")
@@ -62,7 +70,9 @@ class RunContext:
 
     ``plan(units)`` announces how many units of work (training runs, usually) the claim will do;
     ``advance()`` reports one done. Claims on :mod:`gradkit.experiments` submit their runs to
-    ``executor`` (cached, parallel), which reports progress itself.
+    ``executor`` (cached, parallel), which reports progress itself. With ``audits`` a list,
+    every tuned comparison also audits its searches against the full grid
+    (:func:`gradkit.experiments.audit_searches`) into it.
     """
 
     scale: str
@@ -70,6 +80,7 @@ class RunContext:
     on_plan: Callable[[int], None] = lambda units: None
     on_advance: Callable[[int], None] = lambda units: None
     executor: Executor = field(default_factory=Executor)
+    audits: list[SearchAudit] | None = None
 
     def plan(self, units: int) -> None:
         self.on_plan(units)
@@ -81,7 +92,7 @@ class RunContext:
         """:func:`gradkit.experiments.compare_on_problems` with this context's executor and
         seeds (or ``seeds``, e.g. none for methods only searched); at smoke scale each method
         runs one rate instead of a search."""
-        return compare_on_problems(
+        outcomes = compare_on_problems(
             self.executor,
             problems,
             methods,
@@ -91,6 +102,9 @@ class RunContext:
             self.scale != "smoke",
             min_rung,
         )
+        if self.audits is not None:
+            self.audits.extend(audit_searches(self.executor, problems, outcomes, budget, tune_on))
+        return outcomes
 
     def runs_at(self, make_spec, method, lr: float, budget: int):
         """:func:`gradkit.experiments.runs_at` with this context's executor and seeds."""

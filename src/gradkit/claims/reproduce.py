@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ import gradkit
 from gradkit.claims import CLAIMS
 from gradkit.claims.base import RunContext
 from gradkit.experiments import Executor, RunCache, RunRecord, RunSpec, evaluation_seeds
-from gradkit.report import ReportEntry, write_report
+from gradkit.report import ReportEntry, write_report, write_search_audit
 
 CONCURRENT_CLAIMS = 2
 """Claims run two at a time on the shared worker processes, so the tail of one claim's search
@@ -88,6 +88,7 @@ def reproduce(
     cache: Path | None = None,
     workers: int = 1,
     first_seed: int = 0,
+    audit: bool = False,
 ) -> list[ReportEntry]:
     """Run ``claim_ids`` (each once; :data:`CONCURRENT_CLAIMS` at a time, except the ``timed``
     ones, which run alone after the others; reported in order) at ``scale`` with the
@@ -96,8 +97,9 @@ def reproduce(
     print the verdict table.
 
     Runs of the experiment protocol are read from / stored in ``cache`` (None: no cache) and
-    executed on ``workers`` processes. If interrupted, the claims finished so far are written
-    as a partial report before the interruption propagates.
+    executed on ``workers`` processes. ``audit``: also run every rate each search saw at the
+    full budget and write ``search-audit.md`` beside the report. If interrupted, the claims
+    finished so far are written as a partial report before the interruption propagates.
     """
     console = console or Console()
     claim_ids = list(dict.fromkeys(claim_ids))
@@ -106,6 +108,7 @@ def reproduce(
     torch.set_num_threads(1)
     started = time.perf_counter()
     entries: list[ReportEntry] = []
+    audits: list[dict] = []
     columns = (
         TextColumn("{task.description:<36}"),
         BarColumn(),
@@ -129,8 +132,11 @@ def reproduce(
                     on_plan=lambda units: progress.update(task, total=units),
                     on_advance=advance,
                     executor=ReportingExecutor(executor, advance),
+                    audits=[] if audit else None,
                 )
                 entry = run_claim(claim_id, ctx)
+                for row in ctx.audits or []:
+                    audits.append({"claim": claim_id, **asdict(row), "agrees": row.agrees})
                 progress.update(task, description=f"{claim_id}: {entry.verdict}")
                 progress.advance(overall)
                 if not console.is_terminal:  # no live display: one line per finished claim
@@ -170,6 +176,8 @@ def reproduce(
         if interrupted:
             meta["interrupted"] = f"after {len(entries)} of {len(claim_ids)} claims"
         paths = write_report(entries, out, meta)
+        if audit:
+            paths["audit"] = write_search_audit(audits, out)
     shown = f"seeds {evaluation[0]}..{evaluation[-1]}" if first_seed else f"{seeds} seeds"
     table = Table(title=f"gradkit reproduce ({scale} scale, {shown})")
     for column in ("claim", "verdict", "time", "result"):
@@ -187,4 +195,10 @@ def reproduce(
         f"Runs: {executor.executed} executed, {executor.cached} from the cache. "
         f"Report: {paths['html']}  (also {paths['markdown'].name}, {paths['json'].name})"
     )
+    if audit:
+        agree = sum(row["agrees"] for row in audits)
+        console.print(
+            f"Search audit: the choice is the full-budget grid's best in {agree} of "
+            f"{len(audits)} searches ({paths['audit']})"
+        )
     return entries

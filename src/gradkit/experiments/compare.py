@@ -234,3 +234,53 @@ def compare_on_problems(
 def paired(a: MethodOutcome, b: MethodOutcome, metric: str) -> PairedInterval:
     """Interval of mean(a - b) of ``metric`` over the shared seeds."""
     return paired_interval(a.values(metric), b.values(metric))
+
+
+@dataclass(frozen=True)
+class SearchAudit:
+    """A search checked against the whole grid at the full budget: the rate it chose and the
+    grid's best, each with its mean score over the tuning seeds (lower is better)."""
+
+    problem: str
+    method: str
+    chosen: float
+    chosen_score: float
+    best: float
+    best_score: float
+
+    @property
+    def agrees(self) -> bool:
+        return self.chosen == self.best or self.chosen_score <= self.best_score
+
+
+def audit_searches(
+    executor: Executor,
+    problems: dict[str, SpecFactory],
+    outcomes: dict[str, dict[str, MethodOutcome]],
+    budget: int,
+    tune_on: Metric,
+) -> list[SearchAudit]:
+    """Run every rate each search saw (its range and whatever it added) at the full budget on
+    every tuning seed, and compare the search's choice with the grid's best: the diagnostic
+    that shows whether the screen drops rates the full budget prefers. Runs the searches
+    already made come from the cache. Outcomes that were not searched are skipped."""
+    grids = {
+        (p, name): sorted(set(o.method.lr_range.values()) | set(o.search.searched()))
+        for p, per in outcomes.items()
+        for name, o in per.items()
+        if len(o.search.searched()) > 1
+    }
+    specs = [
+        problems[p](outcomes[p][name].method, lr, budget, seed, True)
+        for (p, name), grid in grids.items()
+        for lr in grid
+        for seed in TUNING_SEEDS
+    ]
+    scores = iter(tune_on.score(r) for r in executor.run(specs))
+    audits = []
+    for (p, name), grid in grids.items():
+        mean = {lr: statistics.fmean(next(scores) for _ in TUNING_SEEDS) for lr in grid}
+        best = min(grid, key=lambda lr: (mean[lr], lr))
+        chosen = outcomes[p][name].lr
+        audits.append(SearchAudit(p, name, chosen, mean[chosen], best, mean[best]))
+    return audits
