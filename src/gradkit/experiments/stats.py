@@ -7,6 +7,10 @@ t_{n-1} * sd(d) / sqrt(n). A decision is taken only when the whole interval is o
 otherwise it is undecided, and a claim built on it is inconclusive. So a margin of 0.005 is
 never judged against a spread of 0.035, and one seed never decides anything.
 
+A claim that looks again with more seeds when undecided (:func:`gradkit.experiments.settle`)
+widens every interval for the number of looks it may take: inside ``with confidence(level)``
+every interval is at that level instead.
+
 Non-finite values (diverged runs scored inf) enter as infinite differences: they pull the
 interval's bound on their side to infinity, and an inf - inf pair makes the interval unbounded.
 """
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,6 +30,19 @@ from scipy import stats as scipy_stats
 from gradkit.checks import InputError
 
 LEVEL = 0.9
+_level: ContextVar[float] = ContextVar("level", default=LEVEL)
+
+
+@contextmanager
+def confidence(level: float) -> Iterator[None]:
+    """Every interval computed inside (in this thread) is at ``level``."""
+    if not 0 < level < 1:
+        raise InputError(f"a confidence level must be in (0, 1), got {level!r}")
+    token = _level.set(level)
+    try:
+        yield
+    finally:
+        _level.reset(token)
 
 
 class Decision(StrEnum):
@@ -46,8 +65,12 @@ class PairedInterval:
         return f"{self.mean:+.4g} [{self.low:+.4g}, {self.high:+.4g}] ({self.n} seeds)"
 
 
-def paired_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> PairedInterval:
-    """The ``level`` t-interval of mean(a_s - b_s) over seeds s."""
+def paired_interval(
+    a: Sequence[float], b: Sequence[float], level: float | None = None
+) -> PairedInterval:
+    """The ``level`` t-interval of mean(a_s - b_s) over seeds s (default: 90%, or the level of
+    the enclosing :func:`confidence`)."""
+    level = _level.get() if level is None else level
     if len(a) != len(b):
         raise InputError(
             f"paired comparison needs as many values on each side, got {len(a)} and {len(b)}"
