@@ -241,3 +241,10 @@ def test_reproduce_audits_the_searches_when_asked(monkeypatch, tmp_path):
         "agrees with the grid's best in 1 of 1 searches"
         in (tmp_path / "search-audit.md").read_text()
     )
+
+
+def test_the_report_states_the_machines_speed_beside_its_times():
+    from gradkit.report.render import run_notes
+
+    notes = run_notes({"scale": "quick", "machine_backprop_epoch_seconds": 0.96})
+    assert "residual MLP (width 512, 8 blocks) at one thread took 0.960 s" in notes

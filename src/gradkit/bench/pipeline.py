@@ -70,6 +70,14 @@ def _backprop_epoch(model, batches, threads: int) -> float:
     return seconds
 
 
+def machine_speed(rounds: int = 3) -> float:
+    """The machine's speed, for reports that state times: median seconds of one epoch of
+    backpropagation of the residual MLP (width 512, 8 blocks, batch 100, mnist1d) at one
+    thread (the same epoch this benchmark's baseline times)."""
+    model, batches = _model(WIDTH, BLOCKS), _batches(BATCH)
+    return statistics.median(_backprop_epoch(model, batches, threads=1) for _ in range(rounds))
+
+
 def _rank_timing(width: int, blocks: int, batch: int, rounds: int) -> dict[str, list[float]]:
     """Runs in every rank of the group; rank 0's result holds the times."""
     rank, k = dist.get_rank(), dist.get_world_size()

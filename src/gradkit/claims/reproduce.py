@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import gradkit
+from gradkit.bench.pipeline import machine_speed
 from gradkit.claims import CLAIMS
 from gradkit.claims.base import RunContext
 from gradkit.experiments import Executor, RunCache, RunRecord, RunSpec, evaluation_seeds
@@ -106,6 +107,7 @@ def reproduce(
     evaluation = evaluation_seeds(seeds, first_seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    speed = None if scale == "smoke" else machine_speed()  # measured before the claims load it
     started = time.perf_counter()
     entries: list[ReportEntry] = []
     audits: list[dict] = []
@@ -170,6 +172,7 @@ def reproduce(
             "scale": scale,
             "seeds": evaluation,
             "elapsed_seconds": time.perf_counter() - started,
+            **({"machine_backprop_epoch_seconds": speed} if speed is not None else {}),
             "runs_executed": executor.executed,
             "runs_from_cache": executor.cached,
         }

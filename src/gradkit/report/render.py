@@ -113,6 +113,11 @@ def run_notes(meta: dict[str, Any]) -> str:
         notes.append("Smoke scale: every claim runs end to end, the verdicts mean nothing.")
     if meta.get("interrupted"):
         notes.append(f"Interrupted {meta['interrupted']}: a partial report.")
+    if "machine_backprop_epoch_seconds" in meta:
+        notes.append(
+            "Machine speed: one epoch of backpropagation of the residual MLP (width 512, 8 "
+            f"blocks) at one thread took {meta['machine_backprop_epoch_seconds']:.3f} s."
+        )
     if "runs_executed" in meta:
         notes.append(
             f"Runs: {meta['runs_executed']} executed, {meta['runs_from_cache']} from the cache."
