@@ -53,7 +53,7 @@ def seeds(center, spread=0.002, n=3, pattern=0):
     return [center + spread * z for z in PATTERNS[pattern][:n]]
 
 
-# ---- signum-matches-adam: equivalence within 2 points ----------------------------------------
+# ---- signum-matches-adam: no worse than Adam by 2 points (non-inferiority) -------------------
 
 
 def signum_case(gap_mlp, gap_cnn, spread=0.002, n=3):
@@ -67,6 +67,7 @@ def signum_case(gap_mlp, gap_cnn, spread=0.002, n=3):
     ("case", "expected"),
     [
         (signum_case(0.004, -0.003), HOLDS),
+        (signum_case(0.08, 0.05), HOLDS),  # better than Adam is not a loss
         (signum_case(0.004, -0.08), FAILS),  # 8 points behind on one problem
         (signum_case(0.004, 0.015, spread=0.03), UNSURE),  # spread wider than the tolerance
         (signum_case(0.0, 0.0, n=1), UNSURE),  # one seed decides nothing
@@ -279,9 +280,11 @@ def test_slow_worker_is_inconclusive_when_nobody_reaches_the_target():
     assert adpsgd_slow_worker.decide(times)[0] == UNSURE
 
 
-@pytest.mark.parametrize(("vote", "expected"), [(0.695, HOLDS), (0.60, FAILS)])
+@pytest.mark.parametrize(("vote", "expected"), [(0.685, HOLDS), (0.75, HOLDS), (0.60, FAILS)])
 def test_majority_vote_decision(vote, expected):
-    accuracy = methods({"vote": vote, "sgd": 0.70, "adam": 0.69}, spread=0.002)
+    """Judged against Adam (the notes' baseline), not momentum SGD: 0.685 is within 2 points of
+    Adam's 0.69 but not of SGD's 0.72; better than Adam is no loss."""
+    accuracy = methods({"vote": vote, "sgd": 0.72, "adam": 0.69}, spread=0.002)
     assert majority_vote.decide_vote(accuracy)[0] == expected
 
 

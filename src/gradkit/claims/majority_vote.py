@@ -1,5 +1,10 @@
-"""Claims: signSGD with majority vote trains like full-precision distributed SGD with 32x less
-traffic each way, and tolerates a minority of workers that invert their signs."""
+"""Claims: signSGD with majority vote does not lose accuracy compared to Adam while sending 1 bit
+per coordinate each way, and tolerates a minority of workers that invert their signs.
+
+The notes: "For multiple workers, workers send 1/-1 and do majority vote to decide on the
+aggregated value. The crazy thing is that this doesn't appear to lose accuracy compared to
+Adam." The first claim judges exactly that, non-inferiority against (full-precision) Adam;
+momentum SGD is reported beside it."""
 
 from __future__ import annotations
 
@@ -32,8 +37,8 @@ SGD = Method("sgd", "SGD (momentum 0.9)", LrRange(0.1, 2.15), "allreduce", (("mo
 ADAM = Method("adam", "Adam", LrRange(0.00464, 0.1), "allreduce-adam")
 LABELS = labels_of((VOTE, SGD, ADAM))
 ACCURACY_SLACK = 0.02
-"""'Trains like full-precision SGD': the vote's test accuracy is decidedly within 2 points of
-momentum SGD's (the paper's comparison is with full-precision distributed SGD)."""
+"""'Doesn't appear to lose accuracy compared to Adam': Adam's per-seed test accuracy exceeds the
+vote's by decidedly less than 2 points (90% t-interval of Adam - vote below 0.02)."""
 BUDGET = Budget(
     smoke=1,
     quick=20,
@@ -58,9 +63,10 @@ ACCURACY_PER_SEED = {"test accuracy per seed": seeds_cell("test_accuracy", ".3f"
 
 
 def decide_vote(accuracy: dict[str, list[float]]) -> tuple[Verdict, str]:
-    """Holds if the 90% t-interval of per-seed (SGD - vote) test accuracy lies below
-    ACCURACY_SLACK, does not hold if it lies at or above, inconclusive otherwise."""
-    decision = st.less(st.paired_interval(accuracy["sgd"], accuracy["vote"]), ACCURACY_SLACK)
+    """Non-inferiority against Adam: holds if the 90% t-interval of per-seed (Adam - vote) test
+    accuracy lies below ACCURACY_SLACK, does not hold if it lies at or above, inconclusive
+    otherwise."""
+    decision = st.less(st.paired_interval(accuracy["adam"], accuracy["vote"]), ACCURACY_SLACK)
     return verdict_from([decision]), decision.value
 
 
@@ -87,10 +93,12 @@ def run_vote(ctx: RunContext) -> ClaimResult:
         f"{WORKERS} simulated workers, {epochs} epochs of {TASK} at tuned lrs ({len(ctx.seeds)} "
         "seeds). Median test accuracy: "
         + ", ".join(f"{LABELS[m]} {o.median('test_accuracy'):.3f}" for m, o in per.items())
-        + f". SGD - vote per seed {st.paired_interval(accuracy['sgd'], accuracy['vote'])} -> "
-        f"within {ACCURACY_SLACK}: {decision}. Each worker sends {bits:.3f} bits per coordinate "
-        f"per step up (as many down); measured wire bytes {wire:.1f}x fewer than a float32 ring "
-        "all-reduce (all-to-all + all-gather, padding)." + search_notes(outcomes)
+        + f". Adam - vote per seed {st.paired_interval(accuracy['adam'], accuracy['vote'])} -> "
+        f"below {ACCURACY_SLACK}: {decision} (SGD - vote "
+        f"{st.paired_interval(accuracy['sgd'], accuracy['vote'])}, reported). Each worker sends "
+        f"{bits:.3f} bits per coordinate per step up (as many down); measured wire bytes "
+        f"{wire:.1f}x fewer than a float32 ring all-reduce (all-to-all + all-gather, padding)."
+        + search_notes(outcomes)
     )
     first = f"wire bytes (seed {ctx.seeds[0]})"
     wire_bytes = {first: lambda o: f"{o.runs[0].metrics['total_bytes']:.3g}"}
@@ -102,7 +110,7 @@ def run_vote(ctx: RunContext) -> ClaimResult:
         test_accuracy=accuracy,
         bits_per_coordinate_up=bits,
         wire_ratio=wire,
-        within_slack_of_sgd=decision,
+        loses_less_than_slack_to_adam=decision,
     )
     panels = [
         Panel(problem, "test_accuracy", "epoch", "test accuracy", log_y=False),
@@ -151,18 +159,19 @@ def run_byzantine(ctx: RunContext) -> ClaimResult:
 SIGNSGD_MAJORITY_VOTE = Claim(
     id="signsgd-majority-vote",
     statement=(
-        "signSGD with majority vote (each worker sends the sign of its momentum, the server "
-        "returns the majority sign) trains like full-precision distributed SGD with 32x less "
-        "communication per iteration each way."
+        "With multiple workers each sending the sign (+1/-1) of its gradient's momentum and a "
+        "majority vote deciding the aggregated value, training 'doesn't appear to lose accuracy "
+        "compared to Adam' (the notes), with 32x less communication per iteration each way."
     ),
     source="Bernstein, Zhao, Azizzadenesheli, Anandkumar, ICLR 2019 (arXiv 1810.05291): abstract",
     criterion=(
         f"{WORKERS} simulated workers on i.i.d. shards of mnist1d (MLP, batch 32 per worker), "
-        "equal epochs; majority-vote Signum, momentum SGD and Adam (both full precision), each "
-        "lr searched in its own range (3 points per decade, widened at the edges, successive "
-        "halving) by validation accuracy; then >= 3 seeds. Holds if the 90% t-interval of the "
-        f"per-seed test-accuracy gap SGD - vote lies below {ACCURACY_SLACK}; does not hold if "
-        "it lies at or above; inconclusive otherwise. Adam and the exact bits are reported."
+        "equal epochs; majority-vote Signum, Adam and momentum SGD (both full precision), each "
+        "lr searched in its own range (3 points per decade, successive halving, the choice a "
+        "local optimum at the full budget on three tuning seeds) by validation accuracy; then "
+        ">= 3 seeds. Non-inferiority: holds if the 90% t-interval of the per-seed test-accuracy "
+        f"gap Adam - vote lies below {ACCURACY_SLACK}; does not hold if it lies at or above; "
+        "inconclusive otherwise. Momentum SGD and the exact bits are reported, not judged."
     ),
     run=run_vote,
     reported=(

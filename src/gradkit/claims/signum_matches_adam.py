@@ -1,4 +1,9 @@
-"""Claim: Signum matches Adam's accuracy (signSGD, ICML 2018)."""
+"""Claim: Signum does not lose accuracy compared to Adam (signSGD, ICML 2018).
+
+The notes: "Instead of sending gradient, binarize coordinates to +1 or -1. [...] The crazy
+thing is that this doesn't appear to lose accuracy compared to Adam." Not losing accuracy is
+non-inferiority against Adam, judged as such; whether Signum is also faster, or better, is
+reported, not judged."""
 
 from __future__ import annotations
 
@@ -30,10 +35,11 @@ METHODS = (
     Method("msgd", "SGD+momentum", LrRange(0.0215, 1.0)),
 )
 LABELS = labels_of(METHODS)
-MATCH = 0.02
-"""Signum matches Adam when |mean per-seed accuracy gap| < 2 points with 90% confidence: the
+MARGIN = 0.02
+"""Signum does not lose accuracy compared to Adam when Adam's per-seed test accuracy exceeds
+Signum's by decidedly less than 2 points (90% t-interval of Adam - Signum below 0.02): the
 paper's CIFAR-10 ResNet-20 gap was 0.39 points (91.16% vs 91.55%), so 2 points is generous, and
-a tolerance below mnist1d's seed spread (~1-3 points) could never be confirmed."""
+a margin below mnist1d's seed spread (~1-3 points) could never be confirmed."""
 BUDGET = Budget(
     smoke=1,
     quick=15,
@@ -45,11 +51,11 @@ TUNE_ON = Metric("test_accuracy", higher_is_better=True)  # validation accuracy 
 
 
 def decide(accuracy: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, str]]:
-    """Per problem, Signum - Adam per seed is tested for equivalence within :data:`MATCH`.
-    Holds if it is equivalent on every problem, does not hold if it is decidedly not on some
-    problem, inconclusive otherwise."""
-    gaps = {p: st.paired_interval(a["signum"], a["adam"]) for p, a in accuracy.items()}
-    return judged({p: st.within(gap, MATCH) for p, gap in gaps.items()})
+    """Per problem, non-inferiority: the 90% t-interval of per-seed Adam - Signum test
+    accuracy lies below :data:`MARGIN` (YES) or at or above it (NO). Holds if YES on every
+    problem, does not hold if NO on some problem, inconclusive otherwise."""
+    losses = {p: st.paired_interval(a["adam"], a["signum"]) for p, a in accuracy.items()}
+    return judged({p: st.less(loss, MARGIN) for p, loss in losses.items()})
 
 
 def epochs_to_target(per_method: dict[str, MethodOutcome]) -> dict[str, float]:
@@ -76,7 +82,7 @@ def run(ctx: RunContext) -> ClaimResult:
         f"(mean [90% interval]): "
         + "; ".join(
             f"{p}: {100 * g.mean:+.1f} points [{100 * g.low:+.1f}, {100 * g.high:+.1f}] -> "
-            f"within {100 * MATCH:.0f}: {decisions[p]}"
+            f"loses less than {100 * MARGIN:.0f}: {decisions[p]}"
             for p, g in gaps.items()
         )
         + "."
@@ -94,7 +100,7 @@ def run(ctx: RunContext) -> ClaimResult:
     numbers = comparison_numbers(
         ctx, BUDGET, outcomes, epochs=epochs, test_accuracy=accuracy,
         gap_signum_minus_adam={p: vars(g) for p, g in gaps.items()},
-        equivalent_within_match=decisions, epochs_to_common_train_accuracy=speed,
+        loses_less_than_margin=decisions, epochs_to_common_train_accuracy=speed,
     )  # fmt: skip
     fig = seeds_figure({"test_accuracy": accuracy}, {"test_accuracy": "test accuracy"}, LABELS)
     return ClaimResult(verdict, summary, numbers, table, fig)
@@ -102,16 +108,17 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="signum-matches-adam",
-    statement="The momentum counterpart of signSGD (Signum) matches the accuracy and convergence "
-    "speed of Adam.",
+    statement="signSGD's momentum counterpart (Signum) 'doesn't appear to lose accuracy compared "
+    "to Adam' (the notes, on signSGD).",
     source="Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018",
     criterion="Signum, Adam and momentum SGD on the mnist1d MLP and the digits CNN; each method's "
-    "lr searched in its own range (3 points per decade, widened at the edges, successive halving) "
-    "on a validation split by validation accuracy; then >= 3 seeds, equal epochs. Per problem, "
-    "the per-seed test-accuracy gap Signum - Adam is tested for equivalence: its 90% t-interval "
-    f"must lie inside +/-{100 * MATCH:.0f} points. Holds if equivalent on both problems; does not "
-    "hold if the interval lies entirely outside on either; inconclusive otherwise. Epochs to a "
-    "common train-accuracy target are reported.",
+    "lr searched in its own range (3 points per decade, successive halving, the choice a local "
+    "optimum at the full budget on three tuning seeds) on a validation split by validation "
+    "accuracy; then >= 3 seeds, equal epochs. Per problem, non-inferiority: the 90% t-interval "
+    f"of the per-seed test-accuracy gap Adam - Signum must lie below {100 * MARGIN:.0f} points. "
+    "Holds if it does on both problems; does not hold if it lies at or above on either; "
+    "inconclusive otherwise. Signum - Adam, momentum SGD and the epochs to a common "
+    "train-accuracy target are reported, not judged.",
     run=run,
     reported="CIFAR-10 ResNet-20, best validation accuracy of a 300-configuration grid: Signum "
     "91.16%, Adam 91.55%, SGD 91.68% (authors' code); on ImageNet Signum 'is able to match the "
