@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 
 from gradkit.experiments import RunRecord, run_kind
 
@@ -17,12 +18,17 @@ def toy_run(
     seed: int = 0,
     diverging_seed: int | None = None,
     favour_large: float = 0.0,
+    shift: float = 0.0,
+    noise: float = 0.0,
+    salt: int = 0,
 ):
-    """A 'training run' whose final loss is (log10 lr - log10 o)^2 + 1/budget; rates above
-    ``diverge_above`` diverge (on ``diverging_seed`` only, when one is given). Short budgets
-    favour large rates by ``favour_large``: o = optimum 10^(favour_large / budget)."""
+    """A 'training run' whose final loss is (log10 lr - log10 o)^2 + 1/budget + ``shift``, plus
+    ``noise`` times a standard normal drawn from (seed, salt); rates above ``diverge_above``
+    diverge (on ``diverging_seed`` only, when one is given). Short budgets favour large rates
+    by ``favour_large``: o = optimum 10^(favour_large / budget)."""
     shifted = math.log10(optimum) + favour_large / budget
-    loss = (math.log10(lr) - shifted) ** 2 + 1 / budget
+    loss = (math.log10(lr) - shifted) ** 2 + 1 / budget + shift
+    loss += noise * random.Random(f"{seed}:{salt}").gauss(0.0, 1.0)
     diverged = lr > diverge_above and diverging_seed in (None, seed)
     return RunRecord({"loss": loss, "pid": float(os.getpid())}, diverged=diverged)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -16,7 +16,9 @@ from gradkit.experiments import (
     SearchAudit,
     audit_searches,
     compare_on_problems,
+    evaluation_seeds,
     runs_at,
+    stats,
 )
 from gradkit.experiments.stats import Decision
 
@@ -81,6 +83,61 @@ class RunContext:
     on_advance: Callable[[int], None] = lambda units: None
     executor: Executor = field(default_factory=Executor)
     audits: list[SearchAudit] | None = None
+    settlements: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stages(self) -> list[int]:
+        """Evaluation seed counts a claim may look at in turn while undecided: n, 2n, 10n/3 at
+        quick scale (3, 6, 10 for n = 3), and 20n/3 too at full scale; n alone at smoke."""
+        n = len(self.seeds)
+        more = {"smoke": [], "quick": [2 * n, -(-10 * n // 3)]}
+        return [n, *more.get(self.scale, [2 * n, -(-10 * n // 3), -(-20 * n // 3)])]
+
+    @property
+    def level(self) -> float:
+        """Each look's interval level: 90% over all the looks a claim may take (Bonferroni:
+        1 - 0.10 / looks), so undecided claims looking again do not decide by chance."""
+        return 1 - (1 - stats.LEVEL) / len(self.stages)
+
+    def settle(self, outcomes, judge: Callable[[Any], Verdict]):
+        """Seeds until decided, then the fragility check, for a comparison judged by
+        ``judge(outcomes)`` (the claim's decision on these outcomes alone).
+
+        From here on every interval of the claim is at :attr:`level`. While ``judge`` is
+        inconclusive, every outcome runs the next stage's seeds (:attr:`stages`). Then, if
+        decided, each searched method's rate is moved one lattice point down and up (one method
+        at a time, with the same seeds): a verdict that flips there is fragile, and the claim's
+        verdict becomes inconclusive (:func:`apply_settlements`). Returns ``outcomes``,
+        extended; the seeds used, the looks and the flips are kept in :attr:`settlements`."""
+        stats.set_level(self.level)
+        seeds, verdict, looks = list(self.seeds), judge(outcomes), 1
+        for count in self.stages[1:]:
+            if verdict != Verdict.INCONCLUSIVE:
+                break
+            seeds = evaluation_seeds(count, self.seeds[0])
+            for per_method in outcomes.values():
+                for outcome in per_method.values():
+                    outcome.extend(self.executor, seeds)
+            verdict, looks = judge(outcomes), looks + 1
+        inconclusive = verdict == Verdict.INCONCLUSIVE  # nothing left to make fragile
+        flips = [] if inconclusive else self._flips(outcomes, judge, verdict, seeds)
+        self.settlements.append(
+            {"seeds": len(seeds), "looks": looks, "level": self.level, "fragile": flips}
+        )
+        return outcomes
+
+    def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]) -> list[str]:
+        """The verdicts with one searched method moved one lattice point from its rate, where
+        they differ from ``verdict``."""
+        flips = []
+        for problem, per_method in outcomes.items():
+            for name, outcome in per_method.items():
+                for lr in outcome.neighbours() if outcome.searched else []:
+                    moved = {**per_method, name: outcome.at(self.executor, lr, seeds)}
+                    other = judge({**outcomes, problem: moved})
+                    if other != verdict:
+                        flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
+        return flips
 
     def plan(self, units: int) -> None:
         self.on_plan(units)
@@ -237,3 +294,26 @@ TRAINING_CELLS = {
 def listed(values: Mapping[str, Any], spec: str = "", sep: str = ", ") -> str:
     """``"key value, key value"``: each key with its value formatted by ``spec``."""
     return sep.join(f"{key} {format(value, spec)}" for key, value in values.items())
+
+
+def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) -> ClaimResult:
+    """A claim's result after :meth:`RunContext.settle`: the seeds and looks in its summary and
+    numbers, and a fragile verdict (one that flips within one lattice point of a chosen rate)
+    inconclusive, with the flips in its summary."""
+    if not settlements:
+        return result
+    seen = "; ".join(
+        f"{s['seeds']} seeds, {s['looks']} look{'s' if s['looks'] > 1 else ''} at the "
+        f"{100 * s['level']:.1f}% level"
+        for s in settlements
+    )
+    summary, verdict = f"{result.summary} Decided on {seen}.", result.verdict
+    flips = [flip for s in settlements for flip in s["fragile"]]
+    if flips and verdict != Verdict.INCONCLUSIVE:
+        summary += (
+            f" Fragile, so inconclusive (it was {verdict.value}): the verdict flips within one "
+            f"lattice point of a chosen rate ({'; '.join(flips)})."
+        )
+        verdict = Verdict.INCONCLUSIVE
+    numbers = {**result.numbers, "settled": settlements}
+    return replace(result, verdict=verdict, summary=summary, numbers=numbers)

@@ -37,6 +37,7 @@ def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
     ((problem, per),) = outcomes.items()
+    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "test_accuracy")[problem])[0])
     accuracy = base.per_seed(outcomes, "test_accuracy")[problem]
     verdict, decision = decide(accuracy)
     gap = st.paired_interval(accuracy["adpsgd"], accuracy["dpsgd"])

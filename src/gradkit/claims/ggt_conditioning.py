@@ -76,6 +76,7 @@ def decide(
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "iterations_to_target"), budget)[0])
     iterations = base.per_seed(outcomes, "iterations_to_target")
     verdict, details = decide(iterations, budget)
     shown = base.reached_cell("iterations_to_target", budget)

@@ -58,6 +58,7 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "train_loss"))[0])
     loss = base.per_seed(outcomes, "train_loss")
     verdict, details = decide(loss)
     gain = {name: gains(loss, name) for name in ("ggt-flat", "ggt")}

@@ -82,6 +82,7 @@ def run_vote(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     problem = f"{WORKERS} workers"
     outcomes = ctx.compare({problem: simulated(TASK, WORKERS)}, (VOTE, SGD, ADAM), epochs, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide_vote(per_seed(o, "test_accuracy")[problem])[0])
     per = outcomes[problem]
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     verdict, decision = decide_vote(accuracy)

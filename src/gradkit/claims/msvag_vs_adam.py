@@ -67,6 +67,7 @@ def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "train_loss"))[0])
     values = {metric: base.per_seed(outcomes, metric) for metric in base.TRAINING_METRICS}
     verdict, details = decide(values["train_loss"])
     rankings = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import time
 import traceback
@@ -18,7 +19,7 @@ from rich.table import Table
 import gradkit
 from gradkit.bench.pipeline import machine_speed
 from gradkit.claims import CLAIMS
-from gradkit.claims.base import RunContext
+from gradkit.claims.base import RunContext, apply_settlements
 from gradkit.experiments import Executor, RunCache, RunRecord, RunSpec, evaluation_seeds
 from gradkit.report import ReportEntry, write_report, write_search_audit
 
@@ -53,7 +54,8 @@ def run_claim(claim_id: str, ctx: RunContext) -> ReportEntry:
     claim = CLAIMS[claim_id]
     started = time.perf_counter()
     try:
-        result = claim.run(ctx)
+        # its own context: a claim's interval level (RunContext.settle) stays with it
+        result = apply_settlements(contextvars.copy_context().run(claim.run, ctx), ctx.settlements)
     except Exception as error:  # a failing claim must not lose the others' results
         summary = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
         return ReportEntry(

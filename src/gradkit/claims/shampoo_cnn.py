@@ -59,6 +59,7 @@ def seconds(outcome) -> float:
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(*(base.per_seed(o, m) for m in base.TRAINING_METRICS))[0])
     values = {metric: base.per_seed(outcomes, metric) for metric in base.TRAINING_METRICS}
     verdict, wins = decide(values["train_loss"], values["test_accuracy"])
     medians = "; ".join(

@@ -51,6 +51,12 @@ def best_shampoo(outcomes) -> str:
     return min(SHAMPOO, key=lambda m: min(outcomes[m.name].search.final_scores().values())).name
 
 
+def chosen(outcomes):
+    """Per-seed iterations, and the Shampoo epsilon each problem compares."""
+    iterations = base.per_seed(outcomes, "iterations_to_target")
+    return iterations, {p: best_shampoo(per) for p, per in outcomes.items()}
+
+
 def decide(iterations: dict[str, dict[str, list[float]]], shampoo: dict[str, str], budget: int):
     """Per problem, the 90% t-interval of the per-seed log(Shampoo's iterations / each diagonal
     method's): Shampoo wins if both lie below 0, loses if either lies at or above 0. Holds if it
@@ -72,8 +78,8 @@ def decide(iterations: dict[str, dict[str, list[float]]], shampoo: dict[str, str
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
-    iterations = base.per_seed(outcomes, "iterations_to_target")
-    shampoo = {p: best_shampoo(per) for p, per in outcomes.items()}
+    ctx.settle(outcomes, lambda o: decide(*chosen(o), budget)[0])
+    iterations, shampoo = chosen(outcomes)
     verdict, wins = decide(iterations, shampoo, budget)
     compared = {p: (name, *(m.name for m in DIAGONAL)) for p, name in shampoo.items()}
     shown = base.reached_cell("iterations_to_target", budget)

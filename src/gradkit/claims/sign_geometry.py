@@ -75,6 +75,7 @@ def decide(
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "steps_to_target"), budget)[0])
     steps = base.per_seed(outcomes, "steps_to_target")
     verdict, decisions = decide(steps, budget)
     ratios = {

@@ -73,6 +73,7 @@ def epochs_to_target(per_method: dict[str, MethodOutcome]) -> dict[str, float]:
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare({p: training(p) for p in PROBLEMS}, METHODS, epochs, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(per_seed(o, "test_accuracy"))[0])
     accuracy = per_seed(outcomes, "test_accuracy")
     verdict, decisions = decide(accuracy)
     gaps = {p: st.paired_interval(a["signum"], a["adam"]) for p, a in accuracy.items()}

@@ -15,13 +15,20 @@ import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gradkit.checks import InputError
 from gradkit.experiments.executor import Executor
 from gradkit.experiments.runs import RunRecord, RunSpec
-from gradkit.experiments.search import LrRange, SearchResult, halving_budgets, search_lr
+from gradkit.experiments.search import (
+    LrRange,
+    SearchResult,
+    halving_budgets,
+    lattice_index,
+    lattice_value,
+    search_lr,
+)
 from gradkit.experiments.stats import PairedInterval, paired_interval
 
 TUNING_SEEDS = (1000, 1001, 1002)
@@ -98,11 +105,15 @@ class Metric:
 
 @dataclass
 class MethodOutcome:
-    """A method's search and its runs at the chosen rate, one per evaluation seed."""
+    """A method's search and its runs at the chosen rate, one per evaluation seed. An outcome
+    made by :func:`tuned_runs` also knows how to run more of itself (``source``, ``budget``):
+    more seeds (:meth:`extend`) or another rate (:meth:`at`)."""
 
     method: Method
     search: SearchResult
     runs: list[RunRecord]
+    source: SpecFactory | None = field(default=None, repr=False, compare=False)
+    budget: int | None = None
 
     @classmethod
     def fixed(cls, method: Method, value: float, runs: list[RunRecord]) -> MethodOutcome:
@@ -112,6 +123,28 @@ class MethodOutcome:
     @property
     def lr(self) -> float:
         return self.search.best
+
+    @property
+    def searched(self) -> bool:
+        """Whether its rate was chosen among several (not set, nor one rate at smoke scale)."""
+        return len(self.search.searched()) > 1
+
+    def extend(self, executor: Executor, seeds: Sequence[int]) -> None:
+        """Run the seeds of ``seeds`` beyond those already run (its first ``len(runs)`` are)."""
+        new = list(seeds)[len(self.runs) :]
+        self.runs += runs_at(executor, self.source, self.method, self.lr, self.budget, new)
+
+    def at(self, executor: Executor, lr: float, seeds: Sequence[int]) -> MethodOutcome:
+        """The same method at ``lr`` (reported as its rate), run with ``seeds``."""
+        runs = runs_at(executor, self.source, self.method, lr, self.budget, seeds)
+        search = replace(self.search, best=lr)
+        return MethodOutcome(self.method, search, runs, self.source, self.budget)
+
+    def neighbours(self) -> list[float]:
+        """The lattice points next to the chosen rate, inside the method's hard bounds."""
+        r, k = self.method.lr_range, lattice_index(self.lr, self.method.lr_range.per_decade)
+        values = (lattice_value(k + step, r.per_decade) for step in (-1, 1))
+        return [v for v in values if r.floor <= v <= r.ceiling]
 
     def values(self, metric: str) -> list[float]:
         return [r.metric(metric) for r in self.runs]
@@ -174,9 +207,8 @@ def tuned_runs(
         executor.run,
         TUNING_SEEDS if search else TUNING_SEEDS[:1],
     )
-    return MethodOutcome(
-        method, result, runs_at(executor, make_spec, method, result.best, budget, seeds)
-    )
+    runs = runs_at(executor, make_spec, method, result.best, budget, seeds)
+    return MethodOutcome(method, result, runs, make_spec, budget)
 
 
 def runs_at(

@@ -7,9 +7,9 @@ t_{n-1} * sd(d) / sqrt(n). A decision is taken only when the whole interval is o
 otherwise it is undecided, and a claim built on it is inconclusive. So a margin of 0.005 is
 never judged against a spread of 0.035, and one seed never decides anything.
 
-A claim that looks again with more seeds when undecided (:func:`gradkit.experiments.settle`)
-widens every interval for the number of looks it may take: inside ``with confidence(level)``
-every interval is at that level instead.
+A claim that looks again with more seeds when undecided (``RunContext.settle``) widens every
+interval for the number of looks it may take (:func:`set_level`, or ``with confidence(level)``
+for a block).
 
 Non-finite values (diverged runs scored inf) enter as infinite differences: they pull the
 interval's bound on their side to infinity, and an inf - inf pair makes the interval unbounded.
@@ -33,13 +33,20 @@ LEVEL = 0.9
 _level: ContextVar[float] = ContextVar("level", default=LEVEL)
 
 
+def set_level(level: float) -> None:
+    """Every interval computed from now on in this context is at ``level`` (a claim's run:
+    :func:`gradkit.claims.reproduce.run_claim` gives each its own context)."""
+    if not 0 < level < 1:
+        raise InputError(f"a confidence level must be in (0, 1), got {level!r}")
+    _level.set(level)
+
+
 @contextmanager
 def confidence(level: float) -> Iterator[None]:
     """Every interval computed inside (in this thread) is at ``level``."""
-    if not 0 < level < 1:
-        raise InputError(f"a confidence level must be in (0, 1), got {level!r}")
-    token = _level.set(level)
+    token = _level.set(_level.get())
     try:
+        set_level(level)
         yield
     finally:
         _level.reset(token)

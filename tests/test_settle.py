@@ -1,0 +1,97 @@
+"""The verdict protocol after the search: seeds in stages until decided (with the interval level
+corrected for the looks), and the fragility check at the lattice neighbours of each rate."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiment_helpers import toy_run
+from gradkit.claims.base import ClaimResult, RunContext, Verdict, apply_settlements
+from gradkit.experiments import Executor, LrRange, Method, Metric, RunSpec
+from gradkit.experiments import stats as st
+
+METHODS = [Method("a", "A", LrRange(1e-3, 1e-1)), Method("b", "B", LrRange(1e-3, 1e-1))]
+
+
+def toy(gap: float, noise: float):
+    """B's loss is A's plus ``gap``, each with its own seed noise; both optimal at 0.01."""
+
+    def make(method, lr, budget, seed, tuning):
+        shift, salt = (gap, 1) if method.name == "b" else (0.0, 0)
+        return RunSpec.of(
+            toy_run, lr=lr, budget=budget, seed=seed, shift=shift, noise=noise, salt=salt
+        )
+
+    return {"toy": make}
+
+
+def a_beats_b(outcomes) -> Verdict:
+    per = outcomes["toy"]
+    decision = st.less(st.paired_interval(per["a"].values("loss"), per["b"].values("loss")))
+    return {st.Decision.YES: Verdict.HOLDS, st.Decision.NO: Verdict.DOES_NOT_HOLD}.get(
+        decision, Verdict.INCONCLUSIVE
+    )
+
+
+def settled(gap: float, noise: float, scale: str = "quick"):
+    ctx = RunContext(scale, [0, 1, 2], executor=Executor())
+    outcomes = ctx.compare(toy(gap, noise), METHODS, 9, Metric("loss"))
+    with st.confidence(ctx.level):
+        first_look = a_beats_b(outcomes)
+    ctx.settle(outcomes, a_beats_b)
+    return ctx, outcomes, first_look
+
+
+def test_stages_and_the_level_corrected_for_the_looks():
+    assert RunContext("smoke", [0, 1, 2]).stages == [3]
+    assert RunContext("quick", [0, 1, 2]).stages == [3, 6, 10]
+    assert RunContext("full", [0, 1, 2]).stages == [3, 6, 10, 20]
+    assert RunContext("quick", [0, 1, 2]).level == pytest.approx(1 - 0.10 / 3)
+    assert RunContext("smoke", [0, 1, 2]).level == pytest.approx(0.9)  # one look: as before
+
+
+def test_an_undecided_comparison_gets_more_seeds_until_decided():
+    ctx, outcomes, first_look = settled(gap=0.05, noise=0.05)
+    assert first_look == Verdict.INCONCLUSIVE
+    (settlement,) = ctx.settlements
+    assert settlement["looks"] == 2 and settlement["seeds"] == 6
+    assert all(len(o.runs) == 6 for o in outcomes["toy"].values())
+    assert a_beats_b(outcomes) == Verdict.HOLDS
+
+
+def test_seeds_stop_at_the_last_stage_when_still_undecided():
+    ctx, _, _ = settled(gap=0.0, noise=0.05)
+    assert ctx.settlements[0]["looks"] == 3 and ctx.settlements[0]["seeds"] == 10
+    assert ctx.settlements[0]["fragile"] == []  # inconclusive already: nothing to check
+
+
+def test_a_decision_at_three_seeds_takes_one_look():
+    ctx, _, first_look = settled(gap=0.05, noise=0.001)
+    assert first_look == Verdict.HOLDS and ctx.settlements[0]["looks"] == 1
+
+
+def test_a_verdict_that_flips_one_lattice_point_away_is_fragile():
+    """A is 0.05 better at its rate, but one lattice point away its loss grows by (1/3)^2: the
+    verdict flips there, so the claim reports inconclusive, and says why."""
+    ctx, _, _ = settled(gap=0.05, noise=0.001)
+    flips = ctx.settlements[0]["fragile"]
+    assert flips == [
+        "a on toy at lr 0.00464: does not hold",
+        "a on toy at lr 0.0215: does not hold",
+    ]
+    result = apply_settlements(ClaimResult(Verdict.HOLDS, "A beats B.", {}), ctx.settlements)
+    assert result.verdict == Verdict.INCONCLUSIVE
+    assert "Fragile, so inconclusive (it was holds)" in result.summary
+    assert result.numbers["settled"] == ctx.settlements
+
+
+def test_a_robust_verdict_stands():
+    ctx, _, _ = settled(gap=0.5, noise=0.001)  # A wins by far more than a lattice step costs
+    assert ctx.settlements[0]["fragile"] == []
+    result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
+    assert result.verdict == Verdict.HOLDS and result.numbers["settled"][0]["looks"] == 1
+
+
+def test_the_level_applies_to_every_interval_after_settling():
+    ctx, _, _ = settled(gap=0.5, noise=0.001)
+    assert st.paired_interval([1.0, 2.0, 3.5], [0.0] * 3).level == pytest.approx(ctx.level)
