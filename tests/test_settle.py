@@ -3,6 +3,8 @@ corrected for the looks), and the fragility check at the lattice neighbours of e
 
 from __future__ import annotations
 
+import contextvars
+
 import pytest
 
 from experiment_helpers import toy_run
@@ -34,12 +36,20 @@ def a_beats_b(outcomes) -> Verdict:
 
 
 def settled(gap: float, noise: float, scale: str = "quick"):
-    ctx = RunContext(scale, [0, 1, 2], executor=Executor())
-    outcomes = ctx.compare(toy(gap, noise), METHODS, 9, Metric("loss"))
-    with st.confidence(ctx.level):
-        first_look = a_beats_b(outcomes)
-    ctx.settle(outcomes, a_beats_b)
-    return ctx, outcomes, first_look
+    """A claim's comparison, settled in its own context (as ``reproduce`` runs each claim, so
+    the level it sets stays there): the context, the outcomes, the verdict at the first look,
+    and the level of an interval computed after settling."""
+
+    def claim():
+        ctx = RunContext(scale, [0, 1, 2], executor=Executor())
+        outcomes = ctx.compare(toy(gap, noise), METHODS, 9, Metric("loss"))
+        with st.confidence(ctx.level):
+            first_look = a_beats_b(outcomes)
+        ctx.settle(outcomes, a_beats_b)
+        after = st.paired_interval([1.0, 2.0, 3.5], [0.0] * 3).level
+        return ctx, outcomes, first_look, after
+
+    return contextvars.copy_context().run(claim)
 
 
 def test_stages_and_the_level_corrected_for_the_looks():
@@ -51,7 +61,7 @@ def test_stages_and_the_level_corrected_for_the_looks():
 
 
 def test_an_undecided_comparison_gets_more_seeds_until_decided():
-    ctx, outcomes, first_look = settled(gap=0.05, noise=0.05)
+    ctx, outcomes, first_look, _ = settled(gap=0.05, noise=0.05)
     assert first_look == Verdict.INCONCLUSIVE
     (settlement,) = ctx.settlements
     assert settlement["looks"] == 2 and settlement["seeds"] == 6
@@ -60,20 +70,20 @@ def test_an_undecided_comparison_gets_more_seeds_until_decided():
 
 
 def test_seeds_stop_at_the_last_stage_when_still_undecided():
-    ctx, _, _ = settled(gap=0.0, noise=0.05)
+    ctx, _, _, _ = settled(gap=0.0, noise=0.05)
     assert ctx.settlements[0]["looks"] == 3 and ctx.settlements[0]["seeds"] == 10
     assert ctx.settlements[0]["fragile"] == []  # inconclusive already: nothing to check
 
 
 def test_a_decision_at_three_seeds_takes_one_look():
-    ctx, _, first_look = settled(gap=0.05, noise=0.001)
+    ctx, _, first_look, _ = settled(gap=0.05, noise=0.001)
     assert first_look == Verdict.HOLDS and ctx.settlements[0]["looks"] == 1
 
 
 def test_a_verdict_that_flips_one_lattice_point_away_is_fragile():
     """A is 0.05 better at its rate, but one lattice point away its loss grows by (1/3)^2: the
     verdict flips there, so the claim reports inconclusive, and says why."""
-    ctx, _, _ = settled(gap=0.05, noise=0.001)
+    ctx, _, _, _ = settled(gap=0.05, noise=0.001)
     flips = ctx.settlements[0]["fragile"]
     assert flips == [
         "a on toy at lr 0.00464: does not hold",
@@ -86,12 +96,13 @@ def test_a_verdict_that_flips_one_lattice_point_away_is_fragile():
 
 
 def test_a_robust_verdict_stands():
-    ctx, _, _ = settled(gap=0.5, noise=0.001)  # A wins by far more than a lattice step costs
+    ctx, _, _, _ = settled(gap=0.5, noise=0.001)  # A wins by far more than a lattice step costs
     assert ctx.settlements[0]["fragile"] == []
     result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
     assert result.verdict == Verdict.HOLDS and result.numbers["settled"][0]["looks"] == 1
 
 
-def test_the_level_applies_to_every_interval_after_settling():
-    ctx, _, _ = settled(gap=0.5, noise=0.001)
-    assert st.paired_interval([1.0, 2.0, 3.5], [0.0] * 3).level == pytest.approx(ctx.level)
+def test_the_level_applies_to_every_later_interval_of_the_claim_and_stays_with_it():
+    ctx, _, _, after = settled(gap=0.5, noise=0.001)
+    assert after == pytest.approx(ctx.level) and ctx.level > st.LEVEL  # wider intervals
+    assert st.paired_interval([1.0, 2.0, 3.5], [0.0] * 3).level == st.LEVEL  # not outside

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -115,9 +117,8 @@ class RunContext:
             if verdict != Verdict.INCONCLUSIVE:
                 break
             seeds = evaluation_seeds(count, self.seeds[0])
-            for per_method in outcomes.values():
-                for outcome in per_method.values():
-                    outcome.extend(self.executor, seeds)
+            every = [o for per_method in outcomes.values() for o in per_method.values()]
+            concurrently([functools.partial(o.extend, self.executor, seeds) for o in every])
             verdict, looks = judge(outcomes), looks + 1
         inconclusive = verdict == Verdict.INCONCLUSIVE  # nothing left to make fragile
         flips = [] if inconclusive else self._flips(outcomes, judge, verdict, seeds)
@@ -129,14 +130,20 @@ class RunContext:
     def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]) -> list[str]:
         """The verdicts with one searched method moved one lattice point from its rate, where
         they differ from ``verdict``."""
+        moves = [
+            (problem, name, lr)
+            for problem, per_method in outcomes.items()
+            for name, outcome in per_method.items()
+            for lr in (outcome.neighbours() if outcome.searched else [])
+        ]
+        moved = concurrently(
+            [functools.partial(outcomes[p][m].at, self.executor, lr, seeds) for p, m, lr in moves]
+        )
         flips = []
-        for problem, per_method in outcomes.items():
-            for name, outcome in per_method.items():
-                for lr in outcome.neighbours() if outcome.searched else []:
-                    moved = {**per_method, name: outcome.at(self.executor, lr, seeds)}
-                    other = judge({**outcomes, problem: moved})
-                    if other != verdict:
-                        flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
+        for (problem, name, lr), outcome in zip(moves, moved, strict=True):
+            other = judge({**outcomes, problem: {**outcomes[problem], name: outcome}})
+            if other != verdict:
+                flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
         return flips
 
     def plan(self, units: int) -> None:
@@ -294,6 +301,15 @@ TRAINING_CELLS = {
 def listed(values: Mapping[str, Any], spec: str = "", sep: str = ", ") -> str:
     """``"key value, key value"``: each key with its value formatted by ``spec``."""
     return sep.join(f"{key} {format(value, spec)}" for key, value in values.items())
+
+
+def concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
+    """The results of ``calls``, made in threads that only wait on the executor, so all their
+    runs are in flight together."""
+    if not calls:
+        return []
+    with ThreadPoolExecutor(len(calls)) as threads:
+        return [future.result() for future in [threads.submit(call) for call in calls]]
 
 
 def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) -> ClaimResult:
