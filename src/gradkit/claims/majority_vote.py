@@ -16,13 +16,13 @@ from gradkit.claims.base import (
     RunContext,
     Verdict,
     comparison_numbers,
-    fixed_outcomes,
     labels_of,
     median_cell,
     outcome_table,
     per_seed,
     search_notes,
     seeds_cell,
+    tuned_lrs,
     verdict_from,
 )
 from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
@@ -123,12 +123,19 @@ def run_vote(ctx: RunContext) -> ClaimResult:
 
 def run_byzantine(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
-    outcomes = ctx.compare({"clean": WHOLE}, (VOTE, SGD), epochs, TUNE_ON)
-    lrs = {m: o.lr for m, o in outcomes["clean"].items()}
     attacked = [replace(m, hyper=(*m.hyper, ("byzantine", ADVERSARIES))) for m in (VOTE, SGD)]
     longer = f"3 inverting, {SLOWER}x epochs"
+    # each scenario tunes under its own conditions (a rate tuned without the attack is not the
+    # attacked vote's best); the clean rates are reported beside the attacked ones
+    outcomes = ctx.compare({"clean": WHOLE}, (VOTE, SGD), epochs, TUNE_ON)
     for scenario, length in (("3 inverting", epochs), (longer, SLOWER * epochs)):
-        outcomes[scenario] = fixed_outcomes(ctx, WHOLE, attacked, lrs, length)
+        outcomes |= ctx.compare({scenario: WHOLE}, attacked, length, TUNE_ON)
+
+    def judge(o):
+        return decide_byzantine(o["clean"]["vote"].values("test_accuracy"),
+                                o[longer]["vote"].values("test_accuracy"))[0]  # fmt: skip
+
+    ctx.settle(outcomes, judge)
     accuracy = per_seed(outcomes, "test_accuracy")
     verdict, decision = decide_byzantine(accuracy["clean"]["vote"], accuracy[longer]["vote"])
     summary = (
@@ -142,14 +149,14 @@ def run_byzantine(ctx: RunContext) -> ClaimResult:
             for m in ("vote", "sgd")
         )
         + f". Vote within {NEAR_CLEAN} of clean given {SLOWER}x the epochs: {decision}."
-        + search_notes(outcomes)  # the attacked runs were not searched
+        + search_notes(outcomes)
     )
     median = {"median": median_cell("test_accuracy", ".3f")}
-    table = outcome_table(outcomes, LABELS, ACCURACY_PER_SEED | median, rate="", problem="scenario")
+    table = outcome_table(outcomes, LABELS, ACCURACY_PER_SEED | median, problem="scenario")
     numbers = {
         "setting": BUDGET.describe(ctx.scale) + " Byzantine runs sample the whole set.",
         "test_accuracy": accuracy,
-        "tuned_lr": lrs,
+        "tuned_lr": tuned_lrs(outcomes),  # per scenario: the clean rates beside the attacked
         "vote_converges_given_more_epochs": decision,
     }
     panels = [Panel(s, "test_accuracy", "epoch", "test accuracy", log_y=False) for s in outcomes]
@@ -192,9 +199,11 @@ BYZANTINE = Claim(
     source="Bernstein, Zhao, Azizzadenesheli, Anandkumar, ICLR 2019 (arXiv 1810.05291): abstract",
     criterion=(
         f"{WORKERS} simulated workers, each sampling the whole training set (the paper's "
-        "unbiased-gradient assumption); lrs searched without adversaries (validation accuracy) "
-        f"and kept. Holds if, with {ADVERSARIES} of {WORKERS} inverting their signs and "
-        f"{SLOWER}x the epochs, the 90% t-interval of the per-seed gap (clean vote accuracy - "
+        "unbiased-gradient assumption); each scenario's lrs searched under its own conditions "
+        "(clean; attacked; attacked with more epochs; validation accuracy), the clean rates "
+        f"reported beside the attacked. Holds if, with {ADVERSARIES} of {WORKERS} inverting "
+        "their signs and "
+        f"{SLOWER}x the epochs, the t-interval of the per-seed gap (clean vote accuracy - "
         f"attacked vote accuracy) lies below {NEAR_CLEAN}; does not hold if it lies at or "
         "above; inconclusive otherwise. Mean-aggregated momentum SGD under the same attack is "
         "reported."
