@@ -21,14 +21,18 @@ def toy_run(
     shift: float = 0.0,
     noise: float = 0.0,
     salt: int = 0,
+    plateau_below: float = 0.0,
 ):
     """A 'training run' whose final loss is (log10 lr - log10 o)^2 + 1/budget + ``shift``, plus
     ``noise`` times a standard normal drawn from (seed, salt); rates above ``diverge_above``
     diverge (on ``diverging_seed`` only, when one is given). Short budgets favour large rates
-    by ``favour_large``: o = optimum 10^(favour_large / budget)."""
+    by ``favour_large``: o = optimum 10^(favour_large / budget). Rates below ``plateau_below``
+    all score 5 (like runs that never reach a target)."""
     shifted = math.log10(optimum) + favour_large / budget
     loss = (math.log10(lr) - shifted) ** 2 + 1 / budget + shift
     loss += noise * random.Random(f"{seed}:{salt}").gauss(0.0, 1.0)
+    if lr < plateau_below:
+        loss = 5.0
     diverged = lr > diverge_above and diverging_seed in (None, seed)
     return RunRecord({"loss": loss, "pid": float(os.getpid())}, diverged=diverged)
 

@@ -162,6 +162,15 @@ def test_the_full_budget_confirms_the_choice_a_short_screen_would_miss():
     assert result.best == full_budget_best == 0.0215  # ...and chosen at the full budget
 
 
+def test_on_a_plateau_the_choice_stays_instead_of_walking_to_a_bound():
+    """Every rate scores the same (none reaches a target, say): ties must not walk the choice
+    down the lattice to the hard bound, one full-budget run after another (the audit caught
+    the search choosing 1e-7 for depth 3 on l2 regression this way)."""
+    result, seen = toy_search(LrRange(1e-3, 1e-1), plateau_below=1.0)
+    assert 1e-3 <= result.best <= 1e-1 and not result.at_bound
+    assert len([s for s in seen if s.kwargs["budget"] == 9]) <= 4
+
+
 def test_rates_compared_after_the_first_rung_score_their_mean_over_tuning_seeds():
     """0.0464 wins on seed 0 but diverges on seed 1 (an edge-of-stability rate): the middle
     rung, which compares rates on both seeds, drops it."""

@@ -14,6 +14,9 @@ the best moves to it if it scores better; a neighbour the screen dropped comes b
 and so does a point beyond the initial range (widening). While every rate run at the full budget
 diverged, the next smaller one runs (down to the bottom of the initial range).
 
+A neighbour must score strictly better to move the choice: on a plateau (no rate reaching a
+target, every score the same) ties would otherwise walk it to a bound.
+
 The first rung screens every rate on one tuning seed; every later comparison scores a rate by
 its mean over every tuning seed, so a rate that diverges on any of them scores inf and is never
 chosen. One seed cannot tell a good rate from one at the edge of stability that happened to
@@ -152,11 +155,10 @@ def search_lr(
 
         scores = scores_of(survivors, seeds[:1] if rung == 0 else seeds)
         if rung == len(budgets) - 1:
-            scores = _local_optimum(scores, scores_of, seeds, min(initial), lowest, highest)
+            scores, best = _local_optimum(scores, scores_of, seeds, min(initial), lowest, highest)
         all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
         ranked = sorted(scores, key=lambda k: (scores[k], k))
         survivors = ranked[: max(1, math.ceil(len(ranked) / eta))]
-    best = survivors[0]
     searched = {k for rung in all_scores for k in (lattice_index(lr, d) for lr in rung)}
     return SearchResult(
         best=lattice_value(best, d),
@@ -168,15 +170,21 @@ def search_lr(
 
 
 def _local_optimum(scores, scores_of, seeds, bottom: int, lowest: int, highest: int):
-    """Run the best rate's missing lattice neighbours (inside [lowest, highest]) at the full
-    budget until none is missing; while every rate there diverged, run the next smaller one
-    instead, down to ``bottom``. Returns every score at the full budget."""
+    """From the best of ``scores`` (ties to the smaller rate), run its missing lattice
+    neighbours (inside [lowest, highest]) at the full budget and move to one only if it scores
+    strictly better, until neither does; while the best diverged, run the next smaller rate
+    instead, down to ``bottom``. On a plateau of equal scores (no rate reaching a target, say)
+    the choice stays where it is rather than walking to a bound. Returns every score at the
+    full budget and the chosen rate."""
+    best = min(scores, key=lambda k: (scores[k], k))
     while True:
-        best = min(scores, key=lambda k: (scores[k], k))
         if math.isfinite(scores[best]):
             new = [k for k in (best - 1, best + 1) if lowest <= k <= highest and k not in scores]
         else:
             new = [min(scores) - 1] if min(scores) - 1 >= bottom else []
         if not new:
-            return scores
+            return scores, best
         scores = scores_of([*scores, *new], seeds)
+        challenger = min(new, key=lambda k: (scores[k], k))
+        if scores[challenger] < scores[best] or not math.isfinite(scores[best]):
+            best = challenger
