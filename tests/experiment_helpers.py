@@ -40,3 +40,14 @@ def toy_run(
 @run_kind
 def failing_run(message: str) -> RunRecord:
     raise ValueError(message)
+
+
+@run_kind
+def toy_count_run(lr: float, budget: int, reach_at: float = 0.5, fast: float = 800.0):
+    """A count to a target: a rate reaches it after fast * 10^(3 (log10 lr - log10 reach_at)^2)
+    iterations if that is within ``budget`` (else the count is budget + 1); the tie-break, its
+    final gap, is smaller for smaller rates, so on a budget that no rate reaches the gaps rank
+    the small rates first."""
+    needed = fast * 10 ** (3 * (math.log10(lr) - math.log10(reach_at)) ** 2)
+    count = needed if needed <= budget else budget + 1
+    return RunRecord({"count": float(count), "gap": min(lr, 0.999)})

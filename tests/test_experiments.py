@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from experiment_helpers import failing_run, toy_run
+from experiment_helpers import failing_run, toy_count_run, toy_run
 from gradkit.experiments import (
     Decision,
     Executor,
@@ -160,6 +160,24 @@ def test_the_full_budget_confirms_the_choice_a_short_screen_would_miss():
     full_budget_best = min(grid, key=lambda lr: toy_run(lr, 9, **toy).metrics["loss"])
     assert full_budget_best not in result.scores[1]  # dropped by the screen...
     assert result.best == full_budget_best == 0.0215  # ...and chosen at the full budget
+
+
+@pytest.mark.parametrize("counts", [True, False])
+def test_a_rung_no_rate_reaches_the_target_on_cannot_drop_rates(counts):
+    """Only rates near 0.5 reach the target, and only at the full budget (0.464 after ~807
+    iterations); on the shorter rungs no rate reaches it, and ranking by the tie-break (the
+    final gap, smallest for the smallest rates) would drop them all (the depth-3 miss of the
+    audit). Treated as counts, every rate goes on from such a rung."""
+    metric = Metric("count", tie_break="gap")
+    result = search_lr(
+        LrRange(1e-3, 1.0),
+        [222, 667, 2000],
+        lambda lr, budget, seed: RunSpec.of(toy_count_run, lr=lr, budget=budget),
+        metric.score,
+        lambda specs: [s.execute() for s in specs],
+        counts=counts,
+    )
+    assert (result.best == 0.464) == counts
 
 
 def test_on_a_plateau_the_choice_stays_instead_of_walking_to_a_bound():

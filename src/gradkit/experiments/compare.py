@@ -88,11 +88,13 @@ class Method:
 @dataclass(frozen=True)
 class Metric:
     """A metric of a run's final evaluation and its direction. On a tuning run of a training
-    task the held-out validation split is what the record calls ``test_*``."""
+    task the held-out validation split is what the record calls ``test_*``. A metric with a
+    ``tie_break`` is a count to a target within the run's budget (budget + 1: never reached),
+    whose ties the tie-break metric (in [0, 1), lower is better) breaks."""
 
     name: str
     higher_is_better: bool = False
-    tie_break: str = ""  # a metric in [0, 1), lower is better, that breaks ties (e.g. counts)
+    tie_break: str = ""
 
     def score(self, record: RunRecord) -> float:
         """Lower is better (accuracies negated; a diverged run's loss is inf)."""
@@ -206,6 +208,7 @@ def tuned_runs(
         tune_on.score,
         executor.run,
         TUNING_SEEDS if search else TUNING_SEEDS[:1],
+        counts=bool(tune_on.tie_break),
     )
     runs = runs_at(executor, make_spec, method, result.best, budget, seeds)
     return MethodOutcome(method, result, runs, make_spec, budget)

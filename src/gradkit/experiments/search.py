@@ -14,6 +14,10 @@ the best moves to it if it scores better; a neighbour the screen dropped comes b
 and so does a point beyond the initial range (widening). While every rate run at the full budget
 diverged, the next smaller one runs (down to the bottom of the initial range).
 
+A count to a target (iterations, steps) cannot rank rates on a rung where none reaches the
+target within the rung's budget: there every rate goes on, rather than being ranked by how
+close it came (which can drop the only rate that reaches the target at the full budget).
+
 A neighbour must score strictly better to move the choice: on a plateau (no rate reaching a
 target, every score the same) ties would otherwise walk it to a bound.
 
@@ -125,6 +129,7 @@ def search_lr(
     run: Callable[[list[RunSpec]], list[RunRecord]],
     seeds: Sequence[int] = (0,),
     eta: int = 3,
+    counts: bool = False,
 ) -> SearchResult:
     """Successive halving over ``budgets``; at the full budget, the best rate's lattice
     neighbours until it is a local optimum there.
@@ -133,7 +138,9 @@ def search_lr(
     is better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Each rung
     before the last keeps the best ``1/eta`` of its rates. The first rung runs ``seeds[0]``
     only; every later one scores a rate by its mean over every seed. Ties go to the smaller
-    rate.
+    rate. With ``counts``, scores are counts to a target within the rung's budget (budget + 1
+    and more: not reached): a rung where no rate reached it cannot rank them, so every rate
+    that did not diverge goes on.
     """
     if not seeds:
         raise InputError("search_lr needs at least one tuning seed")
@@ -159,6 +166,8 @@ def search_lr(
         all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
         ranked = sorted(scores, key=lambda k: (scores[k], k))
         survivors = ranked[: max(1, math.ceil(len(ranked) / eta))]
+        if counts and all(v >= budget + 1 for v in scores.values()):  # none reached the target
+            survivors = [k for k in ranked if math.isfinite(scores[k])] or survivors
     searched = {k for rung in all_scores for k in (lattice_index(lr, d) for lr in rung)}
     return SearchResult(
         best=lattice_value(best, d),
