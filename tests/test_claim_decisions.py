@@ -125,29 +125,34 @@ def msvag_problem(msgd, signum, msvag, adam, spread=0.01):
     return {m: seeds(v, spread * v, pattern=i) for i, (m, v) in enumerate(values.items())}
 
 
-def test_msvag_holds_when_variance_adaptation_does_no_harm_and_the_sign_depends_on_the_problem():
+def test_msvag_holds_when_it_beats_adam_on_some_problem():
     loss = {
-        "p1": msvag_problem(0.5, 0.3, 0.45, 0.32),  # sign wins
-        "p2": msvag_problem(0.3, 0.5, 0.28, 0.55),  # sign loses
+        "p1": msvag_problem(0.5, 0.3, 0.45, 0.32),  # Adam better
+        "p2": msvag_problem(0.3, 0.5, 0.28, 0.55),  # M-SVAG better: it helps here
         "p3": msvag_problem(0.4, 0.4, 0.4, 0.4, spread=0.2),
     }
     verdict, details = msvag_vs_adam.decide(loss)
     assert verdict == HOLDS
+    assert details["msvag_beats_adam"] == {"p1": "no", "p2": "yes", "p3": "undecided"}
+    # reported, not judged: the sign wins on p1 and loses on p2
     assert details["sign_based_best"] == {"p1": "yes", "p2": "no", "p3": "undecided"}
 
 
-def test_msvag_fails_when_the_sign_wins_everywhere():
+def test_msvag_fails_when_adam_is_decidedly_better_everywhere():
     loss = {p: msvag_problem(0.5, 0.3, 0.45, 0.32) for p in ("p1", "p2", "p3")}
     assert msvag_vs_adam.decide(loss)[0] == FAILS
 
 
-def test_msvag_fails_when_it_harms_on_two_problems():
+def test_msvag_harming_against_msgd_is_reported_not_judged():
+    """The notes do not say M-SVAG matches M-SGD: harm against M-SGD does not fail the claim
+    where M-SVAG still beats Adam."""
     loss = {
-        "p1": msvag_problem(0.5, 0.3, 0.9, 0.32),
-        "p2": msvag_problem(0.3, 0.5, 0.6, 0.55),
+        "p1": msvag_problem(0.2, 0.3, 0.28, 0.5),  # M-SVAG 1.4x M-SGD, but beats Adam
+        "p2": msvag_problem(0.2, 0.5, 0.3, 0.55),
         "p3": msvag_problem(0.4, 0.4, 0.4, 0.4, spread=0.2),
     }
-    assert msvag_vs_adam.decide(loss)[0] == FAILS
+    verdict, details = msvag_vs_adam.decide(loss)
+    assert verdict == HOLDS and details["msvag_no_worse_than_msgd"]["p1"] == "no"
 
 
 def test_msvag_is_inconclusive_when_the_spread_hides_everything():
