@@ -47,37 +47,52 @@ class ResidualMLP(nn.Sequential):
 
 
 class CNN1d(nn.Sequential):
-    """1-D CNN for length-40 signals such as mnist1d: three strided convolutions, then linear."""
+    """1-D CNN for length-40 signals such as mnist1d: three strided convolutions, then linear;
+    with ``batch_norm``, a BatchNorm1d after each convolution (before its ReLU)."""
 
-    def __init__(self, length: int = 40, channels: int = 32, num_classes: int = 10) -> None:
+    def __init__(
+        self, length: int = 40, channels: int = 32, num_classes: int = 10, batch_norm: bool = False
+    ) -> None:
         out_length = length
         for _ in range(3):
             out_length = (out_length - 1) // 2 + 1
+        convolutions = [
+            nn.Conv1d(1, channels, 5, stride=2, padding=2),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+        ]
         super().__init__(
             nn.Unflatten(1, (1, length)),
-            nn.Conv1d(1, channels, 5, stride=2, padding=2),
-            nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
-            nn.ReLU(),
+            *_activated(convolutions, nn.BatchNorm1d if batch_norm else None),
             nn.Flatten(),
             nn.Linear(channels * out_length, num_classes),
         )
 
 
 class CNN2d(nn.Sequential):
-    """2-D CNN for 1x8x8 digit images: two convolutions (the second strided), then linear."""
+    """2-D CNN for 1x8x8 digit images: two convolutions (the second strided), then linear;
+    with ``batch_norm``, a BatchNorm2d after each convolution (before its ReLU)."""
 
-    def __init__(self, channels: int = 16, num_classes: int = 10) -> None:
-        super().__init__(
+    def __init__(self, channels: int = 16, num_classes: int = 10, batch_norm: bool = False) -> None:
+        convolutions = [
             nn.Conv2d(1, channels, 3, padding=1),
-            nn.ReLU(),
             nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1),
-            nn.ReLU(),
+        ]
+        super().__init__(
+            *_activated(convolutions, nn.BatchNorm2d if batch_norm else None),
             nn.Flatten(),
             nn.Linear(2 * channels * 4 * 4, num_classes),
         )
+
+
+def _activated(convolutions: list[nn.Module], norm) -> list[nn.Module]:
+    """Each convolution followed by ``norm(channels)`` (if given) and a ReLU. The
+    normalisation layers draw nothing from the random state, so with and without them the
+    convolutions are initialised alike."""
+    layers: list[nn.Module] = []
+    for conv in convolutions:
+        layers += [conv, *([norm(conv.out_channels)] if norm else []), nn.ReLU()]
+    return layers
 
 
 class SequenceGRU(nn.Module):

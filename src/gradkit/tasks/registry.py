@@ -82,6 +82,11 @@ TASKS: dict[str, Task] = {
             lambda: CNN1d(40, 32, 10),
         ),
         _mnist1d_task(
+            "mnist1d-cnn-bn",
+            "mnist1d-cnn with batch norm after each convolution (the usual way to train it)",
+            lambda: CNN1d(40, 32, 10, batch_norm=True),
+        ),
+        _mnist1d_task(
             "mnist1d-rnn",
             "mnist1d read by a GRU (64 hidden units) as a sequence of 10 steps of 4 values",
             lambda: SequenceGRU(64, 10),
@@ -97,6 +102,12 @@ TASKS: dict[str, Task] = {
             "scikit-learn digits as 1x8x8 images, 2-D CNN (16/32 channels, no batch norm)",
             True,
             lambda: CNN2d(16, 10),
+        ),
+        _digits_task(
+            "digits-cnn-bn",
+            "digits-cnn with batch norm after each convolution (the usual way to train it)",
+            True,
+            lambda: CNN2d(16, 10, batch_norm=True),
         ),
         Task(
             "breast-cancer-logreg",
