@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from statistics import median_high
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, judged, search_notes, tuned_lrs
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    judged,
+    per_seed,
+    search_notes,
+    tuned_lrs,
+)
 from gradkit.experiments import Budget, LrRange, Method, Metric, simulated
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
@@ -55,6 +63,10 @@ def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
     ((problem, per),) = outcomes.items()
+    ctx.settle(
+        outcomes,
+        lambda o: decide(*(per_seed(o, k)[problem] for k in ("train_loss", "test_accuracy")))[0],
+    )
     # AD-PSGD at AllReduce's rate: is a gap the algorithm's or the tuning's?
     runs = ctx.runs_at(PROBLEM[problem], METHODS[1], per["allreduce"].lr, epochs)
     matched = {k: [r.metric(k) for r in runs] for k in ("train_loss", "test_accuracy")}

@@ -90,6 +90,7 @@ def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     problems = {p: logistic_work(p, 0.0) for p in PROBLEMS}
     outcomes = ctx.compare(problems, METHODS, budget, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(per_seed(o, "final_gap"), per_seed(o, "final_batch"))[0])
     gaps, batches = per_seed(outcomes, "final_gap"), per_seed(outcomes, "final_batch")
     verdict, wins = decide(gaps, batches)
     summary = (

@@ -4,7 +4,15 @@ accuracy (Huo, Gu, Yang & Huang, ICML 2018)."""
 
 from __future__ import annotations
 
-from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict, judged, search_notes
+from gradkit.claims.base import (
+    Claim,
+    ClaimResult,
+    RunContext,
+    Verdict,
+    judged,
+    per_seed,
+    search_notes,
+)
 from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, paired, training
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
@@ -59,6 +67,7 @@ def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     local = LOCAL if ctx.scale in LOCAL_SCALES else ()
     outcomes = ctx.compare({TASK: training(TASK)}, (*METHODS, *local), epochs, TUNE_ON)
+    ctx.settle(outcomes, lambda o: decide(per_seed(o, "test_accuracy")[TASK])[0])
     per = outcomes[TASK]
     labels = {m.name: m.label for m in (*METHODS, *local)}
     accuracy = {m: o.values("test_accuracy") for m, o in per.items()}

@@ -86,8 +86,9 @@ def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON, min_rung=2 * WARMUP_EPOCHS)
     ((problem, per),) = outcomes.items()
-    accuracy = per_seed(outcomes, "test_accuracy")[problem]
     ratio = compression_ratio(per["no-warmup"].runs[0])  # density 0.1% from the first step
+    ctx.settle(outcomes, lambda o: decide(per_seed(o, "test_accuracy")[problem], ratio)[0])
+    accuracy = per_seed(outcomes, "test_accuracy")[problem]
     overall = compression_ratio(per["dgc"].runs[0])
     verdict, details = decide(accuracy, ratio)
     # accuracy lost by removing each component: full DGC - ablated, per seed

@@ -105,6 +105,12 @@ def run(ctx: RunContext) -> ClaimResult:
     spectra = init_spectra(ctx.executor, list(INITS), deepest, ctx.seeds)
     loss = {d: per_seed(outcomes, "train_loss")[f"depth {d}"] for d in depths}
     spread = {i: [r.metric("log_spread") for r in rs] for i, rs in spectra.items()}
+
+    def judge(o):
+        return decide({d: per_seed(o, "train_loss")[f"depth {d}"] for d in depths}, spread)[0]
+
+    ctx.settle(outcomes, judge)
+    loss = {d: per_seed(outcomes, "train_loss")[f"depth {d}"] for d in depths}
     verdict, decisions = decide(loss, spread)
 
     def median(values) -> str:
