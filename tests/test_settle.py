@@ -106,3 +106,11 @@ def test_the_level_applies_to_every_later_interval_of_the_claim_and_stays_with_i
     ctx, _, _, after = settled(gap=0.5, noise=0.001)
     assert after == pytest.approx(ctx.level) and ctx.level > st.LEVEL  # wider intervals
     assert st.paired_interval([1.0, 2.0, 3.5], [0.0] * 3).level == st.LEVEL  # not outside
+
+
+def test_an_outcome_that_does_not_know_its_runs_cannot_grow():
+    from gradkit.experiments import MethodOutcome
+
+    outcome = MethodOutcome.fixed(METHODS[0], 0.01, [])
+    with pytest.raises(RuntimeError, match="does not know how its runs were made"):
+        outcome.extend(Executor(), [0, 1, 2])

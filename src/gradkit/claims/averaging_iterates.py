@@ -94,6 +94,23 @@ def scenario(factor: float) -> str:
     return f"straggler x{factor:g}"
 
 
+def evidence(outcomes) -> tuple[dict, dict, dict]:
+    """What :func:`decide` reads from the scenarios' outcomes: DAve-PG's (reached_1e-02,
+    reached_1e-05, time_to_target) per seed and the synchronous method's time per straggler
+    factor, and the naive method's final gaps at the slowest straggler."""
+    by_factor = {f: outcomes[scenario(f)] for f in FACTORS}
+    dave = {
+        f: list(zip(*(per[DAVE.name].values(m) for m in DAVE_TIMES), strict=True))
+        for f, per in by_factor.items()
+    }
+    sync = {f: per[SYNC.name].values("time_to_target") for f, per in by_factor.items()}
+    last = outcomes[scenario(FACTORS[-1])]
+    naive = {
+        k: last[m.name].values("suboptimality") for k, m in (("own", NAIVE), ("same", NAIVE_SAME))
+    }
+    return dave, sync, naive
+
+
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     # a run with the straggler slowed s times lasts B (1 + s/4) time units
@@ -105,16 +122,8 @@ def run(ctx: RunContext) -> ClaimResult:
     for name in list(problems)[1:]:
         outcomes[name] = fixed_outcomes(ctx, problems[name], METHODS, lrs, budget)
     outcomes[last] |= fixed_outcomes(ctx, problems[last], [NAIVE_SAME], lrs, budget)
-    by_factor = {f: outcomes[scenario(f)] for f in FACTORS}
-    dave = {
-        f: list(zip(*(per[DAVE.name].values(m) for m in DAVE_TIMES), strict=True))
-        for f, per in by_factor.items()
-    }
-    sync = {f: per[SYNC.name].values("time_to_target") for f, per in by_factor.items()}
-    naive = {
-        k: outcomes[last][m.name].values("suboptimality")
-        for k, m in (("own", NAIVE), ("same", NAIVE_SAME))
-    }
+    ctx.settle(outcomes, lambda o: decide(*evidence(o))[0])
+    dave, sync, naive = evidence(outcomes)
     verdict, decisions = decide(dave, sync, naive)
     times = {
         name: {m: per[m].median("time_to_target") for m in (DAVE.name, SYNC.name)}

@@ -271,9 +271,14 @@ def fixed_outcomes(
     ctx: RunContext, make_spec, methods, lrs: Mapping[str, float], budget: int
 ) -> dict[str, MethodOutcome]:
     """Each method at a rate set elsewhere (``lrs[method.name]``, e.g. tuned in another
-    setting), run with every evaluation seed."""
+    setting), run with every evaluation seed; the outcomes can run more seeds
+    (:meth:`RunContext.settle`)."""
     return {
-        m.name: MethodOutcome.fixed(m, lrs[m.name], ctx.runs_at(make_spec, m, lrs[m.name], budget))
+        m.name: replace(
+            MethodOutcome.fixed(m, lrs[m.name], ctx.runs_at(make_spec, m, lrs[m.name], budget)),
+            source=make_spec,
+            budget=budget,
+        )
         for m in methods
     }
 

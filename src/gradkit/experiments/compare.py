@@ -134,13 +134,21 @@ class MethodOutcome:
     def extend(self, executor: Executor, seeds: Sequence[int]) -> None:
         """Run the seeds of ``seeds`` beyond those already run (its first ``len(runs)`` are)."""
         new = list(seeds)[len(self.runs) :]
-        self.runs += runs_at(executor, self.source, self.method, self.lr, self.budget, new)
+        self.runs += runs_at(executor, self._source(), self.method, self.lr, self.budget, new)
 
     def at(self, executor: Executor, lr: float, seeds: Sequence[int]) -> MethodOutcome:
         """The same method at ``lr`` (reported as its rate), run with ``seeds``."""
-        runs = runs_at(executor, self.source, self.method, lr, self.budget, seeds)
+        runs = runs_at(executor, self._source(), self.method, lr, self.budget, seeds)
         search = replace(self.search, best=lr)
         return MethodOutcome(self.method, search, runs, self.source, self.budget)
+
+    def _source(self) -> SpecFactory:
+        if self.source is None or self.budget is None:
+            raise RuntimeError(
+                f"the outcome of {self.method.name} does not know how its runs were made (give "
+                "it source and budget, as tuned_runs and fixed_outcomes do)"
+            )
+        return self.source
 
     def neighbours(self) -> list[float]:
         """The lattice points next to the chosen rate, inside the method's hard bounds."""
