@@ -7,7 +7,7 @@ import math
 
 from gradkit.claims import base
 from gradkit.claims.base import Claim, ClaimResult, RunContext
-from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, deep_linear
+from gradkit.experiments import Budget, LrRange, Method, Metric, deep_linear
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
 
@@ -62,9 +62,8 @@ def run(ctx: RunContext) -> ClaimResult:
     for p, make in problems.items():  # the rule at the deep net's tuned rate
         for rule, deep in zip(END_TO_END, DEEP[1:], strict=True):
             lr = outcomes[p][deep.name].lr
-            outcomes[p][rule.name] = MethodOutcome.fixed(
-                rule, lr, ctx.runs_at(make, rule, lr, budget)
-            )
+            outcomes[p] |= base.fixed_outcomes(ctx, make, [rule], {rule.name: lr}, budget)
+    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "iterations_to_target"), budget)[0])
     iterations = base.per_seed(outcomes, "iterations_to_target")
     verdict, decisions = decide(iterations, budget)
     shown = base.reached_cell("iterations_to_target", budget)
@@ -72,9 +71,10 @@ def run(ctx: RunContext) -> ClaimResult:
         f"{p}: " + ", ".join(f"{LABELS[m]} {shown(o)}" for m, o in per.items())
         for p, per in outcomes.items()
     )
+    seeds = len(iterations[next(iter(iterations))]["depth1"])  # as many as settling took
     summary = (
         f"Synthetic regression (n 1000, d 20, condition 100), near-zero balanced init; full-batch "
-        f"iterations to L <= 1e-3 L(0), median of {len(ctx.seeds)} seeds at each method's tuned "
+        f"iterations to L <= 1e-3 L(0), median of {seeds} seeds at each method's tuned "
         f"lr: {medians}. Decisions: {base.listed(decisions)}.{notes}"
     )
     cells = {"iterations (median)": shown, "per seed": base.seeds_cell("iterations_to_target")}
