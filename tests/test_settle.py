@@ -114,3 +114,9 @@ def test_an_outcome_that_does_not_know_its_runs_cannot_grow():
     outcome = MethodOutcome.fixed(METHODS[0], 0.01, [])
     with pytest.raises(RuntimeError, match="does not know how its runs were made"):
         outcome.extend(Executor(), [0, 1, 2])
+
+
+def test_the_seeds_settling_took_become_the_claims_seeds():
+    """A claim's summary counts its seeds from the context: after more looks, all of them."""
+    ctx, outcomes, _, _ = settled(gap=0.05, noise=0.05)
+    assert ctx.seeds == list(range(6)) == list(range(len(outcomes["toy"]["a"].runs)))

@@ -110,7 +110,8 @@ class RunContext:
         decided, each searched method's rate is moved one lattice point down and up (one method
         at a time, with the same seeds): a verdict that flips there is fragile, and the claim's
         verdict becomes inconclusive (:func:`apply_settlements`). Returns ``outcomes``,
-        extended; the seeds used, the looks and the flips are kept in :attr:`settlements`."""
+        extended; the seeds used, the looks and the flips are kept in :attr:`settlements`, and
+        the seeds used become the claim's :attr:`seeds`."""
         stats.set_level(self.level)
         seeds, verdict, looks = list(self.seeds), judge(outcomes), 1
         for count in self.stages[1:]:
@@ -125,6 +126,7 @@ class RunContext:
         self.settlements.append(
             {"seeds": len(seeds), "looks": looks, "level": self.level, "fragile": flips}
         )
+        self.seeds = seeds  # the claim's evaluation seeds from here on (its summary counts them)
         return outcomes
 
     def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]) -> list[str]:

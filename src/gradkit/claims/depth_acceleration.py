@@ -71,10 +71,9 @@ def run(ctx: RunContext) -> ClaimResult:
         f"{p}: " + ", ".join(f"{LABELS[m]} {shown(o)}" for m, o in per.items())
         for p, per in outcomes.items()
     )
-    seeds = len(iterations[next(iter(iterations))]["depth1"])  # as many as settling took
     summary = (
         f"Synthetic regression (n 1000, d 20, condition 100), near-zero balanced init; full-batch "
-        f"iterations to L <= 1e-3 L(0), median of {seeds} seeds at each method's tuned "
+        f"iterations to L <= 1e-3 L(0), median of {len(ctx.seeds)} seeds at each method's tuned "
         f"lr: {medians}. Decisions: {base.listed(decisions)}.{notes}"
     )
     cells = {"iterations (median)": shown, "per seed": base.seeds_cell("iterations_to_target")}
