@@ -87,13 +87,17 @@ class RunContext:
     audits: list[SearchAudit] | None = None
     settlements: list[dict[str, Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.first_seeds = len(self.seeds)  # settling may add seeds; the stages stay planned
+
     @property
     def stages(self) -> list[int]:
         """Evaluation seed counts a claim may look at in turn while undecided: n, 2n, 10n/3 at
-        quick scale (3, 6, 10 for n = 3), and 20n/3 too at full scale; n alone at smoke."""
-        n = len(self.seeds)
-        more = {"smoke": [], "quick": [2 * n, -(-10 * n // 3)]}
-        return [n, *more.get(self.scale, [2 * n, -(-10 * n // 3), -(-20 * n // 3)])]
+        quick scale (3, 6, 10 for n = 3), and 20n/3 too at full scale; n alone at smoke (n: the
+        seeds the claim started with)."""
+        n = self.first_seeds
+        quick = [n, 2 * n, -(-10 * n // 3)]
+        return {"smoke": [n], "quick": quick, "full": [*quick, -(-20 * n // 3)]}[self.scale]
 
     @property
     def level(self) -> float:
@@ -330,7 +334,7 @@ def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) ->
         f"{100 * s['level']:.1f}% level"
         for s in settlements
     )
-    summary, verdict = f"{result.summary} Decided on {seen}.", result.verdict
+    summary, verdict = f"{result.summary} Judged on {seen}.", result.verdict
     flips = [flip for s in settlements for flip in s["fragile"]]
     if flips and verdict != Verdict.INCONCLUSIVE:
         summary += (
