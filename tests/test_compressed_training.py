@@ -101,3 +101,32 @@ def test_bad_byzantine_settings_are_clear_errors():
         run("allreduce", 3, lr=0.1, byzantine=4)
     with pytest.raises(ValueError, match="attack must be one of invert, random, got 'flip'"):
         run("signum-vote", 3, lr=0.1, attack="flip")
+
+
+def test_simulated_workers_decode_each_gathered_round_once(monkeypatch):
+    """The n workers of a simulated collective decode its payloads once, not n times (a real
+    process decodes its own copy); every worker still ends with the same model."""
+    from gradkit.distributed import compressed
+
+    calls = []
+    decode = compressed.decode_mean
+    monkeypatch.setattr(
+        compressed, "decode_mean", lambda codec, payloads: calls.append(1) or decode(codec, payloads)
+    )
+    simulator, _ = run("ecq", 4, lr=0.1, levels=1)
+    tensors = len(simulator.workers[0].param_sizes)
+    assert len(calls) == simulator.workers[0].steps * tensors
+    for worker in simulator.workers[1:]:
+        assert torch.equal(worker.x, simulator.workers[0].x)
+
+
+def test_shared_value_outside_the_simulator_computes_every_time():
+    from gradkit.distributed.ops import Gathered, shared_value
+
+    calls = []
+    assert shared_value([1, 2], "k", lambda: calls.append(1) or 3) == 3
+    assert shared_value([1, 2], "k", lambda: calls.append(1) or 3) == 3
+    assert len(calls) == 2
+    gathered = Gathered([1, 2], {})
+    assert shared_value(gathered, "k", lambda: calls.append(1) or 4) == 4
+    assert shared_value(Gathered([1, 2], gathered.shared), "k", lambda: 5) == 4

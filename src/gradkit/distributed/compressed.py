@@ -30,6 +30,7 @@ from gradkit.compress import (
     pack_signs,
     unpack_signs,
 )
+from gradkit.distributed import ops
 from gradkit.distributed.hyper import ATTACKS
 from gradkit.distributed.sharding import derived_seed
 from gradkit.distributed.worker import Worker
@@ -171,10 +172,13 @@ def gather_payloads(worker: Worker, payloads: list[Payload]):
     for rank, (received, sizes) in enumerate(zip(messages, rank_sizes, strict=True)):
         for (i, name), t in zip(names, _unpack(received, sizes, dtypes), strict=True):
             gathered[i][rank][name] = t
-    return [
-        [Payload(t, 0, p.shape, p.dtype) for t in per_rank]
-        for p, per_rank in zip(payloads, gathered, strict=True)
-    ]
+    return ops.Gathered(
+        (
+            [Payload(t, 0, p.shape, p.dtype) for t in per_rank]
+            for p, per_rank in zip(payloads, gathered, strict=True)
+        ),
+        getattr(messages, "shared", None),
+    )
 
 
 def compressed_sgd(
@@ -201,8 +205,13 @@ def compressed_sgd(
         payloads = [encode(codec, part) for codec, part in zip(codecs, parts, strict=True)]
         worker.count("payload_bits", sum(p.bits for p in payloads))
         gathered = yield from gather_payloads(worker, payloads)
-        means = [decode_mean(c, g) for c, g in zip(codecs, gathered, strict=True)]
-        worker.apply(torch.cat(means), lr, momentum)
+        # decoding reads only the payloads and the codecs' configuration, the same on all workers
+        mean = ops.shared_value(
+            gathered,
+            "mean",
+            lambda: torch.cat([decode_mean(c, g) for c, g in zip(codecs, gathered, strict=True)]),
+        )
+        worker.apply(mean, lr, momentum)
 
 
 def qsgd_codec(levels: int, bucket_size: int, norm: Literal["l2", "max"]):

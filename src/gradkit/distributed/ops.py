@@ -60,6 +60,30 @@ class AllReduce:
         return tensor_bytes(self.tensor)
 
 
+class Gathered(list):
+    """An all-gather's result, one entry per rank. ``shared`` is a dict that the simulator gives
+    every worker of the same collective (the one object), so a value computed from the gathered
+    entries alone, such as their decoded mean, is computed once instead of once per worker; a
+    real driver gives each worker its own empty one (each process computes it, as it must)."""
+
+    def __init__(self, entries=(), shared: dict | None = None):
+        super().__init__(entries)
+        self.shared = {} if shared is None else shared
+
+
+def shared_value(gathered: list, key: str, compute):
+    """``compute()``, or the value another worker of the same collective already computed for
+    ``key`` (see :class:`Gathered`). Only for values that depend on the gathered entries and on
+    configuration every worker shares, never on a worker's own state; callers must not modify
+    it in place."""
+    shared = getattr(gathered, "shared", None)
+    if shared is None:
+        return compute()
+    if key not in shared:
+        shared[key] = compute()
+    return shared[key]
+
+
 @dataclass(frozen=True, eq=False)
 class AllGather:
     tensor: Tensor

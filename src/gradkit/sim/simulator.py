@@ -370,8 +370,11 @@ def _complete_collective(calls: dict[int, ops.Operation], n: int, cluster: Clust
     else:
         value, cost = calls[first.src].tensor, network.broadcast(n, nbytes)
     # every worker owns its result, as over a real network
+    shared: dict = {}
     copies = {
-        r: [t.clone() for t in value] if isinstance(value, list) else value.clone()
+        r: ops.Gathered([t.clone() for t in value], shared)
+        if isinstance(value, list)
+        else value.clone()
         for r in range(n)
     }
     return copies, cost
