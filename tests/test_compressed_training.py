@@ -111,7 +111,9 @@ def test_simulated_workers_decode_each_gathered_round_once(monkeypatch):
     calls = []
     decode = compressed.decode_mean
     monkeypatch.setattr(
-        compressed, "decode_mean", lambda codec, payloads: calls.append(1) or decode(codec, payloads)
+        compressed,
+        "decode_mean",
+        lambda codec, payloads: calls.append(1) or decode(codec, payloads),
     )
     simulator, _ = run("ecq", 4, lr=0.1, levels=1)
     tensors = len(simulator.workers[0].param_sizes)
