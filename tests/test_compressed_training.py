@@ -126,9 +126,9 @@ def test_shared_value_outside_the_simulator_computes_every_time():
     from gradkit.distributed.ops import Gathered, shared_value
 
     calls = []
-    assert shared_value([1, 2], "k", lambda: calls.append(1) or 3) == 3
-    assert shared_value([1, 2], "k", lambda: calls.append(1) or 3) == 3
+    assert shared_value([1, 2], "k", lambda _: calls.append(1) or 3) == 3
+    assert shared_value([1, 2], "k", lambda _: calls.append(1) or 3) == 3
     assert len(calls) == 2
     gathered = Gathered([1, 2], {})
-    assert shared_value(gathered, "k", lambda: calls.append(1) or 4) == 4
-    assert shared_value(Gathered([1, 2], gathered.shared), "k", lambda: 5) == 4
+    assert shared_value(gathered, "k", lambda _: calls.append(1) or 4) == 4
+    assert shared_value(Gathered([1, 2], gathered.shared), "k", lambda _: 5) == 4

@@ -209,7 +209,9 @@ def compressed_sgd(
         mean = ops.shared_value(
             gathered,
             "mean",
-            lambda: torch.cat([decode_mean(c, g) for c, g in zip(codecs, gathered, strict=True)]),
+            lambda rounds: torch.cat(
+                [decode_mean(c, g) for c, g in zip(codecs, rounds, strict=True)]
+            ),
         )
         worker.apply(mean, lr, momentum)
 
