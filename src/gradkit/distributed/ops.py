@@ -72,10 +72,10 @@ class Gathered(list):
 
 
 def shared_value(gathered: list, key: str, compute):
-    """``compute(gathered)``, or the value another worker of the same collective already computed for
-    ``key`` (see :class:`Gathered`). Only for values that depend on the gathered entries and on
-    configuration every worker shares, never on a worker's own state; callers must not modify
-    it in place."""
+    """``compute(gathered)``, or the value another worker of the same collective already
+    computed for ``key`` (see :class:`Gathered`). Only for values that depend on the gathered
+    entries and on configuration every worker shares, never on a worker's own state; callers
+    must not modify it in place."""
     shared = getattr(gathered, "shared", None)
     if shared is None:
         return compute(gathered)
