@@ -146,6 +146,7 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="adam-is-sign-times-variance",
+    notes="In terms of this ratio, Adam coordinate scaling rule looks as follows",
     statement=(
         "In terms of the noise-to-signal ratio, Adam's coordinate scaling is the sign of the "
         "gradient times a variance-adaptation factor sqrt(1/(1+eta^2))."

@@ -137,6 +137,10 @@ def _criterion(what: str) -> str:
 
 SLOW_WORKER = Claim(
     id="adpsgd-tolerates-slow-worker",
+    notes=(
+        "The scaling difference was especially dramatic when there's a slow worker or a "
+        "slowdown in network links."
+    ),
     statement=(
         "In a heterogeneous environment (one worker slowed 2x-100x), AllReduce and D-PSGD epoch "
         "times follow the straggler while AD-PSGD's barely change; AD-PSGD outperforms them "
@@ -154,6 +158,10 @@ SLOW_WORKER = Claim(
 
 SLOW_NETWORK = Claim(
     id="adpsgd-tolerates-slow-network",
+    notes=(
+        "The scaling difference was especially dramatic when there's a slow worker or a "
+        "slowdown in network links."
+    ),
     statement=(
         "AD-PSGD keeps most of its speed on a slow or shared network, where synchronous "
         "averaging waits for every transfer."

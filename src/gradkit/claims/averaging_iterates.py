@@ -176,6 +176,11 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="averaging-iterates-beats-averaging-gradients",
+    notes=(
+        "Basically, combining iterates is more stable than combining gradients. This scheme "
+        "lets enables convergence without requiring aggressively shrinking step sizes, like in "
+        "the previous paper."
+    ),
     statement=(
         "With a server that averages the workers' iterates (DAve-PG), a fixed step converges "
         "linearly whatever the delays, where applying stale gradients stalls or diverges with "

@@ -191,8 +191,8 @@ class RunContext:
 class Claim:
     """A statement of the notes, turned into an experiment with a criterion fixed in code.
 
-    ``criterion`` states, before anything runs, the ordering or ratio that decides the verdict;
-    ``run`` implements exactly that criterion.
+    ``criterion`` states, before anything runs, the ordering or ratio that decides the verdict,
+    read from ``notes`` (the notes' sentence); ``run`` implements exactly that criterion.
     """
 
     id: str
@@ -202,6 +202,10 @@ class Claim:
     run: Callable[[RunContext], ClaimResult]
     reported: str = ""  # the paper's own number for what the claim measures, where it has one
     timed: bool = False  # measures wall-clock time: `gradkit reproduce` runs it alone
+    notes: str = ""
+    """The notes' own sentence the criterion reads, verbatim (docs/ICML2018-notes.md); where the
+    claim tests the paper beyond the notes, the notes' nearest sentence, and the criterion says
+    so."""
 
 
 def per_seed(outcomes: dict[str, dict[str, MethodOutcome]], metric: str):

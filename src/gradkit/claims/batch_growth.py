@@ -119,6 +119,7 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="batch-grows-with-noise",
+    notes="expression for how to increase batch size in response to gradient noise",
     statement=(
         "The inner-product test, used with plain SGD, increases the batch as gradient noise "
         "comes to dominate, and reaches a lower loss than fixed batches at equal work."

@@ -62,6 +62,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="noise-stability-means-compressible",
+    notes=(
+        'You can then use this "noise stability" to prove that neural network is compressible —'
+        " throwing out a lot of the weights is possible without changing numerics much."
+    ),
     statement=(
         "A network trained on true labels (noise-stable) compresses to fewer effective "
         "parameters than one trained on random labels, at the same loss of accuracy."

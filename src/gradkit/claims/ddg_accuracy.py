@@ -103,6 +103,7 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="ddg-matches-backprop-accuracy",
+    notes="They see 2x speed-up by going 2 GPUS->4 GPUS with no loss in accuracy.",
     statement="Decoupled parallel backpropagation (layers on different devices, each stage "
     "updated with its delayed gradient) trains deep networks without loss of accuracy.",
     source="Huo, Gu, Yang & Huang, Decoupled Parallel Backpropagation with Convergence "

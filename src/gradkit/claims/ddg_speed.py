@@ -85,6 +85,7 @@ def _figure(times: dict[str, list[float]], speedups: dict[int, float]) -> Figure
 
 CLAIM = Claim(
     id="ddg-speeds-up-with-more-stages",
+    notes="They see 2x speed-up by going 2 GPUS->4 GPUS with no loss in accuracy.",
     statement="Placing layers on different devices and decoupling their backward passes speeds "
     "training up: about 2x going from 2 to 4 devices.",
     source="Huo, Gu, Yang & Huang, ICML 2018 (arXiv 1804.10574); the notes",

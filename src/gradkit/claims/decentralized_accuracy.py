@@ -80,6 +80,11 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="decentralized-beats-centralized-accuracy",
+    notes=(
+        "Also, unexpectedly, decentralized version of the algorithm (AD-PSGD) achieved higher "
+        "accuracy than centralized version (D-PSGD) after same number of epochs, similar to "
+        "AllReduce."
+    ),
     statement=(
         "The notes report AD-PSGD reaching a higher accuracy than D-PSGD after the same number "
         "of epochs (the asynchronous randomized averaging acting as a regulariser)."

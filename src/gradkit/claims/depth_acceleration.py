@@ -92,6 +92,12 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="depth-accelerates-l4-not-l2",
+    notes=(
+        "Counter-intuitively, you can accelerate optimization by making network deeper, and "
+        "there's a simple synthetic optimization problem where this was demonstrated. The task "
+        "is L4 regression. Note that if you replace it with L2 regression, the extra hidden "
+        "layer no longer helps."
+    ),
     statement=(
         "Overparameterizing a linear model by depth accelerates gradient descent on l4 "
         "regression (more than AdaGrad does), but not on l2 regression; the end-to-end update "

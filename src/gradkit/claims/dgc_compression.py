@@ -131,6 +131,7 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="dgc-compresses-without-loss",
+    notes="they claim 1000x compression — by sending only the most significant gradient entries.",
     statement=(
         "99.9% of the gradient exchange in distributed SGD is redundant: Deep Gradient "
         "Compression reaches compression ratios of 270x to 600x without losing accuracy."

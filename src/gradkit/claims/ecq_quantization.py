@@ -251,6 +251,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="ecq-beats-plain-quantization",
+    notes=(
+        "The notable part is the compensation approach they used to correct for quantization "
+        "error — store errors locally and fold them into next step's gradients"
+    ),
     statement=(
         "Error-compensated quantization (ECQ-SGD) compresses gradients by up to two orders of "
         "magnitude without performance degradation; the same quantizer without compensation "

@@ -104,6 +104,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="ggt-helps-when-ill-conditioned",
+    notes=(
+        "Plotting eigenvalues, they show that RNN task gradients are much worse conditioned, "
+        "which would lead one to expect more benefit from second order method."
+    ),
     statement=(
         "GGT (full-matrix adaptive regularization through a window of gradients) beats diagonal "
         "methods on ill-conditioned problems, and the advantage comes from the off-diagonal "

@@ -82,6 +82,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="gradient-window-is-low-rank",
+    notes=(
+        "Note that this matrix has low rank, and this inverse can be computed more efficiently "
+        "in terms of the following matrix."
+    ),
     statement=(
         "The window of recent gradients GGT preconditions with is effectively low-rank: a few "
         "leading singular values carry most of its mass, and the spectrum changes during training."

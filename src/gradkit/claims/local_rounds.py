@@ -111,6 +111,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="local-rounds-pay-when-communication-is-slow",
+    notes=(
+        "The key idea is that instead of parameter server averaging gradients, it averages "
+        "parameter values."
+    ),
     statement="DAve-RPG adapts to the cost of communication: with slow links, several local "
     "proximal-gradient rounds per message (p = 4) reach the optimum sooner than one.",
     source="Mishchenko, Iutzeler, Malick & Amini, ICML 2018 (mishchenko18a), abstract; "

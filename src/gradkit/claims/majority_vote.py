@@ -166,6 +166,11 @@ def run_byzantine(ctx: RunContext) -> ClaimResult:
 
 SIGNSGD_MAJORITY_VOTE = Claim(
     id="signsgd-majority-vote",
+    notes=(
+        "For multiple workers, workers send 1/-1 and do majority vote to decide on the "
+        "aggregated value. The crazy thing is that this doesn't appear to lose accuracy "
+        "compared to Adam."
+    ),
     statement=(
         "With multiple workers each sending the sign (+1/-1) of its gradient's momentum and a "
         "majority vote deciding the aggregated value, training 'doesn't appear to lose accuracy "
@@ -192,6 +197,10 @@ SIGNSGD_MAJORITY_VOTE = Claim(
 
 BYZANTINE = Claim(
     id="majority-vote-is-byzantine-tolerant",
+    notes=(
+        "For multiple workers, workers send 1/-1 and do majority vote to decide on the "
+        "aggregated value."
+    ),
     statement=(
         "Majority vote is robust when up to half of the workers are adversarial: with 3 of 7 "
         "inverting their signs it still converges, while mean aggregation degrades."

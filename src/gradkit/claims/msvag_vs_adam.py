@@ -93,6 +93,11 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="msvag-vs-adam",
+    notes=(
+        '"Square root free" version of Adam is called "Stochastic Variance Adapted Gradient" '
+        "and they show it helps in some problems. In the graph below, green is Adam and red is "
+        "SVAG."
+    ),
     statement=(
         "'Square root free' Adam (variance adaptation without the square root, applied to "
         "momentum SGD: M-SVAG) 'helps in some problems' (the notes), against Adam."

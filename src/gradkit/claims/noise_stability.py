@@ -85,6 +85,11 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="trained-nets-are-noise-stable",
+    notes=(
+        'Basically trained neural net will "reject" Gaussian noise injected at intermediate '
+        "layers — a few layers down the road, injected noise is attenuated and original "
+        "activations are mostly unchanged."
+    ),
     statement=(
         "Noise injected into a trained network attenuates as it propagates to the output; it "
         "attenuates less in a network trained on random labels and at initialisation."

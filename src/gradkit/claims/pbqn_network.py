@@ -84,6 +84,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="pbqn-on-a-small-network",
+    notes=(
+        "The algorithm seemed quite complex to describe, but I think the two contributions seem"
+        " useful on their own:"
+    ),
     statement="Progressive-batching L-BFGS trains a convolutional network to a training loss "
     "comparable to Adam's per epoch.",
     source="Bollapragada, Mudigere, Nocedal, Shi & Tang, ICML 2018 (arXiv 1802.05374)",

@@ -128,6 +128,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="progressive-batching-saves-work",
+    notes=(
+        "The main contribution of this paper seems to be the test on how to increase sample "
+        "size to make l-BFGS step reliable."
+    ),
     statement=(
         "L-BFGS with progressive batching (the inner-product test on the quasi-Newton direction, "
         "a stochastic Armijo search, curvature pairs on the overlap of consecutive samples) "

@@ -79,6 +79,7 @@ def run_claim(claim_id: str, ctx: RunContext) -> ReportEntry:
         result.table,
         result.figure,
         claim.reported,
+        claim.notes,
     )
 
 

@@ -101,6 +101,7 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="perturbation-escapes-saddles",
+    notes="perturbed SGD can escape saddle points",
     statement="Gradient descent started at a strict saddle point stays there; perturbed gradient "
     "descent escapes, in a number of iterations that depends on the dimension only "
     "polylogarithmically.",

@@ -103,6 +103,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="shampoo-trains-without-batchnorm",
+    notes=(
+        "The impressive result is that using this optimizer they are able to do away with "
+        "batch-norm layers, and optimize to 5% error on CIFAR using just convolutional layers."
+    ),
     statement=(
         "With Shampoo a convolutional network can 'do away with batch-norm layers' (the notes): "
         "trained without them, it reaches the accuracy of the same network with batch norm "

@@ -117,6 +117,11 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="shampoo-beats-diagonal-on-convex",
+    notes=(
+        "Another approach to make full-matrix AdaGrad efficient. The idea is that gradients are"
+        " shaped as matrices (fully connected layer) or 4D tensors (convolution), and "
+        "preconditioning along individual dimensions is much cheaper than per-element."
+    ),
     statement=(
         "On convex problems Shampoo's per-dimension (Kronecker-factored) preconditioner converges "
         "faster than diagonal adaptive methods."

@@ -105,6 +105,7 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="sign-depends-on-geometry",
+    notes=('Gives a nice to understand version of Adam in terms of "noise-to-signal ratio".'),
     statement=(
         "Whether the sign helps depends on geometry: sign descent gains over SGD when the "
         "Hessian is axis-aligned (diagonally dominant) and loses that gain when it is rotated."

@@ -109,6 +109,7 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="signum-matches-adam",
+    notes="The crazy thing is that this doesn't appear to lose accuracy compared to Adam.",
     statement="signSGD's momentum counterpart (Signum) 'doesn't appear to lose accuracy compared "
     "to Adam' (the notes, on signSGD).",
     source="Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems, ICML 2018",

@@ -136,6 +136,10 @@ def run(ctx: RunContext) -> ClaimResult:
 
 CLAIM = Claim(
     id="async-sgd-survives-unbounded-delays",
+    notes=(
+        "In this paper they show that they can even grow grow polynomially, and you'd still "
+        "converge to global minimum for a class of convex problems."
+    ),
     statement=(
         "Asynchronous SGD converges even when gradient delays grow without bound, polynomially "
         "or linearly in the update count, provided the step sizes decay fast enough (a "

@@ -30,6 +30,7 @@ class ReportEntry:
     table: list[dict[str, Any]] = field(default_factory=list)
     figure: Figure | None = None
     reported: str = ""  # the paper's number for what the claim measures, if it reports one
+    notes: str = ""  # the notes' sentence the criterion reads
 
     @property
     def figure_name(self) -> str:
@@ -66,6 +67,7 @@ def write_report(records: list[ReportEntry], out: Path, meta: dict[str, Any]) ->
                 "id": r.id,
                 "statement": r.statement,
                 "source": r.source,
+                "notes": r.notes,
                 "criterion": r.criterion,
                 "verdict": r.verdict,
                 "summary": r.summary,
@@ -148,6 +150,7 @@ def markdown(records: list[ReportEntry], meta: dict[str, Any], figures: dict[str
             f"## {r.id}: {r.verdict}\n",
             f"> {r.statement}\n",
             f"*Source:* {r.source}\n",
+            *([f"*The notes:* “{r.notes}”\n"] if r.notes else []),
             f"*Criterion (fixed before running):* {r.criterion}\n",
             *(
                 [f"*Setting (ours vs the paper's):* {r.numbers['setting']}\n"]
@@ -196,7 +199,8 @@ def html_page(records: list[ReportEntry], meta: dict[str, Any], figures: dict[st
             f'<section id="{r.id}"><h2>{r.id} {_badge(r.verdict)}</h2>'
             f"<blockquote>{html.escape(r.statement)}</blockquote>"
             f"<p><b>Source:</b> {html.escape(r.source)}</p>"
-            f"<p><b>Criterion (fixed before running):</b> {html.escape(r.criterion)}</p>"
+            + (f"<p><b>The notes:</b> “{html.escape(r.notes)}”</p>" if r.notes else "")
+            + f"<p><b>Criterion (fixed before running):</b> {html.escape(r.criterion)}</p>"
             + (
                 f"<p><b>Setting (ours vs the paper's):</b> {html.escape(r.numbers['setting'])}</p>"
                 if "setting" in r.numbers
