@@ -610,6 +610,8 @@ def test_compressibility_reports_random_labels():
     parameters = {"true": seeds(5e4, 2.5e3, pattern=0), "random": seeds(2e5, 0, pattern=1)}
     assert compressibility.reported(parameters, fits()).endswith(", yes")
     assert compressibility.reported(parameters, fits(random=0.5)).startswith("not compared")
+    settled = {**parameters, "true": parameters["true"] * 2}  # settling gave it more seeds
+    assert "(3 seeds)" in compressibility.reported(settled, fits())
 
 
 # ---- orthogonal-init-trains-very-deep-tanh -----------------------------------------------------

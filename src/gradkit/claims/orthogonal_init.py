@@ -107,25 +107,21 @@ def reported(loss: dict[int, dict[str, list[float]]]) -> dict[str, str]:
     logs = {depth: {i: st.logs(v) for i, v in per.items()} for depth, per in loss.items()}
 
     def gap(depth: int) -> list[float]:  # per seed: log(loss delta-orthogonal / loss Gaussian)
-        return [a - b for a, b in zip(*common(*(logs[depth][i] for i in JUDGED)), strict=True)]
+        return [
+            a - b for a, b in zip(*st.common_seeds(*(logs[depth][i] for i in JUDGED)), strict=True)
+        ]
 
     worse = [
-        st.paired_interval(*common(logs[deepest][c], logs[deepest]["delta-orthogonal"]))
+        st.paired_interval(*st.common_seeds(logs[deepest][c], logs[deepest]["delta-orthogonal"]))
         for c in OFF_CRITICAL
     ]
-    grows = st.paired_interval(*common(gap(deepest), gap(shallowest)))
+    grows = st.paired_interval(*st.common_seeds(gap(deepest), gap(shallowest)))
     return {
         f"off-critical trains worse at depth {deepest}": st.all_of(
             [st.greater(w) for w in worse]
         ).value,
         "advantage grows with depth": f"{grows}, {st.less(grows).value}",
     }
-
-
-def common(a: list[float], b: list[float]) -> tuple[list[float], list[float]]:
-    """``a`` and ``b`` cut to the seeds both ran (the first ``min(len(a), len(b))``)."""
-    n = min(len(a), len(b))
-    return a[:n], b[:n]
 
 
 def spreads(ctx: RunContext, inits, depth: int, count: int) -> dict[str, list[float]]:
