@@ -35,7 +35,7 @@ STABILITY_LR = 1e-3
 
 
 STABILITY_EPOCHS = {"true": (30, 60), "random": (150, 300), "init": (1, 1)}
-"""(quick, full) epochs of each net of :func:`stability_runs`: enough for both trained nets
+"""(quick, full) epochs of each net of :func:`stability_outcomes`: enough for both trained nets
 to fit their labels (smoke: 2)."""
 
 
