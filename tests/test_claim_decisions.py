@@ -493,14 +493,19 @@ def test_pbqn_network_decision(ratio, spread, expected):
     ("gd", "pgd", "expected"),
     [
         ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [50, 55]}, HOLDS),
-        ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [80, 90]}, FAILS),  # grew > 2x
+        ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [80, 90]}, HOLDS),  # growth reported
         ({10: [1001], 10000: [12]}, {10: [35, 40], 10000: [50, 55]}, FAILS),  # GD escaped
         ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [50, 1001]}, UNSURE),  # one stayed
-        ({10: [1001], 10000: [1001]}, {10: [30, 30], 10000: [60, 60]}, HOLDS),  # 2x counts
+        ({10: [1001], 10000: [1001]}, {10: [35, 40], 10000: [1000, 1000]}, HOLDS),  # at budget
     ],
 )
 def test_saddle_escape_decision(gd, pgd, expected):
     assert saddle_escape.decide(gd, pgd, budget=1000)[0] == expected
+
+
+def test_saddle_escape_growth_is_reported_not_judged():
+    assert "grew 2.00x from d=10 to d=10000" in saddle_escape.growth({10: [30], 10000: [60]}, 1000)
+    assert "no growth ratio" in saddle_escape.growth({10: [30], 10000: [1001]}, 1000)
 
 
 # ---- depth-accelerates-l4-not-l2 ---------------------------------------------------------------
@@ -524,54 +529,89 @@ def depth_case(l4, l2):
     ("l4", "l2", "expected"),
     [
         ((100, 30, 40, 80), (30, 50), HOLDS),
+        ((100, 30, 40, 20), (30, 50), HOLDS),  # AdaGrad faster still: reported, not judged
         ((100, 30, 250, 80), (30, 50), FAILS),  # depth 3 slower on l4
         ((100, 30, 40, 80), (60, 20), FAILS),  # depth 2 accelerates l2 too
         ((100, 30, 40, 80), (30, 24), UNSURE),  # right at the 0.8 margin
-        ((5001, 5001, 5001, 80), (30, 50), FAILS),  # no GD reaches what AdaGrad reaches
+        ((100, 30, 40, 80), (30, 18), FAILS),  # a 1.67x speed-up on l2 helps
+        ((100, 30, 40, 80), (30, 90), HOLDS),  # slower on l2 does not help either
+        ((5001, 5001, 5001, 80), (30, 50), UNSURE),  # no GD reaches the target: unknown
     ],
 )
 def test_depth_acceleration_decision(l4, l2, expected):
     assert depth_acceleration.decide(depth_case(l4, l2), budget=5000)[0] == expected
 
 
+def test_depth_acceleration_reports_adagrad():
+    paper = depth_acceleration.reported(depth_case((100, 30, 40, 20), (30, 50)), budget=5000)
+    assert set(paper) == {f"l4: log(GD, depth {n} / AdaGrad)" for n in (2, 3)}
+    assert all(v.endswith("faster: no") for v in paper.values())
+
+
 # ---- trained-nets-are-noise-stable and noise-stability-means-compressible ----------------------
 
 
-@pytest.mark.parametrize(
-    ("true", "random", "init", "fitted", "expected"),
-    [
-        (0.05, 0.15, 0.09, 1.0, HOLDS),
-        (0.05, 0.04, 0.09, 1.0, FAILS),  # the random-label net attenuates more
-        (0.12, 0.15, 0.2, 1.0, FAILS),  # the trained net amplifies the noise (> 0.1)
-        (0.05, 0.15, 0.09, 0.9, UNSURE),  # a net did not fit its labels
-    ],
-)
-def test_noise_stability_decision(true, random, init, fitted, expected):
-    attenuation = {
+def stability_case(true, random, init):
+    return {
         "true": seeds(true, 0.05 * true, pattern=0),
         "random": seeds(random, 0.05 * random, pattern=1),
         "init": seeds(init, 0.05 * init, pattern=2),
     }
-    accuracy = {"true": [1.0] * 3, "random": [fitted] * 3, "init": [0.1] * 3}
-    assert noise_stability.decide(attenuation, accuracy)[0] == expected
+
+
+def fits(true=1.0, random=1.0):
+    return {"true": [true] * 3, "random": [random] * 3, "init": [0.1] * 3}
 
 
 @pytest.mark.parametrize(
-    ("true", "random", "fitted", "expected"),
+    ("true", "random", "init", "accuracy", "expected"),
     [
-        (5e4, 2e5, 1.0, HOLDS),
-        (2e5, 2e5, 1.0, UNSURE),
-        (2e5, 5e4, 1.0, FAILS),
-        (5e4, 2e5, 0.5, UNSURE),
+        (0.05, 0.15, 0.09, fits(), HOLDS),
+        (0.05, 0.04, 0.09, fits(), HOLDS),  # the random-label net attenuates more: reported
+        (0.05, 0.15, 0.09, fits(random=0.9), HOLDS),  # the random-label net did not fit
+        (0.05, 0.15, 0.04, fits(), FAILS),  # the untrained net attenuates more
+        (0.12, 0.15, 0.2, fits(), FAILS),  # the trained net amplifies the noise (> 0.1)
+        (0.1, 0.15, 0.2, fits(), UNSURE),  # attenuation right at the injected size
+        (0.05, 0.15, 0.09, fits(true=0.9), UNSURE),  # the true-label net did not fit
     ],
 )
-def test_compressibility_decision(true, random, fitted, expected):
-    parameters = {
-        "true": seeds(true, 0.05 * true, pattern=0),
-        "random": seeds(random, 0, pattern=1),
-    }
-    accuracy = {"true": [1.0] * 3, "random": [fitted] * 3}
-    assert compressibility.decide(parameters, accuracy)[0] == expected
+def test_noise_stability_decision(true, random, init, accuracy, expected):
+    attenuation = stability_case(true, random, init)
+    assert noise_stability.decide(attenuation, accuracy)[0] == expected
+
+
+def test_noise_stability_reports_random_labels():
+    case = stability_case(0.05, 0.15, 0.09)
+    assert noise_stability.reported(case, fits()).endswith(", yes")
+    assert noise_stability.reported(case, fits(random=0.9)).startswith("not compared")
+
+
+FULL = 216586
+
+
+@pytest.mark.parametrize(
+    ("true", "accuracy", "expected"),
+    [
+        ([63000, 63000, 63000], fits(), HOLDS),  # rank 32 on every seed: 29% kept
+        ([63000, 63000, 118000], fits(), UNSURE),  # one seed needs rank 64 (54%)
+        ([118000, 118000, 118000], fits(), FAILS),  # 54% kept: not half thrown out
+        ([FULL, FULL, FULL], fits(), FAILS),  # no rank keeps the accuracy
+        ([FULL / 2] * 3, fits(), FAILS),  # exactly half kept is not below the bound
+        ([63000, 63000, 63000], fits(random=0.5), HOLDS),  # the random-label net is reported
+        ([63000, 63000, 63000], fits(true=0.9), UNSURE),  # the true-label net did not fit
+    ],
+)
+def test_compressibility_decision(true, accuracy, expected):
+    parameters = {"true": true, "random": [FULL] * 3}
+    assert compressibility.decide(parameters, FULL, accuracy)[0] == expected
+
+
+def test_compressibility_reports_random_labels():
+    parameters = {"true": seeds(5e4, 2.5e3, pattern=0), "random": seeds(2e5, 0, pattern=1)}
+    assert compressibility.reported(parameters, fits()).endswith(", yes")
+    assert compressibility.reported(parameters, fits(random=0.5)).startswith("not compared")
+    settled = {**parameters, "true": parameters["true"] * 2}  # settling gave it more seeds
+    assert "(3 seeds)" in compressibility.reported(settled, fits())
 
 
 # ---- orthogonal-init-trains-very-deep-tanh -----------------------------------------------------
@@ -598,8 +638,8 @@ ISOMETRIC = {"delta-orthogonal": seeds(0.7, 0.05, pattern=0), "gaussian": seeds(
         ((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, 2.3), ISOMETRIC, HOLDS),
         ((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, math.inf), ISOMETRIC, HOLDS),  # chaotic diverged
         ((0.05, 0.04, 2.3, 0.3), (0.5, 0.17, 2.3, 2.3), ISOMETRIC, FAILS),  # Gaussian faster
-        ((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, 0.1), ISOMETRIC, FAILS),  # chaotic trains
-        ((0.02, 0.08, 2.3, 0.3), (0.17, 0.5, 2.3, 2.3), ISOMETRIC, FAILS),  # advantage shrinks
+        ((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, 0.1), ISOMETRIC, HOLDS),  # chaotic: reported
+        ((0.02, 0.08, 2.3, 0.3), (0.17, 0.5, 2.3, 2.3), ISOMETRIC, HOLDS),  # growth: reported
         ((0.05, 0.04, 2.3, 0.3), (0.17, 0.175, 2.3, 2.3), ISOMETRIC, UNSURE),  # within the spread
         (
             (0.05, 0.04, 2.3, 0.3),
@@ -607,10 +647,33 @@ ISOMETRIC = {"delta-orthogonal": seeds(0.7, 0.05, pattern=0), "gaussian": seeds(
             {"delta-orthogonal": [0.7, 12, 0.7], "gaussian": [11, 0.5, 11]},
             UNSURE,  # the spectra disagree across seeds
         ),
+        (
+            (0.05, 0.04, 2.3, 0.3),
+            (0.17, 0.5, 2.3, 2.3),
+            {"delta-orthogonal": [11, 12, 11.5], "gaussian": seeds(0.7, 0.05)},
+            FAILS,  # the Gaussian body is the isometric one
+        ),
     ],
 )
 def test_orthogonal_init_decision(shallow, deep, spread, expected):
-    assert orthogonal_init.decide(init_case(shallow, deep), spread)[0] == expected
+    assert orthogonal_init.decide(init_case(shallow, deep)[48], spread)[0] == expected
+
+
+def test_orthogonal_init_reports_the_papers_parts():
+    paper = orthogonal_init.reported(init_case((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, 0.1)))
+    assert paper["off-critical trains worse at depth 48"] == "no"  # chaotic trains
+    assert paper["advantage grows with depth"].endswith(", yes")
+    shrinks = orthogonal_init.reported(init_case((0.02, 0.08, 2.3, 0.3), (0.17, 0.5, 2.3, 2.3)))
+    assert shrinks["advantage grows with depth"].endswith(", no")
+
+
+def test_orthogonal_init_reports_on_the_seeds_both_sides_ran():
+    case = init_case((0.05, 0.04, 2.3, 0.3), (0.17, 0.5, 2.3, 2.3))
+    for init in orthogonal_init.JUDGED:  # settling gave the judged cells three more seeds
+        case[48][init] = case[48][init] + case[48][init]
+    paper = orthogonal_init.reported(case)
+    assert "(3 seeds)" in paper["advantage grows with depth"]
+    assert paper["off-critical trains worse at depth 48"] == "yes"
 
 
 # ---- async-sgd-survives-unbounded-delays --------------------------------------------------------

@@ -1,6 +1,10 @@
 """Claim: gradient descent started at a strict saddle stays there; perturbed gradient descent
-escapes, in a number of iterations that grows only polylogarithmically with the dimension
-(Jin et al., ICML 2017)."""
+escapes (the notes: "perturbed SGD can escape saddle points", from Jin et al., ICML 2017).
+
+Judged: GD never leaves the saddle, PGD leaves it in every run. Reported, not judged (beyond the
+notes: the paper's): the escape time's growth with the dimension (polylogarithmic in the
+paper), as the ratio of the median at the largest dimension to that at the smallest and the
+slope per unit of ln d against the predicted one."""
 
 from __future__ import annotations
 
@@ -18,9 +22,6 @@ DIMENSIONS = (10, 100, 1000, 10000)
 ELL = 2.0  # the gradient's Lipschitz constant near the minima (f'' = 3 x_1^2 - 1 = 2 at x_1 = 1)
 LR = 0.5 / ELL  # the reference's eta = 0.5 / ell
 RADIUS, THRESHOLD, INTERVAL = 1e-3, 1e-3, 10
-MAX_GROWTH = 2.0
-"""Polylogarithmic growth: the median escape time at the largest dimension is at most this
-multiple of the smallest's (growth like sqrt(d) would multiply it by 32 over these dimensions)."""
 PREDICTED_SLOPE = 0.5 / math.log(1 + LR)
 """Iterations per unit of ln d: the perturbation puts about r / sqrt(d) along the escape
 direction, which GD then grows by (1 + lr |lambda_1|) per step."""
@@ -28,18 +29,31 @@ direction, which GD then grows by (1 + lr |lambda_1|) per step."""
 
 def decide(gd: dict[int, list[float]], pgd: dict[int, list[float]], budget: int):
     """``gd[d]``, ``pgd[d]``: escape iterations per seed (budget + 1 = never). Holds if GD never
-    escapes, PGD escapes in every run and the median PGD time at the largest d is <= MAX_GROWTH
-    times that at the smallest; does not hold if GD escapes, or PGD always escapes but grows
-    faster than that; inconclusive if some PGD run did not escape within the budget."""
-    dims = sorted(pgd)
+    escapes and PGD escapes in every run; does not hold if GD escapes; inconclusive if some
+    PGD run did not escape within the budget (the reason names how many)."""
     if any(v <= budget for values in gd.values() for v in values):
         return Verdict.DOES_NOT_HOLD, "gradient descent left the saddle"
-    if any(v > budget for values in pgd.values() for v in values):
-        return Verdict.INCONCLUSIVE, "some perturbed runs did not escape within the budget"
-    growth = statistics.median(pgd[dims[-1]]) / statistics.median(pgd[dims[0]])
-    if growth <= MAX_GROWTH:
-        return Verdict.HOLDS, f"escape time grew {growth:.2f}x from d={dims[0]} to d={dims[-1]}"
-    return Verdict.DOES_NOT_HOLD, f"escape time grew {growth:.2f}x (criterion <= {MAX_GROWTH:g}x)"
+    stayed = sum(v > budget for values in pgd.values() for v in values)
+    if stayed:
+        runs = sum(len(values) for values in pgd.values())
+        return (
+            Verdict.INCONCLUSIVE,
+            f"{stayed} of {runs} perturbed runs did not escape within {budget} iterations",
+        )
+    return Verdict.HOLDS, "gradient descent stayed, perturbed GD escaped in every run"
+
+
+def growth(pgd: dict[int, list[float]], budget: int) -> str:
+    """Reported, not judged: the median escape time at the largest dimension over that at the
+    smallest (medians past the budget are not escapes: then there is no ratio)."""
+    low, high = min(pgd), max(pgd)
+    first, last = statistics.median(pgd[low]), statistics.median(pgd[high])
+    if max(first, last) > budget:
+        return f"no growth ratio: a median run did not escape within {budget} iterations"
+    return (
+        f"escape time grew {last / first:.2f}x from d={low} to d={high} (the paper: "
+        f"polylogarithmic in d; growth like sqrt(d) would give {math.sqrt(high / low):.0f}x)"
+    )
 
 
 def spec(dimension: int, seed: int, method: str, iterations: int) -> RunSpec:
@@ -61,6 +75,7 @@ def run(ctx: RunContext) -> ClaimResult:
     pgd = {d: [r.metric("escape_iteration") for r in rs] for d, rs in pgd_records.items()}
     gd = {d: [r.metric("escape_iteration")] for d, r in gd_records.items()}
     verdict, reason = decide(gd, pgd, budget)
+    dependence = growth(pgd, budget)
     gd_escaped = "escaped" if any(v[0] <= budget for v in gd.values()) else "never escaped"
     medians = [statistics.median(pgd[d]) for d in dims]
     logs = np.log(dims)
@@ -71,8 +86,9 @@ def run(ctx: RunContext) -> ClaimResult:
         f"Perturbed GD (radius {RADIUS:g}, threshold {THRESHOLD:g}, interval {INTERVAL}), "
         f"median of {len(seeds)} seeds: "
         + ", ".join(f"d={d}: {m:g}" for d, m in zip(dims, medians, strict=True))
-        + f"; slope {slope:.2f} iterations per unit of ln d (predicted "
-        f"{PREDICTED_SLOPE:.2f}). {reason}."
+        + f". {reason[0].upper()}{reason[1:]}. Reported, not judged (the paper's, not the "
+        f"notes'): {dependence}; slope {slope:.2f} iterations per unit of ln d (predicted "
+        f"{PREDICTED_SLOPE:.2f})."
     )
     table = [
         {"dimension": d, "GD escape": "never" if gd[d][0] > budget else f"{gd[d][0]:g}",
@@ -81,7 +97,8 @@ def run(ctx: RunContext) -> ClaimResult:
         for d, m in zip(dims, medians, strict=True)
     ]  # fmt: skip
     numbers = {"budget": budget, "lr": LR, "radius": RADIUS, "pgd_escape": pgd, "gd_escape": gd,
-               "slope_per_ln_d": slope, "predicted_slope": PREDICTED_SLOPE}  # fmt: skip
+               "slope_per_ln_d": slope, "predicted_slope": PREDICTED_SLOPE,
+               "reported_dimension_dependence": dependence}  # fmt: skip
     fig = Figure(figsize=(10, 4), layout="tight")
     left, right = fig.subplots(1, 2)
     left.plot(dims, medians, "o-", label="perturbed GD, median")
@@ -103,17 +120,18 @@ CLAIM = Claim(
     id="perturbation-escapes-saddles",
     notes="perturbed SGD can escape saddle points",
     statement="Gradient descent started at a strict saddle point stays there; perturbed gradient "
-    "descent escapes, in a number of iterations that depends on the dimension only "
-    "polylogarithmically.",
+    "descent escapes.",
     source="Jin, Ge, Netrapalli, Kakade & Jordan, How to Escape Saddle Points Efficiently, "
     "ICML 2017 (arXiv 1703.00887)",
     criterion="f(x) = 1/2 sum lambda_i x_i^2 + x_1^4 / 4 (lambda_1 = -1, the others 1) from "
     f"x = 0, in float64, d in {{10, 100, 1000, 10000}}; gradient descent and gradkit's "
     f"PerturbedGD at lr {LR:g} (0.5 / ell), radius {RADIUS:g}, threshold {THRESHOLD:g}, interval "
-    f"{INTERVAL}; escape = the first iteration with f <= f(0) - 0.1; 10 seeds (20 full). Not a "
-    "tuned comparison: the claim is that GD cannot leave and PGD can. Holds if GD never escapes, "
-    f"PGD escapes in every run and its median escape time at d = 10000 is at most {MAX_GROWTH:g}x "
-    "that at d = 10; does not hold if GD escapes or the growth is larger; inconclusive if a "
-    "perturbed run does not escape within the budget.",
+    f"{INTERVAL}; escape = the first iteration with f <= f(0) - 0.1 within 1000 iterations "
+    "(3000 full); 10 seeds (20 full). Not a tuned comparison: the notes' claim is that "
+    "perturbation lets GD leave a saddle, so GD is the baseline. Holds if GD never escapes and "
+    "PGD escapes in every run; does not hold if GD escapes; inconclusive if a perturbed run "
+    "does not escape within the budget. Reported, not judged (beyond the notes: the paper's "
+    "polylogarithmic dependence on d): the median escape time at d = 10000 over that at "
+    "d = 10, and the slope per unit of ln d.",
     run=run,
 )

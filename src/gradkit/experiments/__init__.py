@@ -41,7 +41,7 @@ from gradkit.experiments.kinds import (
     proximal,
     simulated,
     stability_epochs,
-    stability_runs,
+    stability_outcomes,
     training,
 )
 from gradkit.experiments.runs import RunKind, RunRecord, RunSpec, run_kind
@@ -88,7 +88,7 @@ __all__ = [
     "search_lr",
     "simulated",
     "stability_epochs",
-    "stability_runs",
+    "stability_outcomes",
     "training",
     "tuned_runs",
 ]

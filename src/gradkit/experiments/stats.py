@@ -105,6 +105,13 @@ def paired_interval(
     return PairedInterval(mean, low, high, n, level)
 
 
+def common_seeds(a: Sequence[float], b: Sequence[float]) -> tuple[list[float], list[float]]:
+    """``a`` and ``b`` cut to the seeds both ran, the first ``min(len(a), len(b))`` (e.g. a
+    reported comparison with an outcome that settling gave more seeds)."""
+    n = min(len(a), len(b))
+    return list(a[:n]), list(b[:n])
+
+
 def drop_censored(
     a: Sequence[float], b: Sequence[float], censored_at: float
 ) -> tuple[list[float], list[float]]:

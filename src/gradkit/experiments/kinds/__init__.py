@@ -14,7 +14,7 @@ from gradkit.experiments.kinds.deep_cnn import deep_cnn, init_spectra
 from gradkit.experiments.kinds.deep_linear import deep_linear
 from gradkit.experiments.kinds.delay_tolerant import proximal
 from gradkit.experiments.kinds.logistic_work import logistic_work
-from gradkit.experiments.kinds.noise_stability import stability_epochs, stability_runs
+from gradkit.experiments.kinds.noise_stability import stability_epochs, stability_outcomes
 from gradkit.experiments.kinds.pipeline_speed import ddg_speed_run
 from gradkit.experiments.kinds.quadratic import noisy_quadratic
 from gradkit.experiments.kinds.quantization import quantization_error_run
@@ -38,7 +38,7 @@ __all__ = [
     "simulated",
     "spectra_of",
     "stability_epochs",
-    "stability_runs",
+    "stability_outcomes",
     "training",
     "window_spectra_spec",
 ]

@@ -1,10 +1,11 @@
 """Noise stability, cushions and compressibility of the digits MLP trained on true or random
-labels, or untrained (:func:`noise_stability_run`), and those runs for every seed
-(:func:`stability_runs`)."""
+labels, or untrained (:func:`noise_stability_run`), and those runs for every seed as outcomes
+that can run more seeds (:func:`stability_outcomes`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import time
 from collections.abc import Sequence
@@ -13,8 +14,9 @@ import torch
 
 from gradkit.analysis import layer_statistics, noise_stability, smallest_compression
 from gradkit.checks import InputError
-from gradkit.experiments.compare import Executor, runs_per_seed
+from gradkit.experiments.compare import Executor, Method, MethodOutcome
 from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
+from gradkit.experiments.search import LrRange
 from gradkit.tasks import datasets
 from gradkit.tasks.models import MLP
 from gradkit.tasks.training import fit
@@ -28,8 +30,12 @@ STABILITY_WIDTHS = (256, 256, 256, 256)
 RANDOM_LABEL_SAMPLES = 500
 
 
+STABILITY_LR = 1e-3
+"""Adam's rate for every trained net (fixed, not searched: each net only has to fit its labels)."""
+
+
 STABILITY_EPOCHS = {"true": (30, 60), "random": (150, 300), "init": (1, 1)}
-"""(quick, full) epochs of each net of :func:`stability_runs`: enough for both trained nets
+"""(quick, full) epochs of each net of :func:`stability_outcomes`: enough for both trained nets
 to fit their labels (smoke: 2)."""
 
 
@@ -110,17 +116,43 @@ def stability_epochs(net: str, scale: str) -> int:
     return {"smoke": min(2, quick), "quick": quick, "full": full}[scale]
 
 
-def stability_runs(
-    executor: Executor, nets: Sequence[str], seeds: Sequence[int], scale: str, relative: float
-) -> dict[str, list[RunRecord]]:
-    """:func:`noise_stability_run` of each net ("true", "random",
-    "init") for every seed, with the epochs of :data:`STABILITY_EPOCHS` at ``scale`` (shared,
-    so claims probing the same nets share the cached runs)."""
+def stability_spec(
+    relative: float, method: Method, lr: float, budget: int, seed: int, tuning: bool = False
+) -> RunSpec:
+    """:func:`noise_stability_run` of the net ``method.name`` ("true", "random", "init") at
+    ``lr`` for ``budget`` epochs, noise ``relative`` (a spec factory once ``relative`` is bound;
+    ``tuning`` is unused: these nets are not tuned)."""
+    return RunSpec.of(
+        noise_stability_run,
+        labels=method.name,
+        seed=seed,
+        epochs=budget,
+        lr=lr,
+        relative=relative,
+    )
 
-    def make(net: str, seed: int) -> RunSpec:
-        epochs = stability_epochs(net, scale)
-        return RunSpec.of(
-            noise_stability_run, labels=net, seed=seed, epochs=epochs, relative=relative
+
+def stability_outcomes(
+    executor: Executor,
+    nets: dict[str, str],
+    seeds: Sequence[int],
+    scale: str,
+    relative: float,
+) -> dict[str, MethodOutcome]:
+    """Each net of ``nets`` (name -> label) run with every seed at Adam's STABILITY_LR for its
+    :func:`stability_epochs` at ``scale``, as an outcome at that fixed rate that can run more
+    seeds (``RunContext.settle``). Claims probing the same nets with the same ``relative``
+    share the (cached) runs."""
+    make = functools.partial(stability_spec, relative)
+    methods = [Method(n, label, LrRange(STABILITY_LR, STABILITY_LR)) for n, label in nets.items()]
+    budgets = {m.name: stability_epochs(m.name, scale) for m in methods}
+    specs = [make(m, STABILITY_LR, budgets[m.name], s) for m in methods for s in seeds]
+    records = iter(executor.run(specs))  # every net's seeds in one batch, in parallel
+    return {
+        m.name: dataclasses.replace(
+            MethodOutcome.fixed(m, STABILITY_LR, [next(records) for _ in seeds]),
+            source=make,
+            budget=budgets[m.name],
         )
-
-    return runs_per_seed(executor, nets, seeds, make)
+        for m in methods
+    }
