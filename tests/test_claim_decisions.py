@@ -38,7 +38,7 @@ from gradkit.claims import (
     signum_matches_adam,
     unbounded_delays,
 )
-from gradkit.claims.base import judged, verdict_from
+from gradkit.claims.base import judged, unreached, verdict_from
 from gradkit.experiments import stats as st
 
 HOLDS, FAILS, UNSURE = Verdict.HOLDS, Verdict.DOES_NOT_HOLD, Verdict.INCONCLUSIVE
@@ -350,28 +350,61 @@ def test_dgc_decision(dgc, topk, ratio, expected):
 # ---- sign-depends-on-geometry ------------------------------------------------------------------
 
 
-def geometry_case(axis_sign, rotated_sign, plain=1000):
-    steps = {}
+def geometry_case(axis_sign, rotated_sign, plain=0.01, spread=0.02, at=None):
+    """Tail losses f/f(x0): the sign methods at ``axis_sign`` / ``rotated_sign``, their twins at
+    ``plain``, at every noise level (or only at noise ``at``; the others as in a holding case)."""
+    tail = {}
     for noise in sign_geometry.NOISES:
-        for geometry, sign in (("axis-aligned", axis_sign), ("rotated", rotated_sign)):
-            steps[f"{geometry}, noise {noise:g}"] = methods(
-                {"signsgd": sign, "sgd": plain, "signum": sign, "msgd": plain}, 0.02
+        signs = (axis_sign, rotated_sign) if at in (None, noise) else (0.003, 0.03)
+        for geometry, sign in zip(("axis-aligned", "rotated"), signs, strict=True):
+            tail[f"{geometry}, noise {noise:g}"] = methods(
+                {"signsgd": sign, "sgd": plain, "signum": sign, "msgd": plain}, spread
             )
-    return steps
+    return tail
 
 
 @pytest.mark.parametrize(
-    ("axis", "rotated", "expected"),
-    [(300, 1200, HOLDS), (300, 300, FAILS)],
+    ("case", "expected"),
+    [
+        (geometry_case(0.003, 0.03), HOLDS),  # gains axis-aligned, loses it rotated
+        (geometry_case(0.003, 0.003), FAILS),  # the same gain in both geometries
+        (geometry_case(0.003, 0.0029, at=5.0), FAILS),  # no shrink at one noise level only
+        (geometry_case(0.02, 0.04), UNSURE),  # shrinks, but the sign never gains
+        (geometry_case(0.003, 0.03, spread=0.9), UNSURE),  # the spread hides everything
+    ],
 )
-def test_sign_geometry_decision(axis, rotated, expected):
-    assert sign_geometry.decide(geometry_case(axis, rotated), budget=2000)[0] == expected
+def test_sign_geometry_decision(case, expected):
+    assert sign_geometry.decide(case)[0] == expected
 
 
-def test_sign_geometry_decides_nothing_where_no_method_reaches_the_target():
-    never = geometry_case(2001, 2001, plain=2001)
-    never = {p: {m: [2001.0] * 3 for m in per} for p, per in never.items()}
-    assert sign_geometry.decide(never, budget=2000)[0] == UNSURE
+def test_sign_geometry_compares_a_quantity_defined_at_every_noise_level():
+    """The tail loss is finite whether or not any run reached the reported target; a diverged
+    sign run (inf) on the rotated problem counts as a loss of the gain there."""
+    case = geometry_case(0.003, 0.03)
+    case["rotated, noise 5"]["signsgd"] = [math.inf] * 3
+    assert sign_geometry.decide(case)[0] == HOLDS
+
+
+def test_unreached_names_the_cells_that_never_reach_the_target():
+    budget = 2000
+
+    class Outcome:
+        def __init__(self, values):
+            self._values = values
+
+        def values(self, metric):
+            return self._values
+
+    outcomes = {
+        "noise 0.2": {"a": Outcome([10.0, 2001.0]), "b": Outcome([20.0, 30.0])},
+        "noise 5": {"a": Outcome([2001.0] * 2), "b": Outcome([2001.0] * 2)},
+        "noise 1": {"a": Outcome([2001.0] * 2), "b": Outcome([5.0, 2001.0])},
+    }
+    note = unreached(outcomes, "steps", budget, {"a": "A", "b": "B"})
+    assert (
+        note == " Target not reached within 2000 on any seed by: noise 5: every method; noise 1: A."
+    )
+    assert unreached({"p": {"a": Outcome([1.0])}}, "steps", budget, {"a": "A"}) == ""
 
 
 # ---- measurements: adam-is-sign-times-variance, gradient-window-is-low-rank ------------------
