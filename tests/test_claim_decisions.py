@@ -177,7 +177,8 @@ def ggt_case(rnn_gain, cnn_gain, spread=0.01):
     [
         (2.0, 1.1, 0.01, HOLDS),
         (1.1, 2.0, 0.01, FAILS),
-        (0.8, 0.5, 0.01, UNSURE),  # more gain on the GRU, but GGT does not help it
+        (0.8, 0.5, 0.01, FAILS),  # more gain on the GRU, but GGT decidedly does not help it
+        (1.005, 0.5, 0.05, UNSURE),  # more gain on the GRU; whether GGT helps it is undecided
         (1.2, 1.15, 0.3, UNSURE),
     ],
 )
@@ -221,23 +222,39 @@ def conditioning_case(ggt_rotated, ggt_aligned, spread=0.02):
 
 
 @pytest.mark.parametrize(
-    ("rotated", "aligned", "spread", "expected"),
+    ("rotated", "aligned", "spread", "expected", "from_rotation"),
     [
-        (50, 140, 0.02, HOLDS),  # 3x faster when rotated, about even when axis-aligned
-        (50, 50, 0.02, FAILS),  # the advantage does not come from the rotation
-        (160, 140, 0.02, FAILS),  # slower than Adam when rotated
-        (140, 145, 0.3, UNSURE),
+        (50, 140, 0.02, HOLDS, "yes"),  # 3x faster when rotated, about even when axis-aligned
+        (50, 50, 0.02, HOLDS, "no"),  # not from the rotation: reported, not judged
+        (160, 140, 0.02, FAILS, "no"),  # slower than Adam when rotated
+        (200, 50, 0.02, FAILS, "no"),  # slower than Adam, level with AdaGrad, when rotated
+        (140, 145, 0.3, UNSURE, "yes"),  # the twins share each seed's noise, which cancels
     ],
 )
-def test_ggt_conditioning_decision(rotated, aligned, spread, expected):
+def test_ggt_conditioning_decision(rotated, aligned, spread, expected, from_rotation):
     case = conditioning_case(rotated, aligned, spread)
-    assert ggt_conditioning.decide(case, budget=300)[0] == expected
+    verdict, details = ggt_conditioning.decide(case, budget=300)
+    assert verdict == expected
+    assert details["advantage_larger_when_rotated_reported"] == from_rotation
 
 
-def test_ggt_conditioning_is_inconclusive_when_no_method_reaches_the_target():
+def test_ggt_conditioning_judges_the_rotated_problem_alone():
+    case = conditioning_case(50, 140)
+    assert ggt_conditioning.decide({"rotated": case["rotated"]}, budget=300)[0] == HOLDS
+
+
+def test_ggt_conditioning_is_inconclusive_when_no_method_reaches_the_target_rotated():
+    case = conditioning_case(50, 140)
+    case["rotated"] = {m: [301.0] * 3 for m in case["rotated"]}
+    assert ggt_conditioning.decide(case, budget=300)[0] == UNSURE
+
+
+def test_ggt_conditioning_unreached_twin_leaves_only_the_report_undecided():
     case = conditioning_case(50, 140)
     case["axis-aligned"] = {m: [301.0] * 3 for m in case["axis-aligned"]}
-    assert ggt_conditioning.decide(case, budget=300)[0] == UNSURE
+    verdict, details = ggt_conditioning.decide(case, budget=300)
+    assert verdict == HOLDS
+    assert details["advantage_larger_when_rotated_reported"] == "undecided"
 
 
 # ---- distributed claims ------------------------------------------------------------------------
@@ -415,8 +432,8 @@ def test_unreached_names_the_cells_that_never_reach_the_target():
     [
         (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.03}, 0.0526316, HOLDS),
         (5e-3, {0.1: 0.01, 1.0: 0.02, 10.0: 0.03}, 0.0526316, FAILS),  # step off the identity
-        (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.08}, 0.0526316, FAILS),  # one noise level off
-        (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.03}, 0.06, FAILS),  # rho away from its limit
+        (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.08}, 0.0526316, HOLDS),  # reported, not judged
+        (2e-4, {0.1: 0.01, 1.0: 0.02, 10.0: 0.03}, 0.06, HOLDS),  # reported, not judged
         (1e-3, {0.1: 0.05}, 0.0526316, HOLDS),  # both tolerances are inclusive
     ],
 )
@@ -424,6 +441,8 @@ def test_adam_sign_variance_decision(gap, errors, rho, expected):
     verdict, checks = adam_sign_variance.decide(gap, errors, rho, 0.1 / 1.9)
     assert verdict == expected
     assert set(checks) == {"identity", "estimator", "rho"}
+    assert checks["estimator"] == all(e <= 0.05 for e in errors.values())
+    assert checks["rho"] == (abs(rho - 0.1 / 1.9) <= 1e-6)
 
 
 @pytest.mark.parametrize(
