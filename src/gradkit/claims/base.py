@@ -304,6 +304,27 @@ def reached_cell(metric: str, budget: int) -> Callable[[MethodOutcome], str]:
     return cell
 
 
+def unreached(
+    outcomes: Mapping[str, Mapping[str, MethodOutcome]],
+    metric: str,
+    budget: int,
+    labels: Mapping[str, str],
+) -> str:
+    """A sentence naming every (problem, method) cell none of whose runs reached the target of
+    ``metric`` (a count to a target: > ``budget`` on every seed), or "" if every cell did on
+    some seed: an unreachable target is reported, not left as a silent "undecided"."""
+    cells = {
+        problem: [labels[m] for m, o in per.items() if min(o.values(metric)) > budget]
+        for problem, per in outcomes.items()
+    }
+    missed = "; ".join(
+        f"{problem}: {'every method' if len(names) == len(outcomes[problem]) else ', '.join(names)}"
+        for problem, names in cells.items()
+        if names
+    )
+    return f" Target not reached within {budget} on any seed by: {missed}." if missed else ""
+
+
 TRAINING_METRICS = {"train_loss": "final train loss", "test_accuracy": "test accuracy"}
 """A trained network's final metrics, with their axis labels."""
 TRAINING_CELLS = {

@@ -1,6 +1,11 @@
 """Claim: decoupled parallel backpropagation (DDG) trains as well as backpropagation: a deep
 network cut into K stages, each updated with gradients K - 1 - k iterations old, reaches BP's
-accuracy (Huo, Gu, Yang & Huang, ICML 2018)."""
+accuracy (Huo, Gu, Yang & Huang, ICML 2018).
+
+The notes: "They see 2x speed-up by going 2 GPUS->4 GPUS with no loss in accuracy." Judged as
+non-inferiority against backpropagation (the baseline DDG replaces) at K = 2 and K = 4: BP's
+test accuracy minus DDG's below TOLERANCE (gradkit's margin for "no loss", fixed before
+running). The speed-up is ddg-speeds-up-with-more-stages; the local-loss baseline is reported."""
 
 from __future__ import annotations
 
@@ -48,8 +53,9 @@ TUNE_ON = Metric("test_accuracy", higher_is_better=True)
 
 
 def decide(accuracy: dict[str, list[float]]) -> tuple[Verdict, dict[str, str]]:
-    """``accuracy[method]`` per seed. For K = 2 and K = 4: YES if the 90% t-interval of the
-    per-seed BP - DDG test accuracy lies below TOLERANCE, NO if it lies above it."""
+    """``accuracy[method]`` per seed. For K = 2 and K = 4: YES if the t-interval of the per-seed
+    BP - DDG test accuracy lies below TOLERANCE, NO if it lies at or above it. Holds if both are
+    YES, does not hold if either is NO, inconclusive otherwise."""
     gaps = {m.label: st.paired_interval(accuracy["k1"], accuracy[m.name]) for m in METHODS[1:]}
     return judged(
         {f"{k} within {TOLERANCE:.0%} of BP": st.less(g, TOLERANCE) for k, g in gaps.items()}
@@ -57,7 +63,7 @@ def decide(accuracy: dict[str, list[float]]) -> tuple[Verdict, dict[str, str]]:
 
 
 def _gaps_from_backprop(per: dict[str, MethodOutcome], methods) -> str:
-    """Each method's per-seed BP - method test accuracy as 'K = k mean [90% interval]'."""
+    """Each method's per-seed BP - method test accuracy as 'K = k mean [interval]'."""
     gaps = [(dict(m.hyper)["pipeline"], paired(per["k1"], per[m.name], "test_accuracy"))
             for m in methods]  # fmt: skip
     return "; ".join(f"K = {k} {g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]" for k, g in gaps)
@@ -113,9 +119,11 @@ CLAIM = Claim(
     "backpropagation (K = 1) and with DDG on K = 2 and K = 4 stages balanced by parameter count "
     "(the paper's algorithm: stashed weights, stage k's gradient K - 1 - k iterations old), exact "
     "in one process; each K's lr searched on validation accuracy (3 points per decade, widened at "
-    "the edges, successive halving); >= 3 seeds. Holds if for K = 2 and K = 4 the 90% t-interval "
-    "of the per-seed BP - DDG test accuracy lies below 0.02; does not hold if it lies above 0.02 "
-    "for either; inconclusive otherwise. Final training losses reported, and the local-loss "
+    "the edges, successive halving, the choice a local optimum at the full budget on three tuning "
+    "seeds); >= 3 seeds, more while undecided. Holds if for K = 2 and K = 4 the t-interval of the "
+    "per-seed BP - DDG test accuracy lies below 0.02 ('no loss in accuracy' as non-inferiority, "
+    "gradkit's margin); does not hold if it lies at or above 0.02 for either; inconclusive "
+    "otherwise. Final training losses reported, and the local-loss "
     "baseline (each stage on its own loss through a linear head to the logits, no gradient across "
     "cuts; K = 2 and 4, lr searched the same way), not judged.",
     run=run,

@@ -1,5 +1,11 @@
 """Claim: GGT helps a recurrent model more than a convolutional one, whose gradients are better
-conditioned."""
+conditioned.
+
+The notes: GGT got "significantly better results on RNN tasks like PTB", and "the improvement
+seems more marginal for CIFAR-10". Judged, both parts able to fail the claim: GGT's gain over
+Adam (train loss at equal epochs) on the GRU lies above 0 and above its gain on the CNN. The
+notes' "outperforming baselines in wall-clock time" is not measured (equal epochs, not equal
+seconds); the gradient windows' conditioning is reported."""
 
 from __future__ import annotations
 
@@ -45,14 +51,15 @@ def gains(loss: dict[str, dict[str, list[float]]], ggt: str = JUDGED) -> dict[st
 
 
 def decide(loss: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, str]]:
-    """With per-seed log gains of the paper's GGT over Adam: holds if the 90% t-interval of
+    """With per-seed log gains of the paper's GGT over Adam: holds if the t-interval of
     (GRU gain - CNN gain) lies above 0 and that of the GRU gain lies above 0; does not hold if
-    the first lies at or below 0; inconclusive otherwise."""
+    either lies at or below 0 (the notes state both: better results on the RNN task, more
+    marginal on the CNN); inconclusive otherwise."""
     rnn, cnn = (gains(loss)[p] for p in PROBLEMS)
     more = st.greater(st.paired_interval(rnn, cnn))
     helps = st.greater(st.paired_interval(rnn, [0.0] * len(rnn)))
     decisions = {"gru_gain_exceeds_cnn_gain": more, "ggt_helps_gru": helps}
-    return base.judged(decisions, fails_on=["gru_gain_exceeds_cnn_gain"])
+    return base.judged(decisions)
 
 
 def run(ctx: RunContext) -> ClaimResult:
@@ -112,12 +119,14 @@ CLAIM = Claim(
         "mnist1d read by a GRU vs the mnist1d 1-D CNN; Adam and GGT as in the paper (one "
         "window of the last 200 gradients of all parameters, betas 0.9/1, eps 1e-4); each "
         "method's lr searched in its own range (3 points per decade, widened at the edges, "
-        "successive halving) by the tuning runs' train loss; then >= 3 seeds. Gain per seed = "
-        "log(Adam's final train loss / GGT's). Holds if the 90% t-interval of (GRU gain - CNN "
-        "gain) lies above 0 and that of the GRU gain lies above 0; does not hold if the first "
-        "lies at or below 0; inconclusive otherwise. GGT with a window per parameter tensor "
-        "(gradkit's default) is run and reported, not judged; so is the spectrum of a "
-        "200-gradient window (top-10 share, stable rank) of each model."
+        "successive halving, the choice a local optimum at the full budget on three tuning "
+        "seeds) by the tuning runs' train loss; then >= 3 seeds, more while undecided. Gain per "
+        "seed = log(Adam's final train loss / GGT's) at equal epochs. Holds if the t-interval "
+        "of (GRU gain - CNN gain) lies above 0 and that of the GRU gain lies above 0; does not "
+        "hold if either lies at or below 0; inconclusive otherwise. GGT with a window per "
+        "parameter tensor (gradkit's default) is run and reported, not judged; so is the "
+        "spectrum of a 200-gradient window (top-10 share, stable rank) of each model. The "
+        "notes' wall-clock comparison is not measured."
     ),
     run=run,
 )

@@ -1,5 +1,12 @@
 """Claim: progressive batching lets L-BFGS reach high accuracy on less work than full-batch
-L-BFGS, and beats tuned SGD at equal work (Bollapragada et al. 2018)."""
+L-BFGS (Bollapragada et al. 2018).
+
+The notes: "The main contribution of this paper seems to be the test on how to increase sample
+size to make l-BFGS step reliable." The paper sets progressive batching against "a full batch
+approach" for L-BFGS, so the judged comparison is PBQN against full-batch L-BFGS in work to a
+high-accuracy target. Neither the notes nor the paper's abstract ("performs well on training
+logistic regression") states that PBQN beats SGD at equal work: that comparison is reported,
+not judged, as is PBQN at the paper's theta."""
 
 from __future__ import annotations
 
@@ -8,14 +15,17 @@ from gradkit.claims.base import (
     ClaimResult,
     RunContext,
     Verdict,
+    fixed_outcomes,
     judged,
     labels_of,
     median_cell,
     outcome_table,
     per_seed,
+    reached_cell,
     search_notes,
+    unreached,
 )
-from gradkit.experiments import Budget, LrRange, Method, MethodOutcome, Metric, logistic_work
+from gradkit.experiments import Budget, LrRange, Method, Metric, logistic_work
 from gradkit.experiments import stats as st
 from gradkit.report.figures import Panel, curves_figure
 
@@ -49,40 +59,43 @@ GAP_FLOOR = 1e-16  # relative gaps below float64 resolution count as this
 
 
 def decide(
-    epochs: dict[str, dict[str, list[float]]],
-    gaps: dict[str, dict[str, list[float]]],
-    budget: int,
+    epochs: dict[str, dict[str, list[float]]], budget: int
 ) -> tuple[Verdict, dict[str, str]]:
-    """Per problem, PBQN wins if the 90% t-interval of its per-seed log epochs-to-target minus
-    full-batch L-BFGS's lies below 0 (seeds where neither reaches the target decide nothing) and
-    that of its log final gap minus SGD's lies below 0; it loses if either lies at or above 0.
-    Holds if it wins every problem, does not hold if it loses more than half of them,
+    """Per problem, PBQN wins if the t-interval of its per-seed log epochs-to-target minus
+    full-batch L-BFGS's lies below 0 and loses if it lies at or above 0 (a seed where neither
+    reaches the target within ``budget`` decides nothing; one where only L-BFGS does is a
+    loss). Holds if it wins every problem, does not hold if it loses more than half of them,
     inconclusive otherwise."""
-    decisions = {}
-    for p in epochs:
-        fewer = st.paired_interval(*st.log_pair(epochs[p]["pbqn"], epochs[p]["lbfgs"], budget + 1))
-        lower = st.paired_interval(*(st.logs(gaps[p][m], GAP_FLOOR) for m in ("pbqn", "sgd")))
-        decisions[p] = st.all_of([st.less(fewer), st.less(lower)])
+    decisions = {
+        p: st.less(st.paired_interval(*st.log_pair(per["pbqn"], per["lbfgs"], budget + 1)))
+        for p, per in epochs.items()
+    }
     return judged(decisions, "most")
+
+
+def beats_sgd(gaps: dict[str, dict[str, list[float]]]) -> dict[str, str]:
+    """Reported, not judged: per problem, whether the t-interval of PBQN's per-seed log final
+    gap minus SGD's (equal work) lies below 0 (yes), at or above 0 (no), or straddles it."""
+    logs = {p: [st.logs(per[m], GAP_FLOOR) for m in ("pbqn", "sgd")] for p, per in gaps.items()}
+    return {p: st.less(st.paired_interval(*pair)).value for p, pair in logs.items()}
 
 
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     problems = {p: logistic_work(p, TARGET_GAP) for p in PROBLEMS}
     outcomes = ctx.compare(problems, (PBQN,), budget, THETA_ON)
-    for p, per in ctx.compare(problems, (SGD,), budget, LR_ON).items():
-        outcomes[p] |= per
     for p, make in problems.items():
-        for fixed, value in ((LBFGS, 1.0), (PBQN_PAPER, PAPER_THETA)):
-            runs = ctx.runs_at(make, fixed, value, budget)
-            outcomes[p][fixed.name] = MethodOutcome.fixed(fixed, value, runs)
+        outcomes[p] |= fixed_outcomes(ctx, make, (LBFGS,), {"lbfgs": 1.0}, budget)
+    ctx.settle(outcomes, lambda o: decide(per_seed(o, "epochs_to_target"), budget)[0])
+    reported = ctx.compare(problems, (SGD,), budget, LR_ON)  # at the settled seeds
+    for p, make in problems.items():
+        outcomes[p] |= reported[p] | fixed_outcomes(
+            ctx, make, (PBQN_PAPER,), {"pbqn-paper": PAPER_THETA}, budget
+        )
     epochs, gaps = per_seed(outcomes, "epochs_to_target"), per_seed(outcomes, "final_gap")
-    verdict, wins = decide(epochs, gaps, budget)
-
-    def reached(outcome: MethodOutcome) -> str:
-        median = outcome.median("epochs_to_target")
-        return f"{median:.3g}" if median <= budget else f"not within {budget}"
-
+    verdict, wins = decide(epochs, budget)
+    lower = beats_sgd(gaps)
+    reached = reached_cell("epochs_to_target", budget)
     summary = (
         f"Epochs of per-sample gradients to F - F* <= {TARGET_GAP:g} (F0 - F*) and the gap after "
         f"{budget} epochs, median of {len(ctx.seeds)} seeds: "
@@ -90,13 +103,14 @@ def run(ctx: RunContext) -> ClaimResult:
             f"{p}: PBQN (theta {o['pbqn'].lr:g}) {reached(o['pbqn'])} epochs, final gap "
             f"{o['pbqn'].median('final_gap'):.1e}, last batch "
             f"{o['pbqn'].median('final_batch'):.0f}; full-batch L-BFGS "
-            f"{reached(o['lbfgs'])} epochs; SGD (lr {o['sgd'].lr:.3g}) final gap "
-            f"{o['sgd'].median('final_gap'):.1e}; PBQN at the paper's theta: "
-            f"{reached(o['pbqn-paper'])} epochs, final gap "
-            f"{o['pbqn-paper'].median('final_gap'):.1e} (PBQN wins: {wins[p]})"
+            f"{reached(o['lbfgs'])} epochs (PBQN fewer, judged: {wins[p]}); reported: SGD (lr "
+            f"{o['sgd'].lr:.3g}) final gap {o['sgd'].median('final_gap'):.1e} (PBQN's lower: "
+            f"{lower[p]}); PBQN at the paper's theta: {reached(o['pbqn-paper'])} epochs, final "
+            f"gap {o['pbqn-paper'].median('final_gap'):.1e}"
             for p, o in outcomes.items()
         )
         + "."
+        + unreached(outcomes, "epochs_to_target", budget, LABELS)
         + search_notes(outcomes)
     )
     cells = {
@@ -114,7 +128,8 @@ def run(ctx: RunContext) -> ClaimResult:
         "final_batch": per_seed(outcomes, "final_batch"),
         "chosen_theta": {p: o["pbqn"].lr for p, o in outcomes.items()},
         "sgd_lr": {p: o["sgd"].lr for p, o in outcomes.items()},
-        "pbqn_wins": wins,
+        "pbqn_fewer_epochs_than_lbfgs": wins,
+        "pbqn_gap_below_sgd_reported": lower,
     }
     panels = [
         Panel(p, curve, x, y, title=title.format(p=p), methods=methods)
@@ -135,22 +150,23 @@ CLAIM = Claim(
     statement=(
         "L-BFGS with progressive batching (the inner-product test on the quasi-Newton direction, "
         "a stochastic Armijo search, curvature pairs on the overlap of consecutive samples) "
-        "needs less work than full-batch L-BFGS to reach high accuracy and beats SGD at equal "
-        "work on logistic regression."
+        "needs less work than full-batch L-BFGS to reach high accuracy on logistic regression."
     ),
     source="Bollapragada, Mudigere, Nocedal, Shi & Tang, ICML 2018 (arXiv 1802.05374)",
     criterion=(
         "l2-regularised logistic regression (lambda 1/n) on breast cancer, digits even/odd and a "
         "synthetic 20 000 x 50 set with correlated features; work counted in per-sample "
         "gradients. PBQN (first sample 1% of n, at least 16; memory 10; 25% overlap) with its "
-        "theta searched in its own range (0.01-1, 3 points per decade, successive halving) by "
-        f"epochs to F - F* <= {TARGET_GAP:g} (F0 - F*); full-batch L-BFGS with the same Armijo "
-        "search; SGD (batch 32) with its lr searched by the final gap; PBQN at the paper's "
-        f"theta {PAPER_THETA} is reported beside them. >= 3 seeds. PBQN wins a problem if the "
-        "90% t-intervals of its per-seed log epochs-to-target minus L-BFGS's and of its log "
-        "final gap minus SGD's both lie below 0, loses if either lies at or above 0. Holds if "
-        "it wins every problem, does not hold if it loses more than half, inconclusive "
-        "otherwise."
+        "theta searched in its own range (0.01-1, 3 points per decade, successive halving, the "
+        "choice a local optimum at the full budget on three tuning seeds) by epochs to "
+        f"F - F* <= {TARGET_GAP:g} (F0 - F*); full-batch L-BFGS with the same Armijo search; "
+        ">= 3 seeds, more while undecided. PBQN wins a problem if the t-interval of its "
+        "per-seed log epochs-to-target minus L-BFGS's lies below 0, loses if it lies at or "
+        "above 0. Holds if it wins every problem, does not hold if it loses more than half, "
+        "inconclusive otherwise. Reported, not judged (neither the notes nor the paper's "
+        "abstract states it): SGD (batch 32, lr searched by the final gap) against PBQN at "
+        f"equal work, and PBQN at the paper's theta {PAPER_THETA}; cells where no run reaches "
+        "the target are named."
     ),
     run=run,
 )

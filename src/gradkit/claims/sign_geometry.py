@@ -1,4 +1,12 @@
-"""Claim: sign descent gains over SGD when the curvature is axis-aligned, not when rotated."""
+"""Claim: sign descent gains over SGD when the curvature is axis-aligned, not when rotated.
+
+The notes: 'Gives a nice to understand version of Adam in terms of "noise-to-signal ratio".'
+They describe Adam only as a sign times a variance factor; which geometry the sign suits is
+beyond the notes: Balles & Hennig's analysis of sign descent on noisy quadratics (the sign's
+benefit depends on the Hessian's diagonal dominance and on the noise), judged here as stated
+there. The compared quantity is the loss over the last quarter of an equal step budget, defined
+at every noise level and scale; steps to a fixed fraction of f(x0) are reported only, with the
+cells that never reach it named (at noise 5 no method reaches 1% of f(x0) in 2000 steps)."""
 
 from __future__ import annotations
 
@@ -9,12 +17,13 @@ from gradkit.claims import base
 from gradkit.claims.base import Claim, ClaimResult, RunContext, Verdict
 from gradkit.experiments import Budget, LrRange, Method, Metric, noisy_quadratic
 from gradkit.experiments import stats as st
+from gradkit.experiments.kinds.quadratic import TAIL
 from gradkit.report.figures import Panel, curves_figure
 
 NOISES = (0.2, 1.0, 5.0)  # gradient noise scale: low, moderate, high
 TARGET = 0.01
-"""The target is f(x) <= 1% of f(x_0): reached by every method at its tuned rate at every noise
-level, so the comparison is of speed, not of noise floors."""
+"""Reported only: the steps to f(x) <= TARGET f(x_0), which not every method reaches at every
+noise level within the budget (cells that never do are named in the summary)."""
 PROBLEMS = {
     f"{geometry}, noise {noise:g}": noisy_quadratic(geometry == "rotated", noise, TARGET)
     for noise in NOISES
@@ -32,33 +41,33 @@ BUDGET = Budget(
     smoke=20,
     quick=2000,
     full=10000,
-    paper="the theory's noisy quadratics (Balles & Hennig, Sec. 4); no step budget",
-    why="2000 batch-1 steps let every method reach 1% of f(x_0) at its tuned rate.",
+    paper="the theory's noisy quadratics (Balles & Hennig); no step budget",
+    why="An equal budget of batch-1 steps; the loss over its last quarter is defined whether or "
+    "not a method gets near the optimum, so every noise level is compared at every scale.",
     unit="steps",
 )
-TUNE_ON = Metric("steps_to_target", tie_break="final_fraction")
+TUNE_ON = Metric("tail_fraction")
+METRIC = "tail_fraction"
 
 
-def log_ratios(steps: dict[str, dict[str, list[float]]], sign: str, plain: str, budget: int):
-    """Per problem, per seed, log(sign method's steps to target / its twin's); NaN where neither
-    reached the target within ``budget`` (the ratio is unknown)."""
+def log_ratios(tail: dict[str, dict[str, list[float]]], sign: str, plain: str):
+    """Per problem, per seed, log(sign method's tail loss / its twin's): < 0 where the sign
+    method ends lower (a diverged run's loss is inf)."""
     return {
-        p: [a - b for a, b in zip(*st.log_pair(per[sign], per[plain], budget + 1), strict=True)]
-        for p, per in steps.items()
+        p: [a - b for a, b in zip(st.logs(per[sign]), st.logs(per[plain]), strict=True)]
+        for p, per in tail.items()
     }
 
 
-def decide(
-    steps: dict[str, dict[str, list[float]]], budget: int
-) -> tuple[Verdict, dict[str, dict]]:
-    """signSGD against SGD, at each noise level, with per-seed log step ratios r (< 0: the sign
-    is faster). (i) the sign gains when axis-aligned: the 90% t-interval of r_axis lies below 0;
-    (ii) it loses that gain when rotated: the interval of r_rotated - r_axis (same seed: same
-    eigenvalues, the rotation differs) lies above 0. Holds if (ii) is YES at every noise level
-    and (i) at some; does not hold if (ii) is NO at some noise level; inconclusive otherwise.
-    Seeds where neither method reached the target decide nothing. Signum against momentum SGD
-    is reported alongside."""
-    r = log_ratios(steps, "signsgd", "sgd", budget)
+def decide(tail: dict[str, dict[str, list[float]]]) -> tuple[Verdict, dict[str, dict]]:
+    """signSGD against SGD at each noise level, with per-seed r = log(signSGD's mean f/f(x0)
+    over the last quarter of the steps / SGD's) (< 0: the sign ends lower). (i) the sign gains
+    when axis-aligned: the t-interval of r_axis lies below 0; (ii) it loses that gain when
+    rotated: the interval of r_rotated - r_axis (same seed: same eigenvalues, start and noise;
+    the rotation differs) lies above 0. Holds if (ii) is YES at every noise level and (i) at
+    some; does not hold if (ii) is NO (at or below 0) at some noise level; inconclusive
+    otherwise. Signum against momentum SGD is reported alongside."""
+    r = log_ratios(tail, "signsgd", "sgd")
     decisions = {}
     for noise in NOISES:
         axis, rotated = r[f"axis-aligned, noise {noise:g}"], r[f"rotated, noise {noise:g}"]
@@ -75,28 +84,41 @@ def decide(
 def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, METHODS, budget, TUNE_ON)
-    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "steps_to_target"), budget)[0])
-    steps = base.per_seed(outcomes, "steps_to_target")
-    verdict, decisions = decide(steps, budget)
+    ctx.settle(outcomes, lambda o: decide(base.per_seed(o, METRIC))[0])
+    tail = base.per_seed(outcomes, METRIC)
+    verdict, decisions = decide(tail)
     ratios = {
         f"{sign}/{plain}": {
-            p: math.exp(statistics.fmean(v))
-            for p, v in log_ratios(steps, sign, plain, budget).items()
+            p: math.exp(statistics.fmean(v)) for p, v in log_ratios(tail, sign, plain).items()
         }
         for sign, plain in PAIRS
     }
     summary = (
-        f"Noisy quadratic, d=100, from a random x0; batch-1 steps to f <= {TARGET:g} f(x0) "
-        f"(budget {budget}; budget + 1 = not reached), each method at its tuned lr, "
-        f"{len(ctx.seeds)} seeds. signSGD / SGD steps (geometric mean): "
-        f"{base.listed(ratios['signsgd/sgd'], '.2f', '; ')}. Signum / momentum SGD: "
-        f"{base.listed(ratios['signum/msgd'], '.2f', '; ')}. Decisions: "
+        f"Noisy quadratic, d=100, from a random x0; mean f/f(x0) over the last "
+        f"{TAIL:.0%} of {budget} batch-1 steps, each method at its tuned lr, {len(ctx.seeds)} "
+        f"seeds. signSGD / SGD (geometric mean): {base.listed(ratios['signsgd/sgd'], '.2f', '; ')}"
+        f". Signum / momentum SGD (reported): {base.listed(ratios['signum/msgd'], '.2f', '; ')}. "
+        "Decisions: "
         + "; ".join(f"{n}: {base.listed(d)}" for n, d in decisions.items())
-        + "."
+        + f". Steps to f <= {TARGET:g} f(x0) are reported in the table."
+        + base.unreached(outcomes, "steps_to_target", budget, LABELS)
+        + base.search_notes(outcomes)
     )
-    cells = {"steps to target per seed": base.seeds_cell("steps_to_target")}
+    cells = {
+        "tail f/f(x0) (median)": base.median_cell(METRIC, ".3g"),
+        "tail f/f(x0) per seed": base.seeds_cell(METRIC, ".3g"),
+        f"steps to {TARGET:g} f(x0) (median, reported)": base.reached_cell(
+            "steps_to_target", budget
+        ),
+    }
     numbers = base.comparison_numbers(
-        ctx, BUDGET, outcomes, steps_to_target=steps, step_ratios=ratios, decisions=decisions
+        ctx,
+        BUDGET,
+        outcomes,
+        tail_fraction=tail,
+        tail_ratios=ratios,
+        decisions=decisions,
+        steps_to_target=base.per_seed(outcomes, "steps_to_target"),
     )
     panels = [Panel(p, "objective", "step", "f(x)") for p in PROBLEMS]
     fig = curves_figure(outcomes, list(LABELS), panels, LABELS)
@@ -112,14 +134,19 @@ CLAIM = Claim(
     ),
     source="Balles & Hennig, Dissecting Adam, ICML 2018; Bernstein et al., signSGD, ICML 2018",
     criterion=(
-        "Noisy quadratic, d=100, Hessian eigenvalues log-spaced over [0.1, 10], axis-aligned or "
-        "randomly rotated, x0 ~ N(0, I), batch-1 gradients with noise scale 0.2, 1 and 5; "
-        "signSGD, SGD, Signum and momentum SGD, each lr searched (3 points per decade, widened "
-        f"at the edges, successive halving) by steps to f <= {TARGET:g} f(x0) on a tuning "
-        "instance; then >= 3 seeds. Per seed r = log(signSGD steps / SGD steps). Holds if at "
-        "every noise level the 90% t-interval of r_rotated - r_axis lies above 0 and at some "
+        "Beyond the notes (they describe Adam only as sign times variance): the paper's "
+        "statement that the sign's benefit depends on the Hessian's diagonal dominance and the "
+        "noise. Noisy quadratic, d=100, Hessian eigenvalues log-spaced over [0.1, 10], "
+        "axis-aligned or randomly rotated, x0 ~ N(0, I), batch-1 gradients with noise scale "
+        "0.2, 1 and 5; signSGD, SGD, Signum and momentum SGD at an equal step budget, each lr "
+        "searched (3 points per decade, widened at the edges, successive halving, the choice a "
+        "local optimum at the full budget on three tuning seeds) by the mean f/f(x0) over the "
+        f"last {TAIL:.0%} of the steps (defined at every noise level and scale); then >= 3 "
+        "seeds, more while undecided. Per seed r = log(signSGD's tail loss / SGD's). Holds if "
+        "at every noise level the t-interval of r_rotated - r_axis lies above 0 and at some "
         "level that of r_axis lies below 0; does not hold if at some level the first lies at "
-        "or below 0; inconclusive otherwise. Signum vs momentum SGD is reported alongside."
+        "or below 0; inconclusive otherwise. Reported, not judged: Signum vs momentum SGD, and "
+        f"the steps to f <= {TARGET:g} f(x0), naming each cell where no run reaches it."
     ),
     run=run,
 )

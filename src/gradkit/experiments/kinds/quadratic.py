@@ -13,6 +13,9 @@ from gradkit.experiments.runs import RunRecord, RunSpec, run_kind
 from gradkit.optim import build_optimizer
 from gradkit.tasks.synthetic import NoisyQuadratic, quadratic_hessian
 
+TAIL = 0.25
+"""``tail_fraction`` averages the evaluations in the last TAIL of the steps."""
+
 
 @run_kind
 def quadratic_run(
@@ -31,9 +34,11 @@ def quadratic_run(
     Hx + noise * xi, from x_0 ~ N(0, I) (drawn with ``seed``), for ``steps`` steps of a registered
     optimizer.
 
-    Metrics: ``steps_to_target`` (first evaluated step with f(x) <= target_fraction * f(x_0);
-    steps + 1 if never) and ``final_fraction`` = f(x_T) / f(x_0). Curve: ``objective`` f(x) at
-    ``evals`` evenly spaced steps.
+    Metrics: ``tail_fraction`` = mean of f(x_t) / f(x_0) over the evaluated steps t > (1 -
+    TAIL) T (defined for every run of T steps, at every noise level); ``steps_to_target``
+    (first evaluated step with f(x) <= target_fraction * f(x_0); steps + 1 if never) and
+    ``final_fraction`` = f(x_T) / f(x_0). Curve: ``objective`` f(x) at ``evals`` evenly spaced
+    steps.
     """
     generator = torch.Generator().manual_seed(seed)
     x0 = torch.randn(dim, generator=generator)
@@ -60,8 +65,14 @@ def quadratic_run(
             if value <= target_fraction * f0 and reached > steps:
                 reached = step
     final = curve[-1][1]
+    tail = [value for step, value in curve if step > (1 - TAIL) * steps]
+    tail = tail or [final]  # a run that diverged before its last quarter
     return RunRecord(
-        metrics={"steps_to_target": float(reached), "final_fraction": final / f0},
+        metrics={
+            "tail_fraction": sum(tail) / (len(tail) * f0),
+            "steps_to_target": float(reached),
+            "final_fraction": final / f0,
+        },
         curves={"objective": [c for c in curve if math.isfinite(c[1])]},
         diverged=not math.isfinite(final),
         seconds=time.perf_counter() - started,
