@@ -1,4 +1,4 @@
-"""The noisy quadratic's tail loss, the quantity sign-depends-on-geometry compares."""
+"""The noisy quadratic's tail loss, which sign-depends-on-geometry compares: defined at every
 noise level, whether or not a run reaches the reported target."""
 
 from __future__ import annotations
