@@ -757,29 +757,42 @@ def delay_case(changed=None, ratio=1.5, quasi_seed_ratio=None):
     [
         (delay_case(), HOLDS),
         (delay_case(("quadratic, d_n = n/2", "constant")), HOLDS),  # not covered
-        (delay_case(("nonconvex, d_n = n^0.8", "poly0.95")), FAILS),
+        (delay_case(("nonconvex, d_n = n^0.8", "poly0.95")), HOLDS),  # non-convex: reported
+        (delay_case(("nonconvex, d_n = n/2", "quasilinear")), HOLDS),  # non-convex: reported
+        (delay_case(("quadratic, d_n = n^0.8", "poly0.95")), HOLDS),  # n^-q: reported
         (delay_case(("quadratic, d_n = n/2", "quasilinear")), FAILS),
+        (delay_case(("quadratic, d_n = n^0.5", "quasilinear")), FAILS),  # any degree
         (delay_case(quasi_seed_ratio=1.02), FAILS),  # one seed stops approaching x*
-        (delay_case(("nonconvex, d_n = 10", "poly0.6"), ratio=0.97), UNSURE),  # straddles 1
+        (delay_case(("quadratic, d_n = 10", "quasilinear"), ratio=0.97), UNSURE),  # straddles 1
     ],
 )
 def test_unbounded_delays_decision(case, expected):
     assert unbounded_delays.decide(*case)[0] == expected
 
 
+def test_unbounded_delays_reports_the_cells_it_does_not_judge():
+    distances, decades = delay_case(("nonconvex, d_n = n^0.8", "poly0.95"))
+    others = unbounded_delays.reported(distances, decades)
+    assert others["nonconvex, d_n = n^0.8: n^-0.95"] == "no"
+    assert "quadratic, d_n = n/2: quasilinear" not in others  # judged, not reported
+    assert "quadratic, d_n = n/2: constant" not in others  # not covered by the conditions
+
+
 # ---- averaging-iterates-beats-averaging-gradients ----------------------------------------------
 
 
-def averaging_case(late=20.0, sync=2.0, naive_own=5e-4, naive_same=(50.0, 60.0, 70.0)):
+def averaging_case(late=20.0, naive_own=5e-4, naive_same=(50.0, 60.0, 70.0)):
     """DAve-PG at every straggler factor reaching 1e-2, 1e-5 and 1e-8 at times 5, 15 and
-    15 + ``late`` (x the factor); synchronous prox-grad ``sync`` times slower (per seed
-    noise); the naive method's final gaps at x100."""
+    15 + ``late`` (x the factor); the naive method's final gaps at x100."""
     dave = {f: [(5.0 * f, 15.0 * f, (15.0 + late) * f)] * 3 for f in averaging_iterates.FACTORS}
-    base = {f: [d[2] for d in dave[f]] for f in dave}
-    noisy = {f: [t * sync * (1 + 0.05 * z) for t, z in zip(base[f], PATTERNS[0], strict=True)]
-             for f in base}  # fmt: skip
     naive = {"own": seeds(naive_own, naive_own / 10), "same": list(naive_same)}
-    return dave, noisy, naive
+    return dave, naive
+
+
+def sync_times(dave, sync):
+    """Synchronous prox-grad ``sync`` times slower than DAve-PG (per-seed noise)."""
+    return {f: [d[2] * sync * (1 + 0.05 * z) for d, z in zip(dave[f], PATTERNS[0], strict=True)]
+            for f in dave}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -789,8 +802,6 @@ def averaging_case(late=20.0, sync=2.0, naive_own=5e-4, naive_same=(50.0, 60.0, 
         (averaging_case(naive_same=(math.inf, math.inf, math.inf)), HOLDS),  # diverged
         (averaging_case(late=50.0), FAILS),  # the last decades 5x slower: not linear
         (averaging_case(late=math.inf), FAILS),  # never reaches 1e-8
-        (averaging_case(sync=0.8), FAILS),  # synchronous is faster
-        (averaging_case(sync=1.0), UNSURE),  # no difference either way
         (averaging_case(naive_same=(1e-9, 5.0, 5.0)), FAILS),  # a naive seed converges
         (averaging_case(naive_own=1e-7), UNSURE),  # between the target and the stall line
     ],
@@ -799,20 +810,29 @@ def test_averaging_iterates_decision(case, expected):
     assert averaging_iterates.decide(*case)[0] == expected
 
 
+@pytest.mark.parametrize(("sync", "expected"), [(2.0, "yes"), (0.8, "no"), (1.0, "undecided")])
+def test_averaging_iterates_reports_the_comparison_with_sync(sync, expected):
+    dave, _ = averaging_case()
+    decisions = averaging_iterates.faster_than_sync(dave, sync_times(dave, sync))
+    assert set(decisions) == {"x10", "x100"}  # with a straggler only
+    assert {d.value for d in decisions.values()} == {expected}
+    assert averaging_iterates.decide(*averaging_case())[0] == HOLDS  # whatever sync does
+
+
 # ---- local-rounds-pay-when-communication-is-slow ------------------------------------------------
 
 
-def rounds_case(ratio, spread=0.02):
-    """Per-seed times to 1e-8 in every cell; on the deciding cell p = 1 takes ``ratio`` x as
-    long as p = 4 (with per-seed noise); elsewhere p = 4 is slower."""
+def rounds_case(ratio, spread=0.02, elsewhere=1 / 3):
+    """Per-seed times to 1e-8 in every cell; at the deciding cell (8 workers, the slow end)
+    p = 1 takes ``ratio`` x as long as p = 4 (with per-seed noise); elsewhere ``elsewhere`` x."""
     times = {}
-    for cluster in local_rounds.CLUSTERS:
-        for latency in local_rounds.LATENCIES:
+    for cluster, latencies in local_rounds.SWEPT.items():
+        for latency in latencies:
             times[local_rounds.problem_name(cluster, latency)] = {
-                "p1": seeds(100.0, 1.0),
-                "p4": seeds(300.0, 3.0, pattern=1),
+                "p1": seeds(100.0 * elsewhere, 1.0),
+                "p4": seeds(100.0, 3.0, pattern=1),
             }
-    deciding = local_rounds.problem_name(local_rounds.DECIDING, "high")
+    deciding = local_rounds.problem_name(local_rounds.DECIDING, local_rounds.SLOW)
     times[deciding] = {"p1": seeds(100.0 * ratio, 100.0 * ratio * spread), "p4": seeds(100.0, 0)}
     return times
 
@@ -823,6 +843,27 @@ def rounds_case(ratio, spread=0.02):
 )
 def test_local_rounds_decision(ratio, spread, expected):
     assert local_rounds.decide(rounds_case(ratio, spread))[0] == expected
+
+
+def test_local_rounds_judges_only_the_slow_end():
+    assert local_rounds.decide(rounds_case(1.4, elsewhere=0.5))[0] == HOLDS  # others reported
+    assert local_rounds.decide(rounds_case(0.98, 0.005, elsewhere=2.0))[0] == FAILS
+
+
+def test_local_rounds_break_even():
+    yes, no, unsure = st.Decision.YES, st.Decision.NO, st.Decision.UNDECIDED
+    sweep = dict(zip(local_rounds.LATENCIES, [no, no, unsure, yes, yes, yes], strict=True))
+    assert local_rounds.break_even(sweep) == 10.0
+    sweep[100.0] = unsure  # p = 4 must be decidedly faster at every slower latency
+    assert local_rounds.break_even(sweep) == 1000.0
+    sweep[1000.0] = no
+    assert local_rounds.break_even(sweep) is None
+    times = rounds_case(1.4)
+    for latency in local_rounds.LATENCIES[-3:]:
+        times[local_rounds.problem_name(local_rounds.DECIDING, latency)] = rounds_case(1.4)[
+            local_rounds.problem_name(local_rounds.DECIDING, local_rounds.SLOW)
+        ]
+    assert local_rounds.break_even(local_rounds.sweep(times)) == 10.0
 
 
 # ---- ddg-matches-backprop-accuracy -------------------------------------------------------------

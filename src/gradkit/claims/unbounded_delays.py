@@ -1,6 +1,17 @@
-"""Claim: asynchronous SGD converges even when delays grow without bound, if its step sizes
-shrink fast enough: n^-q with (1 + p)/2 < q <= 1 for delays O(n^p), and the quasilinear
-schedule even for linear delays (Zhou et al., ICML 2018)."""
+"""Claim: asynchronous SGD converges even when delays grow without bound, polynomially or
+linearly, with a step that shrinks slightly faster than 1/n, the quasilinear schedule, whatever
+the polynomial's degree (Zhou et al., ICML 2018).
+
+The notes: "In this paper they show that they can even grow grow polynomially, and you'd still
+converge to global minimum for a class of convex problems", and "With linear delays, step sizes
+(alpha's) must go down slightly faster than geometric rate. Surprisingly, polynomially growing
+delays don't require shrinking much faster than for linearly growing delays, and there's no
+dependence degree of the polynomial." Judged: the quasilinear schedule converges on the convex
+problem under every delay profile (and under linear delays in every seed). Reported, not judged:
+the non-convex, variationally coherent problem (the paper's class, beyond the notes' "class of
+convex problems"), the n^-q schedules the sufficient conditions cover (a derivation from the
+paper's conditions that neither the notes nor the abstract state) and the schedules they do not.
+"""
 
 from __future__ import annotations
 
@@ -68,31 +79,59 @@ def converges(distance: list[float], decade: list[float]) -> st.Decision:
     return st.all_of([st.less(st.paired_interval(st.logs(v), zeros)) for v in (distance, decade)])
 
 
+CONVEX, QUASI, LINEAR = "quadratic", "quasilinear", "linear:0.5"
+"""The notes' 'class of convex problems' (a strongly convex quadratic), the notes' schedule
+('slightly faster than' 1/n for linear delays, whatever the degree) and the linear delays."""
+
+
 def decide(distance, decade) -> tuple[Verdict, dict[str, str]]:
     """``distance[cell][schedule]`` and ``decade[cell][schedule]`` per seed, cells named as
-    in :data:`CELLS`. Holds if every schedule that satisfies the conditions for its cell's delays
-    converges (:func:`converges` YES), and the quasilinear one under linear delays has both
-    ratios below 1 in every seed; does not hold if any of these is NO (or fails in a seed);
-    inconclusive otherwise."""
+    in :data:`CELLS`. Holds if on the convex problem under every delay profile the quasilinear
+    schedule converges (:func:`converges` YES), and under d_n = n/2 has both ratios below 1 in
+    every seed; does not hold if any of these is NO (or fails in a seed); inconclusive
+    otherwise."""
     decisions = {}
     for name, (problem, delays) in CELLS.items():
-        for s in SCHEDULES:
-            if satisfies(s, delays):
-                decisions[f"{name}: {LABELS[s]}"] = converges(distance[name][s], decade[name][s])
-        if delays == "linear:0.5":
-            quasi = distance[name]["quasilinear"] + decade[name]["quasilinear"]
+        if problem != CONVEX:
+            continue
+        decisions[f"{name}: {LABELS[QUASI]}"] = converges(
+            distance[name][QUASI], decade[name][QUASI]
+        )
+        if delays == LINEAR:
+            quasi = distance[name][QUASI] + decade[name][QUASI]
             every = st.Decision.YES if all(v < 1 for v in quasi) else st.Decision.NO
             decisions[f"{problem}: quasilinear under n/2 in every seed"] = every
     return judged(decisions)
+
+
+def reported(distance, decade) -> dict[str, str]:
+    """:func:`converges` of every other (cell, schedule) the sufficient conditions cover
+    (reported, not judged)."""
+    return {
+        f"{name}: {LABELS[s]}": converges(distance[name][s], decade[name][s]).value
+        for name, (problem, delays) in CELLS.items()
+        for s in SCHEDULES
+        if satisfies(s, delays) and (problem, s) != (CONVEX, QUASI)
+    }
+
+
+def judged_outcomes(outcomes) -> dict:
+    """The outcomes :func:`decide` reads: the quasilinear schedule on the convex problem."""
+    return {n: {QUASI: outcomes[n][QUASI]} for n, (p, _) in CELLS.items() if p == CONVEX}
 
 
 def run(ctx: RunContext) -> ClaimResult:
     updates = BUDGET.at(ctx.scale)
     problems = {name: delayed(*where) for name, where in CELLS.items()}
     outcomes = ctx.compare(problems, list(SCHEDULES.values()), updates, TUNE_ON)
-    ctx.settle(outcomes, lambda o: decide(per_seed(o, "distance"), per_seed(o, "decade_ratio"))[0])
+    ctx.settle(
+        judged_outcomes(outcomes),
+        lambda o: decide(per_seed(o, "distance"), per_seed(o, "decade_ratio"))[0],
+    )
     distance, decade = per_seed(outcomes, "distance"), per_seed(outcomes, "decade_ratio")
     verdict, decisions = decide(distance, decade)
+    others = reported(distance, decade)
+    unsettled = [k for k, v in others.items() if v != "yes"]
     failing = [k for k, v in decisions.items() if v != "yes"]
     rows = [(name, s, o) for name, per in outcomes.items() for s, o in per.items()]
     violators = [
@@ -104,7 +143,11 @@ def run(ctx: RunContext) -> ClaimResult:
         f"x_(n+1) = x_n - alpha_n (grad f(x_(n - d_n)) + {NOISE:g} z_n), d = 20, x* = 0, "
         f"{updates} updates, each schedule's first step c tuned per cell; "
         f"{sum(v == 'yes' for v in decisions.values())} of {len(decisions)} checks decided "
-        "yes" + (f" (not: {'; '.join(failing)})" if failing else "") + ". Median final "
+        "yes" + (f" (not: {'; '.join(failing)})" if failing else "") + ". Reported, not "
+        "judged (the non-convex problem, the n^-q schedules the conditions cover), converges: "
+        f"{sum(v == 'yes' for v in others.values())} of {len(others)} yes"
+        + (f" (not: {'; '.join(unsettled)})" if unsettled else "")
+        + ". Median final "
         "||x - x*|| / ||x_1 - x*|| of the schedules the conditions do not cover (reported, not "
         "required): " + "; ".join(violators) + "." + search_notes(outcomes)
     )
@@ -113,6 +156,7 @@ def run(ctx: RunContext) -> ClaimResult:
             "problem, delays": name,
             "schedule": LABELS[s],
             "covered by the conditions": "yes" if satisfies(s, CELLS[name][1]) else "no",
+            "judged": "yes" if (CELLS[name][0], s) == (CONVEX, QUASI) else "no",
             "c": f"{o.lr:.3g}",
             "final distance (median)": f"{o.median('distance'):.3g}",
             "last-decade ratio (median)": f"{o.median('decade_ratio'):.3g}",
@@ -125,6 +169,7 @@ def run(ctx: RunContext) -> ClaimResult:
         "decade_ratio": decade,
         "tuned_c": tuned_lrs(outcomes),
         "decisions": decisions,
+        "reported_converges": others,
     }
     panels = [
         Panel(name, "distance", "update n", "||x_n - x*|| / ||x_1 - x*||", log_x=True)
@@ -141,26 +186,30 @@ CLAIM = Claim(
         "converge to global minimum for a class of convex problems."
     ),
     statement=(
-        "Asynchronous SGD converges even when gradient delays grow without bound, polynomially "
-        "or linearly in the update count, provided the step sizes decay fast enough (a "
-        "quasilinear schedule for linear delays)."
+        "Asynchronous SGD converges to the global minimum of a convex problem even when "
+        "gradient delays grow without bound, polynomially or linearly in the update count, with "
+        "a step that decays slightly faster than 1/n (the quasilinear schedule) whatever the "
+        "polynomial's degree."
     ),
     source="Zhou, Mertikopoulos, Bambos, Glynn, Ye, Li & Fei-Fei, Distributed Asynchronous "
     "Optimization with Unbounded Delays: How Slow Can You Go?, ICML 2018 (PMLR 80, zhou18b)",
     criterion=(
         "x_(n+1) = x_n - alpha_n (grad f(x_(n - d_n)) + 0.1 z_n) exactly (a ring buffer of "
         "iterates), float64, d = 20, x_1 ~ N(0, 4 I), on a strongly convex quadratic "
-        "(eigenvalues 1..4, random basis) and on sum log(1 + x_i^2) (variationally coherent), "
-        "x* = 0; delays d_n = 10, n^0.5, n^0.8, n/2; schedules constant, n^-0.6, n^-0.95 and "
-        "quasilinear c h(16)/h(n+15), h(m) = m log m log log m, each with its first step c "
-        "searched per (problem, delays) (3 points per decade, widened at the edges, successive "
-        "halving) on the final distance; >= 3 seeds. The conditions cover n^-q for (1 + p)/2 "
-        "< q <= 1 under d_n = O(n^p) and the quasilinear schedule for every p <= 1. Holds if "
-        "for every covered (problem, delays, schedule) the 90% t-intervals of log(final "
-        "distance / start) and log(distance over the last 5% of updates / the same at a tenth "
-        "of them) both lie below 0, and the quasilinear schedule under d_n = n/2 has both below "
-        "1 in every seed; does not hold if any is decidedly false; inconclusive otherwise. "
-        "Schedules not covered are reported, not judged."
+        "(eigenvalues 1..4, random basis; the notes' 'class of convex problems') and on sum "
+        "log(1 + x_i^2) (variationally coherent, the paper's class beyond the notes'), x* = 0; "
+        "delays d_n = 10, n^0.5, n^0.8, n/2; schedules constant, n^-0.6, n^-0.95 and "
+        "quasilinear c h(16)/h(n+15), h(m) = m log m log log m (the notes' step 'slightly "
+        "faster' than 1/n, with 'no dependence [on the] degree of the polynomial'), each with "
+        "its first step c searched per (problem, delays) (3 points per decade, widened at the "
+        "edges, successive halving) on the final distance; >= 3 seeds. Holds if on the "
+        "quadratic under every delay profile the t-intervals of the quasilinear schedule's "
+        "log(final distance / start) and log(distance over the last 5% of updates / the same "
+        "at a tenth of them) both lie below 0, and under d_n = n/2 both ratios are below 1 in "
+        "every seed; does not hold if any is decidedly false; inconclusive otherwise. Reported, "
+        "not judged: the non-convex problem, the n^-q schedules for (1 + p)/2 < q <= 1 under "
+        "d_n = O(n^p) (derived from the paper's sufficient conditions; neither the notes nor "
+        "the abstract state them) and the schedules the conditions do not cover."
     ),
     run=run,
     reported="convergence with probability 1 under polynomially growing delays with a "
