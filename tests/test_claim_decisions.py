@@ -39,6 +39,7 @@ from gradkit.claims import (
     unbounded_delays,
 )
 from gradkit.claims.base import judged, unreached, verdict_from
+from gradkit.experiments import LrRange, Method, MethodOutcome, RunRecord
 from gradkit.experiments import stats as st
 
 HOLDS, FAILS, UNSURE = Verdict.HOLDS, Verdict.DOES_NOT_HOLD, Verdict.INCONCLUSIVE
@@ -264,19 +265,34 @@ def methods(values: dict[str, float], spread=0.01):
     return {m: seeds(v, spread * abs(v), pattern=i) for i, (m, v) in enumerate(values.items())}
 
 
+# ---- adpsgd-matches-allreduce: accuracy similar to AllReduce's, +/-2 points (equivalence) ----
+
+
 @pytest.mark.parametrize(
-    ("adpsgd_loss", "adpsgd_acc", "easgd_acc", "expected"),
+    ("adpsgd_acc", "spread", "expected"),
     [
-        (0.51, 0.70, 0.65, HOLDS),
-        (0.80, 0.70, 0.65, FAILS),  # 60% higher loss
-        (0.51, 0.60, 0.55, FAILS),  # 10 points less accurate than AllReduce
-        (0.51, 0.70, 0.70, UNSURE),  # matches AllReduce, ties EASGD
+        (0.70, 0.002, HOLDS),  # the same accuracy
+        (0.715, 0.002, HOLDS),  # 1.5 points above, tight
+        (0.685, 0.002, HOLDS),  # 1.5 points below, tight
+        (0.75, 0.002, FAILS),  # 5 points more accurate: not similar either
+        (0.60, 0.002, FAILS),  # 10 points less accurate
+        (0.72, 0.002, UNSURE),  # exactly at the margin: the interval straddles it
+        (0.70, 0.05, UNSURE),  # the seed spread hides everything
     ],
 )
-def test_adpsgd_matches_allreduce_decision(adpsgd_loss, adpsgd_acc, easgd_acc, expected):
-    loss = methods({"allreduce": 0.5, "adpsgd": adpsgd_loss, "easgd": 0.55})
-    accuracy = methods({"allreduce": 0.70, "adpsgd": adpsgd_acc, "easgd": easgd_acc})
-    assert adpsgd_matches_allreduce.decide(loss, accuracy)[0] == expected
+def test_adpsgd_matches_allreduce_decision(adpsgd_acc, spread, expected):
+    accuracy = methods({"allreduce": 0.70, "adpsgd": adpsgd_acc}, spread)
+    assert adpsgd_matches_allreduce.decide(accuracy)[0] == expected
+
+
+def test_adpsgd_matches_allreduce_does_not_judge_loss_or_easgd():
+    """The train loss ratio and EASGD are reported: a 60% higher loss and a tie with EASGD
+    leave a similar accuracy holding."""
+    accuracy = methods({"allreduce": 0.70, "adpsgd": 0.70, "easgd": 0.70})
+    loss = methods({"allreduce": 0.5, "adpsgd": 0.8, "easgd": 0.55})
+    assert adpsgd_matches_allreduce.decide(accuracy)[0] == HOLDS
+    extra = adpsgd_matches_allreduce.reported(loss, accuracy)
+    assert math.exp(extra["log_loss_ratio_adpsgd_over_allreduce"].mean) > 1.5
 
 
 @pytest.mark.parametrize(
@@ -288,10 +304,27 @@ def test_decentralized_accuracy_decision(adpsgd, spread, expected):
     assert decentralized_accuracy.decide(accuracy)[0] == expected
 
 
-@pytest.mark.parametrize(("adpsgd_time", "expected"), [(100.0, HOLDS), (400.0, FAILS)])
-def test_slow_worker_decision(adpsgd_time, expected):
-    times = methods({"allreduce": 500.0, "dpsgd": 600.0, "adpsgd": adpsgd_time})
+# ---- adpsgd-tolerates-slow-worker / -slow-network: decidedly >= 2x faster to the target -------
+
+
+@pytest.mark.parametrize(
+    ("adpsgd_time", "spread", "expected"),
+    [
+        (100.0, 0.01, HOLDS),  # 5x faster than AllReduce, the better baseline
+        (400.0, 0.01, FAILS),  # 1.25x
+        (250.0, 0.01, UNSURE),  # exactly 2x: the interval straddles log 2
+        (150.0, 0.5, UNSURE),  # 3.3x, but the seeds spread too widely
+    ],
+)
+def test_slow_worker_decision(adpsgd_time, spread, expected):
+    times = methods({"allreduce": 500.0, "dpsgd": 600.0, "adpsgd": adpsgd_time}, spread)
     assert adpsgd_slow_worker.decide(times)[0] == expected
+
+
+def test_slow_worker_baseline_is_the_faster_of_allreduce_and_dpsgd():
+    times = methods({"allreduce": 5000.0, "dpsgd": 300.0, "adpsgd": 100.0})
+    verdict, details = adpsgd_slow_worker.decide(times)
+    assert (verdict, details["baseline"]) == (HOLDS, "dpsgd")  # 3x D-PSGD, not 50x AllReduce
 
 
 def test_slow_worker_fails_when_only_adpsgd_never_reaches_the_target():
@@ -302,6 +335,43 @@ def test_slow_worker_fails_when_only_adpsgd_never_reaches_the_target():
 def test_slow_worker_is_inconclusive_when_nobody_reaches_the_target():
     times = {m: [math.inf] * 3 for m in ("allreduce", "dpsgd", "adpsgd")}
     assert adpsgd_slow_worker.decide(times)[0] == UNSURE
+
+
+def loss_runs(epoch_time: float, final: float, start: float = 2.3, evals: int = 10):
+    """A method's outcome: three seeds whose training loss falls linearly from ``start`` to
+    about ``final`` over ``evals`` evaluations, ``epoch_time`` simulated time apart."""
+
+    def record(end: float) -> RunRecord:
+        points = [[i * epoch_time, start + (end - start) * i / evals] for i in range(evals + 1)]
+        return RunRecord({"train_loss": end}, {"train_loss": points, "train_loss@time": points})
+
+    method = Method("m", "M", LrRange(0.1, 1.0))
+    return MethodOutcome.fixed(method, 0.1, [record(final * f) for f in (0.98, 1.0, 1.02)])
+
+
+def test_slow_worker_target_is_the_judged_scenarios_own():
+    """The target is 1.1 x the highest median final loss in the judged scenario (here
+    AD-PSGD's, 1.2): AD-PSGD ends higher per epoch but runs 10x faster per evaluation, so it
+    reaches the target first; every median run reaches it."""
+    per = {
+        "allreduce": loss_runs(100.0, 0.9),
+        "dpsgd": loss_runs(100.0, 1.0),
+        "adpsgd": loss_runs(10.0, 1.2),
+    }
+    target, times = adpsgd_slow_worker.times_to_target(per)
+    assert target == pytest.approx(1.32)
+    assert all(math.isfinite(t) for values in times.values() for t in values)
+    verdict, details = adpsgd_slow_worker.judge(per)
+    assert (verdict, details["baseline"]) == (HOLDS, "allreduce")
+
+
+def test_slow_worker_is_inconclusive_when_the_target_is_not_below_the_initial_loss():
+    per = {
+        "allreduce": loss_runs(100.0, 0.9, start=1.0),
+        "dpsgd": loss_runs(100.0, 1.0, start=1.0),
+        "adpsgd": loss_runs(10.0, 1.2, start=1.0),
+    }
+    assert adpsgd_slow_worker.judge(per)[0] == UNSURE
 
 
 @pytest.mark.parametrize(("vote", "expected"), [(0.685, HOLDS), (0.75, HOLDS), (0.60, FAILS)])

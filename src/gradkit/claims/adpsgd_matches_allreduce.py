@@ -1,4 +1,12 @@
-"""Claim: AD-PSGD converges per epoch like AllReduce SGD, and ends more accurate than EASGD."""
+"""Claim: after the same number of epochs AD-PSGD's test accuracy is similar to AllReduce's.
+
+The notes: "decentralized version of the algorithm (AD-PSGD) achieved higher accuracy than
+centralized version (D-PSGD) after same number of epochs, similar to AllReduce." Similar is
+two-sided: AD-PSGD's per-seed test accuracy must be decidedly within :data:`MARGIN` of
+AllReduce's, above or below (an equivalence test). The comparison with D-PSGD in the same
+sentence is ``decentralized-beats-centralized-accuracy``. The paper's further statements, that
+AD-PSGD converges per epoch like AllReduce (train loss) and ends more accurate than EASGD, are
+reported, not judged: the notes do not state them."""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
+    Verdict,
     judged,
     per_seed,
     search_notes,
@@ -25,65 +34,79 @@ METHODS = (
     Method("adpsgd", "AD-PSGD", LrRange(0.1, 2.15)),
     Method("easgd", "EASGD", LrRange(0.1, 2.15)),
 )
-LOSS_RATIO = 1.10
-"""AD-PSGD converges like AllReduce if its final train loss is decidedly below 1.1x AllReduce's:
-the paper's ImageNet curves per epoch overlap, so a 10% band is a tolerance, not an effect."""
-ACCURACY_SLACK = 0.02
-"""Its test accuracy must be decidedly within 2 points of AllReduce's (the paper: 'close')."""
+JUDGED = ("allreduce", "adpsgd")
+"""The methods the verdict compares (and settles); EASGD is the paper's, reported."""
+MARGIN = 0.02
+"""Similar accuracy: the 90% t-interval of per-seed AD-PSGD - AllReduce test accuracy lies
+inside (-0.02, +0.02). Fixed from the text before running: 'similar' with no number, read as
+at most 2 points either way, gradkit's tolerance for 'doesn't lose accuracy' too; a narrower
+band would sit below the mnist1d MLP's seed-to-seed spread (1-3 points) and could not be
+confirmed with 10 seeds, a wider one would call a visible gap similar."""
 BUDGET = Budget(
     smoke=1,
     quick=30,
     full=90,
     paper="ImageNet ResNet-50 90 epochs on up to 128 GPUs; CIFAR-10 VGG/ResNet on 16 workers, "
     "full schedules",
-    why="30 epochs of the mnist1d MLP bring the training loss within a few percent of its "
-    "plateau at every tuned rate, so per-epoch convergence is compared near the end.",
+    why="30 epochs bring the mnist1d MLP's test accuracy to its plateau at every tuned rate, so "
+    "the accuracies are compared after equal epochs near the end.",
 )
-TUNE_ON = Metric("train_loss")
+TUNE_ON = Metric("test_accuracy", higher_is_better=True)  # validation accuracy when tuning
 
 
-def log_loss_ratio(loss: dict[str, list[float]]) -> st.PairedInterval:
-    """The 90% t-interval of the per-seed log(AD-PSGD loss / AllReduce loss)."""
-    return st.paired_interval(st.logs(loss["adpsgd"]), st.logs(loss["allreduce"]))
+def accuracy_gap(accuracy: dict[str, list[float]]) -> st.PairedInterval:
+    """The t-interval of the per-seed AD-PSGD - AllReduce test accuracy."""
+    return st.paired_interval(accuracy["adpsgd"], accuracy["allreduce"])
 
 
-def decide(loss: dict[str, list[float]], accuracy: dict[str, list[float]]):
-    """90% t-intervals of per-seed differences: (i) log(AD-PSGD loss / AllReduce loss) below
-    log(LOSS_RATIO); (ii) AllReduce accuracy - AD-PSGD accuracy below ACCURACY_SLACK; (iii)
-    AD-PSGD accuracy - EASGD accuracy above 0. Holds if all three are YES; does not hold if (i)
-    or (ii) is NO; inconclusive otherwise."""
-    converges = st.less(log_loss_ratio(loss), math.log(LOSS_RATIO))
-    close = st.less(st.paired_interval(accuracy["allreduce"], accuracy["adpsgd"]), ACCURACY_SLACK)
-    beats_easgd = st.greater(st.paired_interval(accuracy["adpsgd"], accuracy["easgd"]))
-    parts = {"loss_like_allreduce": converges, "accuracy_close": close, "beats_easgd": beats_easgd}
-    return judged(parts, fails_on=("loss_like_allreduce", "accuracy_close"))
+def decide(accuracy: dict[str, list[float]]) -> tuple[Verdict, dict[str, str]]:
+    """Equivalence (two one-sided tests): holds if the t-interval of per-seed AD-PSGD -
+    AllReduce test accuracy lies inside (-MARGIN, +MARGIN), does not hold if it lies entirely
+    outside (at or beyond +MARGIN or -MARGIN), inconclusive otherwise."""
+    return judged({"similar_to_allreduce": st.within(accuracy_gap(accuracy), MARGIN)})
+
+
+def reported(loss: dict[str, list[float]], accuracy: dict[str, list[float]]) -> dict[str, dict]:
+    """Reported, not judged: the t-intervals of per-seed log(AD-PSGD / AllReduce final train
+    loss) and of AD-PSGD - EASGD test accuracy (over the seeds EASGD ran)."""
+    n = len(accuracy["easgd"])
+    return {
+        "log_loss_ratio_adpsgd_over_allreduce": st.paired_interval(
+            st.logs(loss["adpsgd"]), st.logs(loss["allreduce"])
+        ),
+        "accuracy_adpsgd_minus_easgd": st.paired_interval(
+            accuracy["adpsgd"][:n], accuracy["easgd"]
+        ),
+    }
 
 
 def run(ctx: RunContext) -> ClaimResult:
     epochs = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEM, METHODS, epochs, TUNE_ON)
     ((problem, per),) = outcomes.items()
-    ctx.settle(
-        outcomes,
-        lambda o: decide(*(per_seed(o, k)[problem] for k in ("train_loss", "test_accuracy")))[0],
-    )
+    judged_outcomes = {problem: {m: per[m] for m in JUDGED}}
+    ctx.settle(judged_outcomes, lambda o: decide(per_seed(o, "test_accuracy")[problem])[0])
+    per["easgd"].extend(ctx.executor, ctx.seeds)  # the reported comparison on the same seeds
     # AD-PSGD at AllReduce's rate: is a gap the algorithm's or the tuning's?
     runs = ctx.runs_at(PROBLEM[problem], METHODS[1], per["allreduce"].lr, epochs)
     matched = {k: [r.metric(k) for r in runs] for k in ("train_loss", "test_accuracy")}
     values = {k: {m: o.values(k) for m, o in per.items()} for k in matched}
-    verdict, details = decide(values["train_loss"], values["test_accuracy"])
-    ratio = log_loss_ratio(values["train_loss"])
+    verdict, details = decide(values["test_accuracy"])
+    gap = accuracy_gap(values["test_accuracy"])
+    extra = reported(values["train_loss"], values["test_accuracy"])
+    ratio = extra["log_loss_ratio_adpsgd_over_allreduce"]
     summary = (
         f"{WORKERS} simulated workers, {epochs} epochs of {TASK}, per-worker batch 32, "
-        f"{len(ctx.seeds)} seeds at each algorithm's tuned lr. Final train loss AD-PSGD / "
-        f"AllReduce = {math.exp(ratio.mean):.3f} (90% interval {math.exp(ratio.low):.3f}-"
-        f"{math.exp(ratio.high):.3f}; criterion below {LOSS_RATIO}); median test accuracy "
+        f"{len(ctx.seeds)} seeds at each algorithm's tuned lr. Test accuracy AD-PSGD - AllReduce "
+        f"per seed {100 * gap.mean:+.1f} points [{100 * gap.low:+.1f}, {100 * gap.high:+.1f}] "
+        f"-> within +/-{100 * MARGIN:.0f} points: {details['similar_to_allreduce']}; median "
+        "test accuracy "
         + ", ".join(f"{m.label} {per[m.name].median('test_accuracy'):.3f}" for m in METHODS)
-        + f"; AD-PSGD at AllReduce's lr: loss {median_high(matched['train_loss']):.4f}, "
-        f"accuracy {median_high(matched['test_accuracy']):.3f}. Decisions: "
-        + ", ".join(f"{k} {v}" for k, v in details.items())
-        + "."
-        + search_notes(outcomes)
+        + ". Reported, not judged: final train loss AD-PSGD / AllReduce "
+        f"{math.exp(ratio.mean):.3f} ({math.exp(ratio.low):.3f}-{math.exp(ratio.high):.3f}); "
+        f"AD-PSGD - EASGD accuracy {extra['accuracy_adpsgd_minus_easgd']}; AD-PSGD at "
+        f"AllReduce's lr: loss {median_high(matched['train_loss']):.4f}, accuracy "
+        f"{median_high(matched['test_accuracy']):.3f}." + search_notes(outcomes)
     )
     table = [
         {"algorithm": m.label, "tuned lr": f"{o.lr:.3g}",
@@ -93,10 +116,11 @@ def run(ctx: RunContext) -> ClaimResult:
         for m, o in zip(METHODS, per.values(), strict=True)
     ]  # fmt: skip
     numbers = {"setting": BUDGET.describe(ctx.scale), **values, "adpsgd_at_allreduce_lr": matched,
-               "tuned_lr": tuned_lrs(outcomes), **details}  # fmt: skip
+               "tuned_lr": tuned_lrs(outcomes), "gap_adpsgd_minus_allreduce": vars(gap),
+               "reported": {k: vars(v) for k, v in extra.items()}, **details}  # fmt: skip
     panels = [
-        Panel(problem, "train_loss", "epoch", "train loss", title="train loss per epoch"),
         Panel(problem, "test_accuracy", "epoch", "test accuracy", log_y=False, title="accuracy"),
+        Panel(problem, "train_loss", "epoch", "train loss", title="train loss per epoch"),
     ]
     labels = {m.name: m.label for m in METHODS}
     fig = curves_figure(outcomes, list(labels), panels, labels)
@@ -109,18 +133,21 @@ CLAIM = Claim(
         "decentralized version of the algorithm (AD-PSGD) achieved higher accuracy than "
         "centralized version (D-PSGD) after same number of epochs, similar to AllReduce."
     ),
-    statement="AD-PSGD converges per epoch like AllReduce-SGD (ImageNet, up to 128 GPUs) and "
-    "reaches final accuracy close to AllReduce and better than EASGD (CIFAR-10, 16 workers).",
+    statement="After the same number of epochs AD-PSGD reaches a test accuracy similar to "
+    "AllReduce-SGD's (the notes). The paper also has it converge per epoch like AllReduce "
+    "(ImageNet, up to 128 GPUs) and end more accurate than EASGD (CIFAR-10, 16 workers): "
+    "reported, not judged.",
     source="Lian, Zhang, Zhang, Liu, ICML 2018 (arXiv 1710.06952): abstract; experiments",
     criterion=f"{WORKERS} simulated workers with i.i.d. shards of mnist1d (MLP, per-worker batch "
     "32), equal epochs; each algorithm's lr searched in its own range (3 points per decade, "
-    "widened at the edges, successive halving) by the final train loss of a tuning run on a "
-    "validation split; then >= 3 seeds. 90% t-intervals of per-seed differences: (i) log(AD-PSGD "
-    f"loss / AllReduce loss) below log {LOSS_RATIO}; (ii) AllReduce accuracy - AD-PSGD accuracy "
-    f"below {ACCURACY_SLACK}; (iii) AD-PSGD accuracy above EASGD's. Holds if (i)-(iii); does not "
-    "hold if (i) or (ii) decidedly fails; inconclusive otherwise. AD-PSGD at AllReduce's tuned lr "
-    "is reported too.",
+    "widened at the edges, successive halving) by validation accuracy; then >= 3 seeds. "
+    "Equivalence: holds if the 90% t-interval of the per-seed test-accuracy difference AD-PSGD - "
+    f"AllReduce lies inside +/-{MARGIN} (2 points: 'similar', no number in the notes); does not "
+    "hold if it lies entirely outside; inconclusive otherwise. Reported, not judged (not in the "
+    "notes, the paper's): the final train loss AD-PSGD / AllReduce, AD-PSGD - EASGD test "
+    "accuracy, and AD-PSGD at AllReduce's tuned lr.",
     run=run,
     reported="ResNet-50 on ImageNet with up to 128 GPUs: AD-PSGD converges per epoch like "
-    "AllReduce-SGD (abstract; shown as curves, no ratio).",
+    "AllReduce-SGD (abstract; shown as curves, no ratio); CIFAR-10: final accuracy close to "
+    "AllReduce's, better than EASGD's.",
 )
