@@ -15,14 +15,16 @@ from gradkit.experiments import stats as st
 METHODS = [Method("a", "A", LrRange(1e-3, 1e-1)), Method("b", "B", LrRange(1e-3, 1e-1))]
 
 
-def toy(gap: float, noise: float):
-    """B's loss is A's plus ``gap``, each with its own seed noise; both optimal at 0.01."""
+def toy(gap: float, noise: float, diverge_above: float = 1e9):
+    """B's loss is A's plus ``gap``, each with its own seed noise; both optimal at 0.01; rates
+    above ``diverge_above`` diverge on seed 1."""
 
     def make(method, lr, budget, seed, tuning):
         shift, salt = (gap, 1) if method.name == "b" else (0.0, 0)
         return RunSpec.of(
-            toy_run, lr=lr, budget=budget, seed=seed, shift=shift, noise=noise, salt=salt
-        )
+            toy_run, lr=lr, budget=budget, seed=seed, shift=shift, noise=noise, salt=salt,
+            diverge_above=diverge_above, diverging_seed=1,
+        )  # fmt: skip
 
     return {"toy": make}
 
@@ -35,14 +37,14 @@ def a_beats_b(outcomes) -> Verdict:
     )
 
 
-def settled(gap: float, noise: float, scale: str = "quick"):
+def settled(gap: float, noise: float, scale: str = "quick", diverge_above: float = 1e9):
     """A claim's comparison, settled in its own context (as ``reproduce`` runs each claim, so
     the level it sets stays there): the context, the outcomes, the verdict at the first look,
     and the level of an interval computed after settling."""
 
     def claim():
         ctx = RunContext(scale, [0, 1, 2], executor=Executor())
-        outcomes = ctx.compare(toy(gap, noise), METHODS, 9, Metric("loss"))
+        outcomes = ctx.compare(toy(gap, noise, diverge_above), METHODS, 9, Metric("loss"))
         with st.confidence(ctx.level):
             first_look = a_beats_b(outcomes)
         ctx.settle(outcomes, a_beats_b)
@@ -120,3 +122,14 @@ def test_the_seeds_settling_took_become_the_claims_seeds():
     """A claim's summary counts its seeds from the context: after more looks, all of them."""
     ctx, outcomes, _, _ = settled(gap=0.05, noise=0.05)
     assert ctx.seeds == list(range(6)) == list(range(len(outcomes["toy"]["a"].runs)))
+
+
+def test_a_neighbour_where_the_moved_method_diverges_is_not_a_flip():
+    """Above 0.015 every rate diverges on seed 1: the upper neighbours are not usable rates, so
+    only the lower ones can make the verdict fragile, and the report names the others."""
+    ctx, _, _, _ = settled(gap=0.05, noise=0.001, diverge_above=0.015)
+    (settlement,) = ctx.settlements
+    assert settlement["fragile"] == ["a on toy at lr 0.00464: does not hold"]
+    assert settlement["diverging_neighbours"] == ["a on toy at lr 0.0215", "b on toy at lr 0.0215"]
+    result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
+    assert "the moved method diverges there: a on toy at lr 0.0215; b on toy" in result.summary

@@ -126,16 +126,24 @@ class RunContext:
             concurrently([functools.partial(o.extend, self.executor, seeds) for o in every])
             verdict, looks = judge(outcomes), looks + 1
         inconclusive = verdict == Verdict.INCONCLUSIVE  # nothing left to make fragile
-        flips = [] if inconclusive else self._flips(outcomes, judge, verdict, seeds)
+        flips, unusable = ([], []) if inconclusive else self._flips(outcomes, judge, verdict, seeds)
         self.settlements.append(
-            {"seeds": len(seeds), "looks": looks, "level": self.level, "fragile": flips}
+            {
+                "seeds": len(seeds),
+                "looks": looks,
+                "level": self.level,
+                "fragile": flips,
+                "diverging_neighbours": unusable,
+            }
         )
         self.seeds = seeds  # the claim's evaluation seeds from here on (its summary counts them)
         return outcomes
 
-    def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]) -> list[str]:
-        """The verdicts with one searched method moved one lattice point from its rate, where
-        they differ from ``verdict``."""
+    def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]):
+        """(flips, unusable): the verdicts with one searched method moved one lattice point from
+        its rate, where they differ from ``verdict``; and the moves where the moved method
+        diverges on some seed. Such a rate is not one anyone would run (the search scores a rate
+        that diverges on any tuning seed as a failure), so its verdict is not a flip."""
         moves = [
             (problem, name, lr)
             for problem, per_method in outcomes.items()
@@ -145,12 +153,15 @@ class RunContext:
         moved = concurrently(
             [functools.partial(outcomes[p][m].at, self.executor, lr, seeds) for p, m, lr in moves]
         )
-        flips = []
+        flips, unusable = [], []
         for (problem, name, lr), outcome in zip(moves, moved, strict=True):
+            if any(run.diverged for run in outcome.runs):
+                unusable.append(f"{name} on {problem} at lr {lr:.3g}")
+                continue
             other = judge({**outcomes, problem: {**outcomes[problem], name: outcome}})
             if other != verdict:
                 flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
-        return flips
+        return flips, unusable
 
     def plan(self, units: int) -> None:
         self.on_plan(units)
@@ -360,6 +371,11 @@ def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) ->
         for s in settlements
     )
     summary, verdict = f"{result.summary} Judged on {seen}.", result.verdict
+    diverging = [move for s in settlements for move in s.get("diverging_neighbours", [])]
+    if diverging:
+        summary += (
+            f" Not counted as flips, since the moved method diverges there: {'; '.join(diverging)}."
+        )
     flips = [flip for s in settlements for flip in s["fragile"]]
     if flips and verdict != Verdict.INCONCLUSIVE:
         summary += (
