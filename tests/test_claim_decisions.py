@@ -4,6 +4,7 @@ hold, inconclusive, and the edge cases (one seed, diverged runs, spread wider th
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -407,11 +408,12 @@ def ecq_case(ecq, plain, floor_ecq=1e-6, floor_plain=1e-4):
     ("ecq", "plain", "floors", "expected"),
     [
         (0.31, 0.45, (1e-6, 1e-4), HOLDS),
-        (0.31, 0.30, (1e-6, 1e-4), FAILS),  # uncompensated no worse on the MLP
-        (0.50, 0.60, (1e-6, 1e-4), FAILS),  # ECQ does not track SGD
-        (0.31, 0.335, (1e-6, 1e-4), UNSURE),  # MLP gap within the seed spread
+        (0.31, 0.335, (1e-6, 1.05e-6), HOLDS),  # no margin: decidedly better by any amount
+        (0.50, 0.60, (1e-6, 1e-4), HOLDS),  # ECQ far from SGD: tracking is reported, not judged
+        (0.31, 0.30, (1e-6, 1e-4), FAILS),  # uncompensated decidedly better on the MLP
         (0.31, 0.45, (1e-4, 1e-6), FAILS),  # the uncompensated floor is the lower one
-        (0.31, 0.45, (1e-6, 1.05e-6), UNSURE),  # floors too close to decide
+        (0.31, 0.311, (1e-6, 1e-4), UNSURE),  # MLP gap within the seed spread
+        (0.31, 0.45, (1e-6, 1.001e-6), UNSURE),  # floors too close to decide
     ],
 )
 def test_ecq_decision(ecq, plain, floors, expected):
@@ -420,18 +422,95 @@ def test_ecq_decision(ecq, plain, floors, expected):
     assert ecq_quantization.decide(values, chosen)[0] == expected
 
 
+def test_ecq_equal_to_uncompensated_is_no_better():
+    """The boundary: the same per-seed values with and without compensation, interval [0, 0],
+    is compensation decidedly no better."""
+    values = ecq_case(0.31, 0.31, 1e-6, 1e-4)
+    for per in values.values():
+        per["plain"] = list(per["ecq-a1-b0.9"])
+    values[ecq_quantization.FLOOR]["plain"] = seeds(1e-4, 1e-6, pattern=2)
+    chosen = dict.fromkeys(values, "ecq-a1-b0.9")
+    verdict, decisions = ecq_quantization.decide(values, chosen)
+    assert verdict == FAILS
+    assert decisions == {ecq_quantization.MLP: "no", ecq_quantization.FLOOR: "yes"}
+
+
+def test_ecq_decision_reads_only_the_two_quantizers():
+    """What the settling judge passes: no 32-bit SGD values."""
+    values = {
+        p: {m: v for m, v in per.items() if m != "sgd"} for p, per in ecq_case(0.31, 0.45).items()
+    }
+    chosen = dict.fromkeys(values, "ecq-a1-b0.9")
+    assert ecq_quantization.decide(values, chosen)[0] == HOLDS
+
+
 @pytest.mark.parametrize(
     ("dgc", "topk", "ratio", "expected"),
     [
         (0.698, 0.60, 457, HOLDS),
+        (0.698, 0.75, 457, HOLDS),  # top-k better: reported, not judged
+        (0.705, 0.60, 270, HOLDS),  # better than dense, at the paper's lowest ratio
         (0.650, 0.60, 457, FAILS),  # 5 points below dense
-        (0.698, 0.60, 100, FAILS),  # compresses too little
-        (0.698, 0.698, 457, UNSURE),  # no better than naive top-k
+        (0.698, 0.60, 269, FAILS),  # compresses less than the paper's 270x
+        (0.690, 0.60, 457, UNSURE),  # 1 point below: the slack's boundary, undecided
     ],
 )
 def test_dgc_decision(dgc, topk, ratio, expected):
     accuracy = methods({"dense": 0.70, "dgc": dgc, "topk": topk}, spread=0.002)
     assert dgc_compression.decide(accuracy, ratio)[0] == expected
+
+
+def test_dgc_decision_reads_only_dense_and_dgc():
+    accuracy = methods({"dense": 0.70, "dgc": 0.698}, spread=0.002)
+    verdict, details = dgc_compression.decide(accuracy, 457)
+    assert verdict == HOLDS
+    assert details == {"no_accuracy_loss": "yes", "ratio_at_least": "yes"}
+
+
+def test_dgc_budget_is_rounds_over_density_after_the_warm_up():
+    """The judged budget: the warm-up, then ROUNDS / density steps per worker (31.25 an epoch);
+    the sweep's points are whole epochs inside it."""
+    steps_per_epoch = dgc_compression.SAMPLES / (dgc_compression.WORKERS * dgc_compression.BATCH)
+    after = (dgc_compression.BUDGET.quick - dgc_compression.WARMUP_EPOCHS) * steps_per_epoch
+    assert after == pytest.approx(dgc_compression.ROUNDS / dgc_compression.DENSITY)
+    assert dgc_compression.rounds_in(dgc_compression.BUDGET.quick) == pytest.approx(
+        dgc_compression.ROUNDS
+    )
+    assert dgc_compression.rounds_in(dgc_compression.BUDGET.smoke) == 0  # inside the warm-up
+    epochs = [dgc_compression.epochs_for(r) for r in dgc_compression.SWEEP]
+    assert epochs == [18, 34, 66, 98, 130]
+
+
+def test_dgc_counts_both_ratios_from_the_payload_bits():
+    """83 entries per worker-step (one at least per tensor) of 78858 coordinates: 458x in bits
+    (64 bits an entry, 32 a message header), 950x in entries."""
+    steps, entries = 100, 83
+    bits = steps * (entries * 64 + dgc_compression.TENSORS * 32)
+    run = SimpleNamespace(
+        metrics={"parameters": 78858, "worker_steps": steps, "counter:payload_bits": bits}
+    )
+    ratio, entries_ratio = dgc_compression.compression_ratios(run)
+    assert ratio == pytest.approx(32 * 78858 / (entries * 64 + 6 * 32))
+    assert entries_ratio == pytest.approx(78858 / entries)
+
+
+def test_dgc_sweep_reads_the_curves_at_each_round():
+    def record(values):
+        points = [[e / 2, values(e / 2)] for e in range(1, 2 * 130 + 1)]
+        return SimpleNamespace(curve=lambda name: ([p[0] for p in points], [p[1] for p in points]))
+
+    per = {
+        "dense": SimpleNamespace(runs=[record(lambda e, k=k: 0.70 + k / 1000) for k in range(3)]),
+        "dgc": SimpleNamespace(
+            runs=[record(lambda e, k=k: 0.70 + k / 1000 - (0.1 if e < 50 else 0)) for k in range(3)]
+        ),
+    }
+    gaps = dgc_compression.sweep(per, 130)
+    assert [round(v.mean, 6) for v in gaps.values()] == [0.1, 0.1, 0.0, 0.0, 0.0]
+    assert list(dgc_compression.sweep(per, 40)) == [
+        "0.5 rounds (18 epochs)",
+        "1 rounds (34 epochs)",
+    ]
 
 
 # ---- sign-depends-on-geometry ------------------------------------------------------------------

@@ -1,23 +1,34 @@
-"""Claim: error compensation lets a ~2-bit quantizer track 32-bit SGD, while the same
-quantizer without it does measurably worse."""
+"""Claim: error compensation corrects a ~2-bit quantizer's error: with the same quantizer, ECQ-SGD
+ends decidedly better than no compensation.
+
+The notes: "The notable part is the compensation approach they used to correct for quantization
+error — store errors locally and fold them into next step's gradients". They state a direction
+(compensation corrects the error), not a size, so the judged comparison is the same quantizer
+with and without compensation, decidedly better with it (margin 0), on both problems: least
+squares with whole-shard batches, where the quantizer's error is the only noise and shows as
+the floor f - f*, and the MLP trained on sampled gradients (the paper's application), where it
+adds to the sampling noise. ECQ against 32-bit SGD ("without performance degradation") is the
+paper's abstract, not the notes: reported, not judged."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from dataclasses import replace
+from functools import partial
 from types import SimpleNamespace
 
 from gradkit.claims.base import (
     Claim,
     ClaimResult,
     RunContext,
+    concurrently,
+    judged,
     labels_of,
     median_cell,
     outcome_table,
     search_notes,
     tuned_lrs,
-    verdict_from,
 )
 from gradkit.experiments import Budget, LrRange, Method, Metric, RunSpec, runs_per_seed, simulated
 from gradkit.experiments import stats as st
@@ -74,12 +85,6 @@ METHODS = {
 }
 ECQ = METHODS[MLP][2:]
 LABELS = labels_of(METHODS[MLP])
-TRACKS = 1.10
-"""ECQ tracks 32-bit SGD on the MLP: final train loss decidedly below 1.1x SGD's ('without
-performance degradation', with a tolerance for the finite run)."""
-GAP = 1.10
-"""The uncompensated quantizer does measurably worse: its train loss (MLP) and its
-suboptimality floor (least squares) decidedly above 1.1x ECQ's."""
 BUDGET = Budget(
     smoke=1,
     quick=15,
@@ -102,29 +107,34 @@ FLOOR_BUDGET = Budget(
 COMPARED = {MLP: "train_loss", FLOOR: "suboptimality"}  # what each problem tunes and compares
 
 
+def compensation_gains(values: dict[str, dict[str, list[float]]], ecq: dict[str, str]):
+    """Per problem, the t-interval of per-seed log(uncompensated / ECQ) of the compared quantity
+    (MLP: final train loss; least squares: final f - f*): above 0 where compensation helps."""
+    return {
+        p: st.paired_interval(st.logs(per["plain"]), st.logs(per[ecq[p]]))
+        for p, per in values.items()
+    }
+
+
 def decide(values: dict[str, dict[str, list[float]]], ecq: dict[str, str]):
-    """90% t-intervals of per-seed log differences of the compared quantity (MLP: final train
-    loss; least squares: final f - f*): (i) on the MLP, log(ECQ / SGD) below log TRACKS;
-    (ii) on each problem, log(uncompensated / ECQ) above log GAP. Holds if all are YES; does
-    not hold if ECQ decidedly fails to track, or on some problem the uncompensated quantizer is
-    decidedly no worse than ECQ (the interval at or below 0); inconclusive otherwise."""
-    decisions = {}
-    for p, per in values.items():
-        worse = st.paired_interval(st.logs(per["plain"]), st.logs(per[ecq[p]]))
-        decisions[p] = {
-            "plain_worse_by_gap": st.greater(worse, math.log(GAP)),
-            "plain_worse_at_all": st.greater(worse, 0.0),
-        }
-    mlp = values[MLP]
-    tracks = st.less(
-        st.paired_interval(st.logs(mlp[ecq[MLP]]), st.logs(mlp["sgd"])), math.log(TRACKS)
-    )
-    decisions[MLP]["ecq_tracks_sgd"] = tracks
-    verdict = verdict_from(
-        [d for per in decisions.values() for d in per.values()],
-        fails_on=[tracks, *(per["plain_worse_at_all"] for per in decisions.values())],
-    )  # "worse by the gap" implies "worse at all", so HOLDS needs only the former, as stated
-    return verdict, {p: {k: v.value for k, v in d.items()} for p, d in decisions.items()}
+    """On each problem, the t-interval of per-seed log(uncompensated / ECQ)
+    (:func:`compensation_gains`) above 0: compensation ends decidedly better with the same
+    quantizer. Holds if YES on both problems; does not hold if on some problem the interval lies
+    at or below 0 (compensation decidedly no better); inconclusive otherwise. ``values`` needs
+    only the uncompensated quantizer's and the chosen ECQ's (``ecq[problem]``) values."""
+    gains = compensation_gains(values, ecq)
+    return judged({p: st.greater(gain) for p, gain in gains.items()})
+
+
+def ratio_text(interval: st.PairedInterval) -> str:
+    """A log-ratio interval as the ratio and its bounds: "1.23x [1.1, 1.4]"."""
+    low, high = math.exp(interval.low), math.exp(interval.high)
+    return f"{math.exp(interval.mean):.3g}x [{low:.3g}, {high:.3g}]"
+
+
+def compared_values(outcomes) -> dict[str, dict[str, list[float]]]:
+    """The compared quantity of every seed's run, per problem and method."""
+    return {p: {m: o.values(COMPARED[p]) for m, o in per.items()} for p, per in outcomes.items()}
 
 
 def tuned_with_grid(ctx: RunContext, problem: str, budget: int):
@@ -173,8 +183,13 @@ def run(ctx: RunContext) -> ClaimResult:
     tuned = {p: tuned_with_grid(ctx, p, b) for p, b in ((MLP, epochs), (FLOOR, steps))}
     outcomes = {p: kept for p, (kept, _) in tuned.items()}
     ecq = {p: list(per)[-1] for p, per in outcomes.items()}  # the kept pair comes last
-    values = {p: {m: o.values(COMPARED[p]) for m, o in per.items()} for p, per in outcomes.items()}
+    # only the two quantizers are judged: they alone take more seeds and the fragility check
+    compared = {p: {m: per[m] for m in ("plain", ecq[p])} for p, per in outcomes.items()}
+    ctx.settle(compared, lambda o: decide(compared_values(o), ecq)[0])
+    concurrently([partial(per["sgd"].extend, ctx.executor, ctx.seeds) for per in outcomes.values()])
+    values = compared_values(outcomes)
     verdict, decisions = decide(values, ecq)
+    gains = compensation_gains(values, ecq)
     stream_steps = epochs * 4000 // (WORKERS * 32)  # as many as one worker takes on the MLP
     streams = error_streams(
         ctx, outcomes[MLP]["sgd"].lr, outcomes[MLP][ecq[MLP]].method, stream_steps
@@ -184,33 +199,39 @@ def run(ctx: RunContext) -> ClaimResult:
         for name, s in streams.items()
     }
     bits = 2 + 32 / 512
-    ratios = {
-        p: {
-            m: math.exp(st.paired_interval(st.logs(per[m]), st.logs(per["sgd"])).mean)
-            for m in ("plain", ecq[p])
-        }
+    to_sgd = {
+        p: {m: st.paired_interval(st.logs(per[m]), st.logs(per["sgd"])) for m in ("plain", ecq[p])}
         for p, per in values.items()
+    }
+    ratios = {p: {m: math.exp(i.mean) for m, i in per.items()} for p, per in to_sgd.items()}
+    what = {
+        MLP: f"MLP train loss after {epochs} epochs",
+        FLOOR: f"least-squares f - f* after {steps} steps",
     }
     summary = (
         f"{WORKERS} simulated workers, ternary max-norm quantizer ({bits:.2f} bits per entry "
-        "counting the per-bucket scales); ECQ at the (alpha, beta) its tuning chose. Against "
-        f"32-bit SGD (geometric mean over {len(ctx.seeds)} seeds), MLP train loss after "
-        f"{epochs} epochs: {LABELS[ecq[MLP]]} {ratios[MLP][ecq[MLP]]:.3f}x, no compensation "
-        f"{ratios[MLP]['plain']:.3f}x; least-squares f - f* after {steps} steps: "
-        f"{LABELS[ecq[FLOOR]]} {ratios[FLOOR][ecq[FLOOR]]:.3g}x, no compensation "
-        f"{ratios[FLOOR]['plain']:.3g}x (median f - f*: "
+        "counting the per-bucket scales); ECQ at the (alpha, beta) its tuning chose. "
+        f"Uncompensated / ECQ per seed ({len(ctx.seeds)} seeds): "
+        + "; ".join(
+            f"{what[p]} {ratio_text(gains[p])} ({LABELS[ecq[p]]}) -> decidedly above 1: "
+            f"{decisions[p]}"
+            for p in values
+        )
+        + ". Reported, not judged (the paper's 'without performance degradation', beyond the "
+        "notes), against 32-bit SGD: "
+        + "; ".join(
+            f"{what[p]}: ECQ {ratio_text(to_sgd[p][ecq[p]])}, no compensation "
+            f"{ratio_text(to_sgd[p]['plain'])}"
+            for p in values
+        )
+        + " (median f - f*: "
         + ", ".join(
             f"{LABELS[m]} {o.median('suboptimality'):.2g}" for m, o in outcomes[FLOOR].items()
         )
         + "). Accumulated quantization error after "
         f"{stream_steps} steps of one worker's MLP gradients, relative to the summed gradient "
         f"(median): no compensation {error['plain']:.3f}, {LABELS[ecq[MLP]]} "
-        f"{error[ecq[MLP]]:.3f}. Decisions: "
-        + "; ".join(
-            f"{p}: " + ", ".join(f"{k} {v}" for k, v in d.items()) for p, d in decisions.items()
-        )
-        + "."
-        + search_notes(outcomes)
+        f"{error[ecq[MLP]]:.3f}." + search_notes(outcomes)
     )
     table = [
         row
@@ -227,11 +248,12 @@ def run(ctx: RunContext) -> ClaimResult:
         "compared": values,
         "chosen_ecq": ecq,
         "ecq_grid_tuning_score": {p: grid for p, (_, grid) in tuned.items()},
+        "uncompensated_over_ecq": {p: vars(g) for p, g in gains.items()},
         "ratio_to_sgd": ratios,
         "relative_accumulated_error": error,
         "bits_per_entry": bits,
         "tuned_lr": tuned_lrs(outcomes),
-        "decisions": decisions,
+        "compensation_decidedly_better": decisions,
     }
     stream = f"one worker's MLP gradients ({stream_steps} steps)"
     panels = [
@@ -256,9 +278,10 @@ CLAIM = Claim(
         "error — store errors locally and fold them into next step's gradients"
     ),
     statement=(
-        "Error-compensated quantization (ECQ-SGD) compresses gradients by up to two orders of "
-        "magnitude without performance degradation; the same quantizer without compensation "
-        "converges to a worse point."
+        "Error compensation (each worker stores its quantization error and folds it into the "
+        "next step's gradient) corrects the quantizer's error: ECQ-SGD ends better than the same "
+        "quantizer without compensation. The paper adds that it compresses gradients by up to "
+        "two orders of magnitude without performance degradation."
     ),
     source="Wu, Huang, Huang, Zhang, ICML 2018 (arXiv 1806.08054): abstract; experiments",
     criterion=(
@@ -267,13 +290,18 @@ CLAIM = Claim(
         "ternary max-norm quantizer (~2 bits per entry) without compensation, and ECQ with "
         "(alpha, beta) in {(1, 1), (1, 0.9), (0.5, 0.9)} (the pair with the best tuning runs "
         "is compared); each lr searched (3 points per decade, widened at the edges, successive "
-        "halving) on the compared quantity: final train loss (MLP), final f - f* (least "
-        "squares); then >= 3 seeds. 90% t-intervals of per-seed log differences. Holds if, on "
-        f"the MLP, log(ECQ / SGD) lies below log {TRACKS}, and on both problems "
-        f"log(uncompensated / ECQ) above log {GAP}; does not hold if ECQ decidedly fails to "
-        "track SGD or on some problem the uncompensated quantizer is decidedly no worse than "
-        "ECQ; inconclusive otherwise. The quantizer's accumulated error is measured directly "
-        "on a stream of MLP gradients and reported."
+        "halving, the choice a local optimum at the full budget on three tuning seeds) on the "
+        "compared quantity: final train loss (MLP), final f - f* (least squares); then >= 3 "
+        "seeds. The notes say compensation corrects the quantization error, a direction with no "
+        "size: on each problem, the t-interval of per-seed log(uncompensated / ECQ) must lie "
+        "above 0 (margin 0). Holds if it does on both problems (least squares, where the "
+        "quantizer's error is the only noise; the MLP, where it adds to sampling noise); does "
+        "not hold if on either it lies at or below 0; inconclusive otherwise, with more seeds "
+        "(6, then 10 at quick scale) while undecided, every interval at 90% over the looks "
+        "(Bonferroni), and a verdict that flips when either quantizer's lr moves one lattice "
+        "point is inconclusive. Reported, not judged: ECQ and the uncompensated quantizer "
+        "against 32-bit SGD (the paper's 'without performance degradation', beyond the notes), "
+        "and the quantizer's accumulated error measured directly on a stream of MLP gradients."
     ),
     run=run,
     reported=(

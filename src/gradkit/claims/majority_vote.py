@@ -4,7 +4,9 @@ per coordinate each way, and tolerates a minority of workers that invert their s
 The notes: "For multiple workers, workers send 1/-1 and do majority vote to decide on the
 aggregated value. The crazy thing is that this doesn't appear to lose accuracy compared to
 Adam." The first claim judges exactly that, non-inferiority against (full-precision) Adam;
-momentum SGD is reported beside it."""
+momentum SGD is reported beside it. The notes say nothing about adversaries: the second claim
+tests the paper beyond the notes (Bernstein et al., ICLR 2019: majority vote is robust when up
+to half of the workers are adversarial)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,9 @@ ADAM = Method("adam", "Adam", LrRange(0.00464, 0.1), "allreduce-adam")
 LABELS = labels_of((VOTE, SGD, ADAM))
 ACCURACY_SLACK = 0.02
 """'Doesn't appear to lose accuracy compared to Adam': Adam's per-seed test accuracy exceeds the
-vote's by decidedly less than 2 points (90% t-interval of Adam - vote below 0.02)."""
+vote's by decidedly less than 2 points (90% t-interval of Adam - vote below 0.02): a margin
+below mnist1d's seed spread (about 1-3 points) could never be confirmed, and 2 points is the
+non-inferiority margin of the single-machine Signum-vs-Adam claim."""
 BUDGET = Budget(
     smoke=1,
     quick=20,
@@ -58,7 +62,9 @@ SLOWER = 3
 """With 3 of 7 voters inverted, the expected vote margin shrinks to (7 - 6)/7 of the clean one;
 the paper proves convergence, not its speed, so the attacked vote gets 3x the epochs."""
 NEAR_CLEAN = 0.05
-"""'Converges': within 5 points of the clean accuracy (90% interval of the per-seed gap)."""
+"""'Converges': within 5 points of the clean accuracy (90% interval of the per-seed gap). The
+paper proves convergence under the attack, not equal accuracy, so the margin is wider than the
+clean vote's 2 points against Adam: about twice mnist1d's seed spread."""
 ACCURACY_PER_SEED = {"test accuracy per seed": seeds_cell("test_accuracy", ".3f")}
 
 
@@ -207,7 +213,9 @@ BYZANTINE = Claim(
     ),
     source="Bernstein, Zhao, Azizzadenesheli, Anandkumar, ICLR 2019 (arXiv 1810.05291): abstract",
     criterion=(
-        f"{WORKERS} simulated workers, each sampling the whole training set (the paper's "
+        "Beyond the notes (they say nothing about adversaries): the paper's robustness to "
+        f"adversarial workers. {WORKERS} simulated workers, each sampling the whole training "
+        "set (the paper's "
         "unbiased-gradient assumption); each scenario's lrs searched under its own conditions "
         "(clean; attacked; attacked with more epochs; validation accuracy), the clean rates "
         f"reported beside the attacked. Holds if, with {ADVERSARIES} of {WORKERS} inverting "
