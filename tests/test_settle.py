@@ -97,20 +97,6 @@ def test_a_verdict_that_flips_one_lattice_point_away_is_fragile():
     assert result.numbers["settled"] == ctx.settlements
 
 
-def test_a_verdict_only_undecided_one_lattice_point_away_stands_and_says_so():
-    """A's lead (0.11) about equals what a lattice step costs it ((1/3)^2): one point away the
-    interval straddles 0. A worse rate weakening the evidence contradicts nothing: reported."""
-    ctx, _, _, _ = settled(gap=0.11, noise=0.01)
-    (settlement,) = ctx.settlements
-    assert settlement["fragile"] == []
-    assert settlement["undecided_neighbours"] == ["a on toy at lr 0.00464", "a on toy at lr 0.0215"]
-    result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
-    assert result.verdict == Verdict.HOLDS
-    assert (
-        "One lattice point away, undecided (not a flip): a on toy at lr 0.00464" in result.summary
-    )
-
-
 def test_a_robust_verdict_stands():
     ctx, _, _, _ = settled(gap=0.5, noise=0.001)  # A wins by far more than a lattice step costs
     assert ctx.settlements[0]["fragile"] == []
@@ -146,4 +132,4 @@ def test_a_neighbour_where_the_moved_method_diverges_is_not_a_flip():
     assert settlement["fragile"] == ["a on toy at lr 0.00464: does not hold"]
     assert settlement["diverging_neighbours"] == ["a on toy at lr 0.0215", "b on toy at lr 0.0215"]
     result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
-    assert "since the moved method diverges: a on toy at lr 0.0215; b on toy" in result.summary
+    assert "the moved method diverges there: a on toy at lr 0.0215; b on toy" in result.summary

@@ -112,9 +112,8 @@ class RunContext:
         From here on every interval of the claim is at :attr:`level`. While ``judge`` is
         inconclusive, every outcome runs the next stage's seeds (:attr:`stages`). Then, if
         decided, each searched method's rate is moved one lattice point down and up (one method
-        at a time, with the same seeds): a verdict that reverses there (holds <-> does not hold)
-        is fragile, and the claim's verdict becomes inconclusive (:func:`apply_settlements`); one
-        that is only undecided there is reported (:meth:`_moves`). Returns ``outcomes``,
+        at a time, with the same seeds): a verdict that flips there is fragile, and the claim's
+        verdict becomes inconclusive (:func:`apply_settlements`). Returns ``outcomes``,
         extended; the seeds used, the looks and the flips are kept in :attr:`settlements`, and
         the seeds used become the claim's :attr:`seeds`."""
         stats.set_level(self.level)
@@ -127,27 +126,24 @@ class RunContext:
             concurrently([functools.partial(o.extend, self.executor, seeds) for o in every])
             verdict, looks = judge(outcomes), looks + 1
         inconclusive = verdict == Verdict.INCONCLUSIVE  # nothing left to make fragile
-        moves = {} if inconclusive else self._moves(outcomes, judge, verdict, seeds)
+        flips, unusable = ([], []) if inconclusive else self._flips(outcomes, judge, verdict, seeds)
         self.settlements.append(
             {
                 "seeds": len(seeds),
                 "looks": looks,
                 "level": self.level,
-                "fragile": moves.get("reversed", []),
-                "undecided_neighbours": moves.get("undecided", []),
-                "diverging_neighbours": moves.get("diverging", []),
+                "fragile": flips,
+                "diverging_neighbours": unusable,
             }
         )
         self.seeds = seeds  # the claim's evaluation seeds from here on (its summary counts them)
         return outcomes
 
-    def _moves(self, outcomes, judge, verdict: Verdict, seeds: list[int]) -> dict[str, list]:
-        """Each searched method moved one lattice point from its rate (one at a time, same
-        seeds), sorted by what the verdict becomes there: ``reversed`` (the opposite decided
-        verdict: the flips that make it fragile), ``undecided`` (reported: the neighbour is a
-        worse rate, and a weaker interval there contradicts nothing) and ``diverging`` (the moved
-        method diverges on some seed: not a usable rate, as the search scores a rate that
-        diverges on any tuning seed as a failure)."""
+    def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]):
+        """(flips, unusable): the verdicts with one searched method moved one lattice point from
+        its rate, where they differ from ``verdict``; and the moves where the moved method
+        diverges on some seed. Such a rate is not one anyone would run (the search scores a rate
+        that diverges on any tuning seed as a failure), so its verdict is not a flip."""
         moves = [
             (problem, name, lr)
             for problem, per_method in outcomes.items()
@@ -157,18 +153,15 @@ class RunContext:
         moved = concurrently(
             [functools.partial(outcomes[p][m].at, self.executor, lr, seeds) for p, m, lr in moves]
         )
-        sorted_moves: dict[str, list[str]] = {"reversed": [], "undecided": [], "diverging": []}
+        flips, unusable = [], []
         for (problem, name, lr), outcome in zip(moves, moved, strict=True):
-            where = f"{name} on {problem} at lr {lr:.3g}"
             if any(run.diverged for run in outcome.runs):
-                sorted_moves["diverging"].append(where)
+                unusable.append(f"{name} on {problem} at lr {lr:.3g}")
                 continue
             other = judge({**outcomes, problem: {**outcomes[problem], name: outcome}})
-            if other == Verdict.INCONCLUSIVE:
-                sorted_moves["undecided"].append(where)
-            elif other != verdict:
-                sorted_moves["reversed"].append(f"{where}: {other.value}")
-        return sorted_moves
+            if other != verdict:
+                flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
+        return flips, unusable
 
     def plan(self, units: int) -> None:
         self.on_plan(units)
@@ -368,8 +361,8 @@ def concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
 
 def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) -> ClaimResult:
     """A claim's result after :meth:`RunContext.settle`: the seeds and looks in its summary and
-    numbers, and a fragile verdict (one that reverses within one lattice point of a chosen
-    rate) inconclusive, with the flips in its summary."""
+    numbers, and a fragile verdict (one that flips within one lattice point of a chosen rate)
+    inconclusive, with the flips in its summary."""
     if not settlements:
         return result
     seen = "; ".join(
@@ -378,13 +371,11 @@ def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) ->
         for s in settlements
     )
     summary, verdict = f"{result.summary} Judged on {seen}.", result.verdict
-    for key, why in (
-        ("undecided_neighbours", "undecided (not a flip)"),
-        ("diverging_neighbours", "not counted, since the moved method diverges"),
-    ):
-        moves = [move for s in settlements for move in s.get(key, [])]
-        if moves:
-            summary += f" One lattice point away, {why}: {'; '.join(moves)}."
+    diverging = [move for s in settlements for move in s.get("diverging_neighbours", [])]
+    if diverging:
+        summary += (
+            f" Not counted as flips, since the moved method diverges there: {'; '.join(diverging)}."
+        )
     flips = [flip for s in settlements for flip in s["fragile"]]
     if flips and verdict != Verdict.INCONCLUSIVE:
         summary += (
