@@ -295,10 +295,8 @@ def fixed_outcomes(
     setting), run with every evaluation seed; the outcomes can run more seeds
     (:meth:`RunContext.settle`)."""
     return {
-        m.name: replace(
-            MethodOutcome.fixed(m, lrs[m.name], ctx.runs_at(make_spec, m, lrs[m.name], budget)),
-            source=make_spec,
-            budget=budget,
+        m.name: MethodOutcome.fixed(
+            m, lrs[m.name], ctx.runs_at(make_spec, m, lrs[m.name], budget), make_spec, budget
         )
         for m in methods
     }

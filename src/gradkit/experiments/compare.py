@@ -118,9 +118,19 @@ class MethodOutcome:
     budget: int | None = None
 
     @classmethod
-    def fixed(cls, method: Method, value: float, runs: list[RunRecord]) -> MethodOutcome:
-        """An outcome whose rate was set, not searched (e.g. a paper's value)."""
-        return cls(method, SearchResult(value, [{value: math.nan}], [], False), runs)
+    def fixed(
+        cls,
+        method: Method,
+        value: float,
+        runs: list[RunRecord],
+        source: SpecFactory | None = None,
+        budget: int | None = None,
+    ) -> MethodOutcome:
+        """An outcome whose rate was set, not searched (e.g. a paper's value); given ``source``
+        and ``budget``, it can run more of itself."""
+        return cls(
+            method, SearchResult(value, [{value: math.nan}], [], False), runs, source, budget
+        )
 
     @property
     def lr(self) -> float:

@@ -149,10 +149,8 @@ def stability_outcomes(
     specs = [make(m, STABILITY_LR, budgets[m.name], s) for m in methods for s in seeds]
     records = iter(executor.run(specs))  # every net's seeds in one batch, in parallel
     return {
-        m.name: dataclasses.replace(
-            MethodOutcome.fixed(m, STABILITY_LR, [next(records) for _ in seeds]),
-            source=make,
-            budget=budgets[m.name],
+        m.name: MethodOutcome.fixed(
+            m, STABILITY_LR, [next(records) for _ in seeds], make, budgets[m.name]
         )
         for m in methods
     }
