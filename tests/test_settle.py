@@ -130,6 +130,21 @@ def test_a_neighbour_where_the_moved_method_diverges_is_not_a_flip():
     ctx, _, _, _ = settled(gap=0.05, noise=0.001, diverge_above=0.015)
     (settlement,) = ctx.settlements
     assert settlement["fragile"] == ["a on toy at lr 0.00464: does not hold"]
-    assert settlement["diverging_neighbours"] == ["a on toy at lr 0.0215", "b on toy at lr 0.0215"]
+    assert settlement["diverging_neighbours"] == ["a on toy at lr 0.0215"]
     result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
-    assert "the moved method diverges there: a on toy at lr 0.0215; b on toy" in result.summary
+    assert "the moved method diverges there: a on toy at lr 0.0215." in result.summary
+
+
+def test_the_fragility_check_stops_at_the_first_method_with_a_flip():
+    """A's moves flip the verdict, so B's two neighbours are not run: they could only add flips
+    to a verdict already fragile. The report says how many were left."""
+    ctx, _, _, _ = settled(gap=0.05, noise=0.001)
+    assert ctx.settlements[0]["unchecked_neighbours"] == 2
+    assert all(flip.startswith("a on toy") for flip in ctx.settlements[0]["fragile"])
+    result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
+    assert "2 other neighbours not run, as this already decides" in result.summary
+
+
+def test_a_robust_verdict_checks_every_neighbour():
+    ctx, _, _, _ = settled(gap=0.5, noise=0.001)
+    assert ctx.settlements[0]["unchecked_neighbours"] == 0

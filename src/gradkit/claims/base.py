@@ -126,7 +126,9 @@ class RunContext:
             concurrently([functools.partial(o.extend, self.executor, seeds) for o in every])
             verdict, looks = judge(outcomes), looks + 1
         inconclusive = verdict == Verdict.INCONCLUSIVE  # nothing left to make fragile
-        flips, unusable = ([], []) if inconclusive else self._flips(outcomes, judge, verdict, seeds)
+        flips, unusable, unchecked = (
+            ([], [], 0) if inconclusive else self._flips(outcomes, judge, verdict, seeds)
+        )
         self.settlements.append(
             {
                 "seeds": len(seeds),
@@ -134,34 +136,43 @@ class RunContext:
                 "level": self.level,
                 "fragile": flips,
                 "diverging_neighbours": unusable,
+                "unchecked_neighbours": unchecked,
             }
         )
         self.seeds = seeds  # the claim's evaluation seeds from here on (its summary counts them)
         return outcomes
 
     def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]):
-        """(flips, unusable): the verdicts with one searched method moved one lattice point from
-        its rate, where they differ from ``verdict``; and the moves where the moved method
-        diverges on some seed. Such a rate is not one anyone would run (the search scores a rate
-        that diverges on any tuning seed as a failure), so its verdict is not a flip."""
+        """(flips, unusable, unchecked): the verdicts with one searched method moved one lattice
+        point from its rate, where they differ from ``verdict``; the moves where the moved
+        method diverges on some seed (such a rate is not one anyone would run: the search
+        scores a rate that diverges on any tuning seed as a failure, so its verdict is not a
+        flip); and the number of moves left unrun.
+
+        The moves run one method at a time (its two neighbours together) and stop at the first
+        method with a flip: one flip already makes the verdict fragile, so the rest could only
+        lengthen the list of flips, not change the verdict."""
         moves = [
-            (problem, name, lr)
+            [(problem, name, lr) for lr in outcome.neighbours()]
             for problem, per_method in outcomes.items()
             for name, outcome in per_method.items()
-            for lr in (outcome.neighbours() if outcome.searched else [])
+            if outcome.searched
         ]
-        moved = concurrently(
-            [functools.partial(outcomes[p][m].at, self.executor, lr, seeds) for p, m, lr in moves]
-        )
         flips, unusable = [], []
-        for (problem, name, lr), outcome in zip(moves, moved, strict=True):
-            if any(run.diverged for run in outcome.runs):
-                unusable.append(f"{name} on {problem} at lr {lr:.3g}")
-                continue
-            other = judge({**outcomes, problem: {**outcomes[problem], name: outcome}})
-            if other != verdict:
-                flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
-        return flips, unusable
+        for index, wave in enumerate(moves):
+            moved = concurrently(
+                [functools.partial(outcomes[p][m].at, self.executor, lr, seeds) for p, m, lr in wave]
+            )
+            for (problem, name, lr), outcome in zip(wave, moved, strict=True):
+                if any(run.diverged for run in outcome.runs):
+                    unusable.append(f"{name} on {problem} at lr {lr:.3g}")
+                    continue
+                other = judge({**outcomes, problem: {**outcomes[problem], name: outcome}})
+                if other != verdict:
+                    flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
+            if flips:
+                return flips, unusable, sum(len(rest) for rest in moves[index + 1 :])
+        return flips, unusable, 0
 
     def plan(self, units: int) -> None:
         self.on_plan(units)
@@ -376,9 +387,11 @@ def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) ->
         )
     flips = [flip for s in settlements for flip in s["fragile"]]
     if flips and verdict != Verdict.INCONCLUSIVE:
+        unchecked = sum(s.get("unchecked_neighbours", 0) for s in settlements)
+        rest = f"; {unchecked} other neighbours not run, as this already decides" if unchecked else ""
         summary += (
             f" Fragile, so inconclusive (it was {verdict.value}): the verdict flips within one "
-            f"lattice point of a chosen rate ({'; '.join(flips)})."
+            f"lattice point of a chosen rate ({'; '.join(flips)}{rest})."
         )
         verdict = Verdict.INCONCLUSIVE
     numbers = {**result.numbers, "settled": settlements}
