@@ -164,6 +164,19 @@ def test_msvag_is_inconclusive_when_the_spread_hides_everything():
     assert msvag_vs_adam.decide(loss)[0] == UNSURE
 
 
+def test_msvag_judges_without_the_reported_methods():
+    """At quick scale M-SGD and M-SSD do not run: the verdict is the same, the reported parts
+    are left out."""
+    full = {
+        "p1": msvag_problem(0.5, 0.3, 0.45, 0.32),
+        "p2": msvag_problem(0.3, 0.5, 0.28, 0.55),
+    }
+    judged_only = {p: {m: per[m] for m in msvag_vs_adam.JUDGED} for p, per in full.items()}
+    verdict, details = msvag_vs_adam.decide(judged_only)
+    assert verdict == msvag_vs_adam.decide(full)[0] == HOLDS
+    assert details == {"msvag_beats_adam": {"p1": "no", "p2": "yes"}}
+
+
 # ---- ggt-helps-recurrent-more ------------------------------------------------------------------
 
 
@@ -294,6 +307,13 @@ def test_adpsgd_matches_allreduce_does_not_judge_loss_or_easgd():
     assert adpsgd_matches_allreduce.decide(accuracy)[0] == HOLDS
     extra = adpsgd_matches_allreduce.reported(loss, accuracy)
     assert math.exp(extra["log_loss_ratio_adpsgd_over_allreduce"].mean) > 1.5
+
+
+def test_adpsgd_matches_allreduce_reports_without_easgd():
+    """At quick scale EASGD does not run: the loss ratio is still reported, the EASGD gap not."""
+    accuracy = methods({"allreduce": 0.70, "adpsgd": 0.70})
+    extra = adpsgd_matches_allreduce.reported(methods({"allreduce": 0.5, "adpsgd": 0.8}), accuracy)
+    assert list(extra) == ["log_loss_ratio_adpsgd_over_allreduce"]
 
 
 @pytest.mark.parametrize(
@@ -468,14 +488,15 @@ def test_dgc_decision_reads_only_dense_and_dgc():
 
 
 def test_dgc_budget_is_rounds_over_density_after_the_warm_up():
-    """The judged budget: the warm-up, then ROUNDS / density steps per worker (31.25 an epoch);
+    """The judged budget: the warm-up, then ROUNDS[scale] / density steps per worker (31.25 an
+    epoch), more than the 1 / density steps a coordinate waits between sends at either scale;
     the sweep's points are whole epochs inside it."""
     steps_per_epoch = dgc_compression.SAMPLES / (dgc_compression.WORKERS * dgc_compression.BATCH)
-    after = (dgc_compression.BUDGET.quick - dgc_compression.WARMUP_EPOCHS) * steps_per_epoch
-    assert after == pytest.approx(dgc_compression.ROUNDS / dgc_compression.DENSITY)
-    assert dgc_compression.rounds_in(dgc_compression.BUDGET.quick) == pytest.approx(
-        dgc_compression.ROUNDS
-    )
+    for scale in ("quick", "full"):
+        budget, rounds = dgc_compression.BUDGET.at(scale), dgc_compression.ROUNDS[scale]
+        after = (budget - dgc_compression.WARMUP_EPOCHS) * steps_per_epoch
+        assert after == pytest.approx(rounds / dgc_compression.DENSITY) and rounds > 1
+        assert dgc_compression.rounds_in(budget) == pytest.approx(rounds)
     assert dgc_compression.rounds_in(dgc_compression.BUDGET.smoke) == 0  # inside the warm-up
     epochs = [dgc_compression.epochs_for(r) for r in dgc_compression.SWEEP]
     assert epochs == [18, 34, 66, 98, 130]

@@ -7,10 +7,11 @@ slowdown in network links." Especially dramatic is read as AD-PSGD decidedly at 
 the changed conditions.
 
 The conditions change, so every algorithm's rate is searched under them (the judged scenario's
-cluster); the rates searched on the unperturbed cluster (the clean rates) are reported beside
-them, and run there for context. The target is taken in the judged scenario too (see
-:func:`target_of`): a loss that every algorithm reaches there within the epoch budget, so the
-comparison is of times, not of whether one algorithm reaches another's loss.
+cluster); at smoke and full scale the rates searched on the unperturbed cluster (the clean
+rates) are reported beside them, and run there for context. The target is taken in the judged
+scenario too (see :func:`target_of`): a loss that every algorithm reaches there within the
+epoch budget, so the comparison is of times, not of whether one algorithm reaches another's
+loss.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gradkit.claims.base import (
     RunContext,
     Verdict,
     fixed_outcomes,
+    full_scale_only,
     judged,
     labels_of,
     search_notes,
@@ -50,6 +52,11 @@ SPEEDUP = 2.0
 """AD-PSGD must be decidedly >= 2x faster than the better baseline: the paper reports 'often
 orders of magnitude' with stragglers, so 2x is a conservative floor for 'especially dramatic'."""
 TARGET_SLACK = 1.1
+EXTRAS = {
+    CLEAN: "the unperturbed cluster, each algorithm's rate searched and run there",
+    "transfer-1": "links costing 1, at the rates searched with links costing 5",
+}
+"""The reported scenarios, named for a quick run's summary, which leaves them out."""
 BUDGET = Budget(
     smoke=1,
     quick=30,
@@ -111,10 +118,11 @@ def judge(per: dict[str, MethodOutcome]) -> tuple[Verdict, dict]:
 
 
 def scenario_outcomes(ctx: RunContext, reported: list[str], deciding: str, epochs: int):
-    """Every method's rate searched on the clean cluster and in ``deciding`` (concurrently);
-    ``deciding`` settled; each ``reported`` scenario at the rates tuned in ``deciding``."""
-    problems = {s: SCENARIOS[s] for s in (CLEAN, deciding)}
-    outcomes = ctx.compare(problems, METHODS, epochs, TUNE_ON)
+    """Every method's rate searched in ``deciding`` and, where the context reports extras, on
+    the clean cluster (concurrently); ``deciding`` settled; each ``reported`` scenario at the
+    rates tuned in ``deciding``."""
+    searched = (CLEAN, deciding) if ctx.reports_extras else (deciding,)
+    outcomes = ctx.compare({s: SCENARIOS[s] for s in searched}, METHODS, epochs, TUNE_ON)
     ctx.settle({deciding: outcomes[deciding]}, lambda o: judge(o[deciding])[0])
     lrs = {m: o.lr for m, o in outcomes[deciding].items()}
     for s in reported:
@@ -122,11 +130,41 @@ def scenario_outcomes(ctx: RunContext, reported: list[str], deciding: str, epoch
     return outcomes
 
 
+def clean_rates(rates: dict[str, dict[str, float]]) -> str:
+    """The summary's clause on the clean rates, where the clean cluster ran."""
+    if CLEAN not in rates:
+        return ""
+    return (
+        " (on the unperturbed cluster: "
+        + ", ".join(f"{LABELS[m]} {rates[CLEAN][m]:.3g}" for m in LABELS)
+        + ")"
+    )
+
+
+def reported_text(targets, medians, deciding: str, reported: list[str]) -> str:
+    """The reported scenarios' targets and median times, or, at quick scale, what was left to
+    the smoke and full scales."""
+    if CLEAN not in targets:
+        return full_scale_only("; ".join(EXTRAS[s] for s in (CLEAN, *reported)))
+    return (
+        " Reported: "
+        + "; ".join(
+            f"'{s}' (target {targets[s]:.4f}): "
+            + ", ".join(f"{LABELS[m]} {medians[s][m]:.4g}" for m in LABELS)
+            for s in targets
+            if s != deciding
+        )
+        + "."
+    )
+
+
 def time_to_target_claim(ctx: RunContext, reported: list[str], deciding: str) -> ClaimResult:
     """Times to a target training loss in each scenario (each its own target, at the rates
-    used there); the verdict uses ``deciding``'s, at the rates searched there."""
+    used there); the verdict uses ``deciding``'s, at the rates searched there. The clean
+    cluster and the ``reported`` scenarios run at smoke and full scale only."""
     epochs = BUDGET.at(ctx.scale)
-    outcomes = scenario_outcomes(ctx, reported, deciding, epochs)
+    extras = reported if ctx.reports_extras else []
+    outcomes = scenario_outcomes(ctx, extras, deciding, epochs)
     verdict, details = judge(outcomes[deciding])
     found = {s: times_to_target(per) for s, per in outcomes.items()}
     targets = {s: target for s, (target, _) in found.items()}
@@ -138,9 +176,8 @@ def time_to_target_claim(ctx: RunContext, reported: list[str], deciding: str) ->
     summary = (
         f"Rates searched in '{deciding}': "
         + ", ".join(f"{LABELS[m]} {rates[deciding][m]:.3g}" for m in LABELS)
-        + " (on the unperturbed cluster: "
-        + ", ".join(f"{LABELS[m]} {rates[CLEAN][m]:.3g}" for m in LABELS)
-        + f"). Target training loss there {targets[deciding]:.4f}; median simulated time to "
+        + clean_rates(rates)
+        + f". Target training loss there {targets[deciding]:.4f}; median simulated time to "
         "reach it: "
         + ", ".join(f"{LABELS[m]} {medians[deciding][m]:.4g}" for m in LABELS)
         + (
@@ -156,14 +193,7 @@ def time_to_target_claim(ctx: RunContext, reported: list[str], deciding: str) ->
             if speed and math.isfinite(speed["mean"])
             else "; no speed-up measurable (the target was not reached, or reached at once)."
         )
-        + " Reported: "
-        + "; ".join(
-            f"'{s}' (target {targets[s]:.4f}): "
-            + ", ".join(f"{LABELS[m]} {medians[s][m]:.4g}" for m in LABELS)
-            for s in outcomes
-            if s != deciding
-        )
-        + "."
+        + reported_text(targets, medians, deciding, reported)
         + search_notes(outcomes)
     )
     table = [
@@ -179,7 +209,7 @@ def time_to_target_claim(ctx: RunContext, reported: list[str], deciding: str) ->
         "target_loss": targets,
         "time_to_target": times,
         "tuned_lr": rates[deciding],
-        "clean_lr": rates[CLEAN],
+        "clean_lr": rates.get(CLEAN),
         **details,
     }
     panels = [Panel(s, "train_loss@time", "simulated time", "train loss") for s in outcomes]
@@ -195,11 +225,11 @@ def _criterion(what: str, reported: str) -> str:
         f"equal epochs. Judged scenario: {what}. Each algorithm's lr searched under the judged "
         "scenario's conditions (3 points per decade, widened at the edges, successive halving) "
         "by the final train loss of a tuning run (an epoch's simulated time does not depend on "
-        "the rate); the rates searched on the unperturbed cluster are reported beside them and "
-        f"run there. Target = {TARGET_SLACK} x the highest median final training loss of "
-        "AllReduce, D-PSGD and AD-PSGD in the judged scenario, so each one's median run reaches "
-        "it there (the unperturbed cluster's loss can be out of reach within the epochs for an "
-        "algorithm whose progress per epoch the perturbation changes). Per "
+        "the rate); at smoke and full scale, the rates searched on the unperturbed cluster are "
+        f"reported beside them and run there. Target = {TARGET_SLACK} x the highest median final "
+        "training loss of AllReduce, D-PSGD and AD-PSGD in the judged scenario, so each one's "
+        "median run reaches it there (the unperturbed cluster's loss can be out of reach within "
+        "the epochs for an algorithm whose progress per epoch the perturbation changes). Per "
         "seed, speed-up = the better (lower median time) of AllReduce's and D-PSGD's simulated "
         "time to the target / AD-PSGD's (a run never reaching it: infinite time). Holds if the "
         f"90% t-interval of the per-seed log speed-up lies above log {SPEEDUP}; does not hold if "
@@ -224,7 +254,8 @@ SLOW_WORKER = Claim(
     source="Lian, Zhang, Zhang, Liu, ICML 2018 (arXiv 1710.06952): abstract; experiments",
     criterion=_criterion(
         f"worker 0 computing {STRAGGLER:g}x slower",
-        "the unperturbed cluster's times to its own target at the clean rates",
+        "at smoke and full scale, the unperturbed cluster's times to its own target at the "
+        "clean rates",
     ),
     run=lambda ctx: time_to_target_claim(ctx, [], "slow-worker"),
     reported=(
@@ -236,8 +267,8 @@ SLOW_WORKER = Claim(
 
 
 def _slow_network(ctx: RunContext) -> ClaimResult:
-    """Links costing 5 gradients judged; at full scale links costing 1 reported too."""
-    return time_to_target_claim(ctx, ctx.pick([], ["transfer-1"]), "transfer-5")
+    """Links costing 5 gradients judged; at smoke and full scale links costing 1 reported too."""
+    return time_to_target_claim(ctx, ["transfer-1"], "transfer-5")
 
 
 SLOW_NETWORK = Claim(
@@ -253,7 +284,7 @@ SLOW_NETWORK = Claim(
     source="Lian, Zhang, Zhang, Liu, ICML 2018 (arXiv 1710.06952): experiments",
     criterion=_criterion(
         "moving one model over a link costs 5 gradient computations",
-        "the unperturbed cluster's times at the clean rates, and (full scale only) links "
+        "at smoke and full scale, the unperturbed cluster's times at the clean rates, and links "
         "costing 1 at the rates searched with links costing 5",
     ),
     run=_slow_network,

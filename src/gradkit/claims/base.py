@@ -161,7 +161,10 @@ class RunContext:
         flips, unusable = [], []
         for index, wave in enumerate(moves):
             moved = concurrently(
-                [functools.partial(outcomes[p][m].at, self.executor, lr, seeds) for p, m, lr in wave]
+                [
+                    functools.partial(outcomes[p][m].at, self.executor, lr, seeds)
+                    for p, m, lr in wave
+                ]
             )
             for (problem, name, lr), outcome in zip(wave, moved, strict=True):
                 if any(run.diverged for run in outcome.runs):
@@ -202,6 +205,15 @@ class RunContext:
         """:func:`gradkit.experiments.runs_at` with this context's executor and seeds."""
         return runs_at(self.executor, make_spec, method, lr, budget, self.seeds)
 
+    @property
+    def reports_extras(self) -> bool:
+        """Whether the claim runs the arms it only reports (methods, cells or scenarios beyond
+        its judged comparison): at full scale, and at smoke scale so their code is tested. The
+        quick scale runs the judged comparison alone, with every check of the protocol (search,
+        seeds until decided, fragility), and says what it left to the full scale
+        (:func:`full_scale_only`)."""
+        return self.scale != "quick"
+
     def pick(self, quick, full, smoke=None):
         """The value for this run's scale (``quick``'s at smoke scale when ``smoke`` is None)."""
         if self.scale == "smoke" and smoke is not None:
@@ -228,6 +240,15 @@ class Claim:
     """The notes' own sentence the criterion reads, verbatim (docs/ICML2018-notes.md); where the
     claim tests the paper beyond the notes, the notes' nearest sentence, and the criterion says
     so."""
+
+
+def full_scale_only(what: str) -> str:
+    """The summary's sentence for the reported arms a quick run skips
+    (:attr:`RunContext.reports_extras`)."""
+    return (
+        " Reported at full scale only (not judged; the quick scale runs the judged comparison "
+        f"alone): {what}."
+    )
 
 
 def per_seed(outcomes: dict[str, dict[str, MethodOutcome]], metric: str):
@@ -388,7 +409,9 @@ def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) ->
     flips = [flip for s in settlements for flip in s["fragile"]]
     if flips and verdict != Verdict.INCONCLUSIVE:
         unchecked = sum(s.get("unchecked_neighbours", 0) for s in settlements)
-        rest = f"; {unchecked} other neighbours not run, as this already decides" if unchecked else ""
+        rest = (
+            f"; {unchecked} other neighbours not run, as this already decides" if unchecked else ""
+        )
         summary += (
             f" Fragile, so inconclusive (it was {verdict.value}): the verdict flips within one "
             f"lattice point of a chosen rate ({'; '.join(flips)}{rest})."

@@ -14,11 +14,12 @@ residual and sends a coordinate when it is among the top 0.1%: a coordinate wait
 1 / density = 1000 steps between sends, and its update lags dense SGD's by about half that. A
 run of a few hundred steps after the warm-up has sent most coordinates less than once and is
 judged at break-even (the issue: dense - DGC +0.078 after 620 steps, +0.033 after 1240, -0.007
-after 1860). So the judged runs take ROUNDS / density steps after the warm-up, ROUNDS = 4: each
-worker sends a coordinate about 4 times, and the update held back in the residuals (half a
-round on average) is about 1 / (2 ROUNDS) = an eighth of the run's, where one round would hold
-back half. The gap at shorter budgets is read from the same runs' accuracy curves
-(a sweep over 1/2 to ROUNDS rounds), reported, not judged.
+after 1860). So the judged runs take ROUNDS / density steps after the warm-up: ROUNDS = 4 at
+full scale, where each worker sends a coordinate about 4 times and the update held back in the
+residuals (half a round on average) is about 1 / (2 ROUNDS) = an eighth of the run's; 2 at
+quick scale (a quarter held back; still twice the steps a coordinate waits between sends), which
+halves the claim's time; one round would hold back half. The gap at shorter budgets is read from
+the same runs' accuracy curves (a sweep over 1/2 to ROUNDS rounds), reported, not judged.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gradkit.claims.base import (
     RunContext,
     Verdict,
     comparison_numbers,
+    full_scale_only,
     judged,
     labels_of,
     per_seed,
@@ -86,9 +88,9 @@ NOTES_RATIO = 1000
 ACCURACY_SLACK = 0.01
 """'Without losing accuracy': DGC's test accuracy decidedly within 1 point of dense SGD's (the
 paper's ResNet/VGG results sit within about +/-0.5 point of their baselines)."""
-ROUNDS = 4
-"""Judged after ROUNDS / DENSITY steps past the warm-up (see the module's docstring)."""
-SWEEP = (0.5, 1, 2, 3, ROUNDS)
+ROUNDS = {"quick": 2, "full": 4}
+"""Judged after ROUNDS[scale] / DENSITY steps past the warm-up (see the module's docstring)."""
+SWEEP = (0.5, 1, 2, 3, 4)
 """Rounds of 1 / DENSITY steps past the warm-up at which dense - DGC is reported."""
 
 
@@ -106,14 +108,15 @@ def rounds_in(epochs: float) -> float:
 
 BUDGET = Budget(
     smoke=1,
-    quick=round(epochs_for(ROUNDS)),
-    full=round(epochs_for(ROUNDS)),
+    quick=round(epochs_for(ROUNDS["quick"])),
+    full=round(epochs_for(ROUNDS["full"])),
     paper="CIFAR-10 ResNet-110 and ImageNet ResNet-50 / VGG, 90-160 epochs of which 4 warm up "
     "(tens to hundreds of 1/density rounds)",
-    why=f"2 warm-up epochs, then {ROUNDS} / density = {ROUNDS / DENSITY:.0f} steps per worker, "
-    f"so a coordinate is sent about {ROUNDS} times by each worker (shorter runs sit at "
-    "break-even, as the sweep shows); the lr search's shortest rung is longer than the warm-up. "
-    "The full scale judges at the same budget and adds the reported arms.",
+    why=f"2 warm-up epochs, then {ROUNDS['full']} / density = {ROUNDS['full'] / DENSITY:.0f} "
+    f"steps per worker ({ROUNDS['quick']} / density at quick scale), so a coordinate is sent "
+    "several times by each worker (runs of one round or less sit at break-even, as the sweep "
+    "shows); the lr search's shortest rung is longer than the warm-up. The full scale adds the "
+    "reported arms.",
 )
 TUNE_ON = Metric("test_accuracy", higher_is_better=True)
 
@@ -164,7 +167,7 @@ def ablation_losses(accuracy: dict[str, list[float]]) -> dict[str, st.PairedInte
 def reported_text(per, accuracy, lost) -> str:
     """The reported arms' sentence, or why they did not run."""
     if "topk" not in per:
-        return " Gradient dropping and the ablations run at full scale only (reported, not judged)."
+        return full_scale_only("gradient dropping and the ablations, each lr searched")
     topk = st.paired_interval(accuracy["dgc"], accuracy["topk"])
     return (
         f" Reported, not judged: DGC - gradient dropping {topk}; accuracy lost by removing a "
@@ -188,7 +191,7 @@ def run(ctx: RunContext) -> ClaimResult:
     )[0]
     ratio, entries_ratio = compression_ratios(counted)
     ctx.settle(outcomes, lambda o: decide(per_seed(o, "test_accuracy")[problem], ratio)[0])
-    if ctx.scale != "quick":  # on the seeds the judged runs settled on
+    if ctx.reports_extras:  # on the seeds the judged runs settled on
         reported = ctx.compare(PROBLEM, REPORTED, epochs, TUNE_ON, min_rung=2 * WARMUP_EPOCHS)
         per |= reported[problem]
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
@@ -256,11 +259,12 @@ CLAIM = Claim(
         "SGD and DGC (density 0.1% after a 2-epoch warm-up), each lr searched (3 points per "
         "decade, widened at the edges, successive halving, the choice a local optimum at the "
         "full budget on three tuning seeds) by validation accuracy; then >= 3 seeds. The budget "
-        f"is {ROUNDS} / density steps per worker after the warm-up, so that each coordinate is "
-        "sent several times (a coordinate waits about 1 / density steps between sends; shorter "
-        "runs sit at break-even). The notes' 1000x is the inverse of the density (entries); "
-        "beyond the notes, the paper's: holds if the exactly counted ratio in bits at 0.1% "
-        f"density is >= {MIN_RATIO}x and the t-interval of per-seed (dense - DGC) test accuracy "
+        f"is {ROUNDS['full']} / density steps per worker after the warm-up ({ROUNDS['quick']} at "
+        "quick scale), so that each coordinate is sent several times (a coordinate waits about "
+        "1 / density steps between sends; shorter runs sit at break-even). The notes' 1000x is "
+        "the inverse of the density (entries); beyond the notes, the paper's: holds if the "
+        f"exactly counted ratio in bits at 0.1% density is >= {MIN_RATIO}x and the t-interval "
+        "of per-seed (dense - DGC) test accuracy "
         f"lies below {ACCURACY_SLACK} (without losing accuracy); does not hold if the ratio "
         "falls short or the interval lies at or above the slack; inconclusive otherwise, with "
         "more seeds (6, then 10 at quick scale) while undecided, every interval at 90% over the "

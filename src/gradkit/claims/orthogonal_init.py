@@ -23,6 +23,7 @@ from gradkit.claims.base import (
     RunContext,
     Verdict,
     comparison_numbers,
+    full_scale_only,
     judged,
     per_seed,
     search_notes,
@@ -63,7 +64,7 @@ LABELS = {
 
 
 OFF_CRITICAL = ("ordered", "chaotic")
-DEPTHS = {"smoke": (2, 4), "quick": (8, 48), "full": (8, 32, 128)}
+DEPTHS = {"smoke": (2, 4), "quick": (48,), "full": (8, 32, 128)}
 BUDGET = Budget(
     smoke=1,
     quick=5,
@@ -78,6 +79,19 @@ TUNE_ON = Metric("train_loss")
 
 JUDGED = ("delta-orthogonal", "gaussian")
 """The inits the judged comparisons read; the off-critical ones are reported."""
+SKIPPED_AT_QUICK = (
+    "delta-orthogonal off the critical line (sigma_w^2 0.5 and 2), and every init at the full "
+    "scale's depths 8, 32 and 128 (whether the advantage grows with depth), each lr searched"
+)
+
+
+def cells(ctx: RunContext) -> dict[int, tuple[str, ...]]:
+    """The inits trained at each depth: every init at every depth of the scale where the claim
+    reports its extras (smoke, full); the judged inits at the deepest depth alone (quick)."""
+    depths = DEPTHS[ctx.scale]
+    if ctx.reports_extras:
+        return dict.fromkeys(depths, tuple(INITS))
+    return {max(depths): JUDGED}
 
 
 def decide(
@@ -133,10 +147,10 @@ def spreads(ctx: RunContext, inits, depth: int, count: int) -> dict[str, list[fl
 
 
 def run(ctx: RunContext) -> ClaimResult:
-    depths, epochs = DEPTHS[ctx.scale], BUDGET.at(ctx.scale)
-    deepest = max(depths)
+    trained, epochs = cells(ctx), BUDGET.at(ctx.scale)
+    depths, deepest = tuple(trained), max(trained)
     problems = {f"depth {depth}": deep_cnn(depth) for depth in depths}
-    methods = {f"depth {d}": [Method(i, LABELS[i], rates(d)) for i in INITS] for d in depths}
+    methods = {f"depth {d}": [Method(i, LABELS[i], rates(d)) for i in trained[d]] for d in depths}
     outcomes = ctx.compare(problems, methods, epochs, TUNE_ON)
     judged_cells = {f"depth {deepest}": {i: outcomes[f"depth {deepest}"][i] for i in JUDGED}}
 
@@ -147,11 +161,11 @@ def run(ctx: RunContext) -> ClaimResult:
         return decide(values, spreads(ctx, JUDGED, deepest, count))[0]
 
     ctx.settle(judged_cells, judge)  # the reported cells keep their first seeds
-    spectra = init_spectra(ctx.executor, list(INITS), deepest, ctx.seeds)
+    spectra = init_spectra(ctx.executor, list(trained[deepest]), deepest, ctx.seeds)
     spread = {i: [r.metric("log_spread") for r in rs] for i, rs in spectra.items()}
     loss = {d: per_seed(outcomes, "train_loss")[f"depth {d}"] for d in depths}
     verdict, decisions = decide(loss[deepest], spread)
-    paper = reported(loss)
+    paper = reported(loss) if ctx.reports_extras else {}
 
     def median(values) -> str:
         return f"{statistics.median(values):.3g}"
@@ -168,9 +182,8 @@ def run(ctx: RunContext) -> ClaimResult:
         + ", ".join(f"{LABELS[i]} {median(v)}" for i, v in spread.items())
         + ". Decisions: "
         + ", ".join(f"{k} {v}" for k, v in decisions.items())
-        + ". Reported, not judged (the paper's, not the notes'): "
-        + "; ".join(f"{k} {v}" for k, v in paper.items())
         + "."
+        + reported_text(paper)
         + search_notes(outcomes)
     )
     table = [
@@ -201,6 +214,17 @@ def run(ctx: RunContext) -> ClaimResult:
     return ClaimResult(verdict, summary, numbers, table, fig)
 
 
+def reported_text(paper: dict[str, str]) -> str:
+    """The sentence on the paper's parts (:func:`reported`), or what the quick scale left out."""
+    if not paper:
+        return full_scale_only(SKIPPED_AT_QUICK)
+    return (
+        " Reported, not judged (the paper's, not the notes'): "
+        + "; ".join(f"{k} {v}" for k, v in paper.items())
+        + "."
+    )
+
+
 def seen(outcomes, seeds) -> str:
     """How many seeds the cells ran: settling adds seeds to the judged cells only."""
     others = min(len(o.runs) for per in outcomes.values() for o in per.values())
@@ -212,10 +236,11 @@ def seen(outcomes, seeds) -> str:
 def figure(outcomes, spectra, depths, seed: int) -> Figure:
     """Trainability heat map (depth x init), training curves at the deepest depth, and the
     Jacobian at init: its log10 singular values at the deepest depth and their spread along
-    depth (the first evaluation seed, ``seed``)."""
+    depth (the first evaluation seed, ``seed``); of the inits trained at the deepest depth
+    (every depth trains the same inits)."""
     fig = Figure(figsize=(11, 8), layout="tight")
     (heat, curves), (histogram, along) = fig.subplots(2, 2)
-    inits = list(INITS)
+    inits = list(outcomes[f"depth {max(depths)}"])
     grid = np.array(
         [[outcomes[f"depth {d}"][i].median("train_loss") for i in inits] for d in depths]
     )
@@ -268,17 +293,19 @@ CLAIM = Claim(
         "at sigma_w^2 0.5 (ordered, chi_1 0.5) and 2 (chaotic, chi_1 1.11) with the critical "
         "sigma_b^2. SGD with momentum 0.9, batch 64; every (depth, init) has its lr searched "
         "(from the 3 lattice points around 0.3 / depth, 3 per decade, widened at the edges from "
-        "a decade below that to 1, successive halving) on the final training loss; depths "
-        "8 and 48 (quick) or 8, 32 and 128 (full); >= 3 seeds, more for the judged cells while "
-        "undecided (settled, with the fragility check at their rates' lattice neighbours). "
+        "a decade below that to 1, successive halving) on the final training loss; depth "
+        "48 with the two critical inits alone (quick) or 8, 32 and 128 (full); >= 3 seeds, more "
+        "for the judged cells while undecided (settled, with the fragility check at their rates' "
+        "lattice neighbours). "
         "Holds if the t-intervals over seeds put (1) the std of log sigma of the body's "
         "Jacobian at init lower for delta-orthogonal than for Gaussian at the deepest depth D "
         "(the notes: 'All perturbations should propagate without attenuation') and (2) log(loss "
         "delta-orthogonal / loss Gaussian) below 0 at D (the notes: it 'enabled training' the "
         "deep tanh net); does not hold if either is decidedly false; inconclusive otherwise. "
-        "Reported, not judged (beyond the notes: the paper's), on the seeds both sides ran: "
-        "(3) log(loss off-critical / loss delta-orthogonal) above 0 at D for both off-critical "
-        "inits, (4) the log ratio of (2) lower at D than at the shallowest depth."
+        "Reported, not judged (beyond the notes: the paper's), at smoke and full scale, on the "
+        "seeds both sides ran: (3) log(loss off-critical / loss delta-orthogonal) above 0 at D "
+        "for both off-critical inits, (4) the log ratio of (2) lower at D than at the "
+        "shallowest depth."
     ),
     run=run,
     reported=(
