@@ -45,12 +45,13 @@ NAIVE_SAME = replace(NAIVE, name="naive-same-step", label="naive async at DAve-P
 LABELS = labels_of((*METHODS, NAIVE_SAME))
 BUDGET = Budget(
     smoke=8,
-    quick=120,
+    quick=60,
     full=240,
     paper="RCV1, MNIST8m and epsilon on 1 master + 9 workers (MPI), wall-clock time to "
     "suboptimality ~1e-8 (the reference's small-scale check: simulated time, M = 8, uneven "
     "shares, one straggler)",
-    why="At x1 DAve-PG at its tuned step reaches 1e-8 in about a third of the budget; runs "
+    why="At x1 DAve-PG at its tuned step reaches 1e-8 in about 40 units (a third of 120; two "
+    "thirds of the quick scale's 60, halved for the suite's time); runs "
     "with a straggler slowed s times get B (1 + s/4) time units, so every method has several "
     "of the straggler's updates to converge or fail in.",
     unit="simulated time units (one local gradient = 1) at x1",

@@ -50,11 +50,12 @@ sweep's ends."""
 SWEPT = {DECIDING: LATENCIES, "2 workers": (LATENCIES[0], SLOW)}
 BUDGET = Budget(
     smoke=8,
-    quick=150,
+    quick=75,
     full=300,
     paper="wall-clock time on real clusters (ICML: 1 master + 9 workers; the authors' code "
     "sweeps p on 20 workers with equal shares); no ratio quoted in the notes",
-    why="At the low latency DAve-PG (p = 1) reaches 1e-8 in about a quarter of the budget; a "
+    why="At the low latency DAve-PG (p = 1) reaches 1e-8 in about 40 units (a quarter of 150; "
+    "half of the quick scale's 75, halved for the suite's time); a "
     "latency of c units gets B (1 + 2c) units, the same number of round trips.",
     unit="simulated time units (one local gradient = 1) at the low latency",
 )
