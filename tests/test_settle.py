@@ -148,3 +148,16 @@ def test_the_fragility_check_stops_at_the_first_method_with_a_flip():
 def test_a_robust_verdict_checks_every_neighbour():
     ctx, _, _, _ = settled(gap=0.5, noise=0.001)
     assert ctx.settlements[0]["unchecked_neighbours"] == 0
+
+
+def test_the_quick_scale_runs_the_judged_comparison_alone():
+    """Reported arms run at smoke (tested) and full scale; a quick summary names what it left."""
+    from gradkit.claims.base import full_scale_only
+
+    assert [RunContext(s, [0, 1, 2]).reports_extras for s in ("smoke", "quick", "full")] == [
+        True,
+        False,
+        True,
+    ]
+    assert full_scale_only("EASGD").startswith(" Reported at full scale only")
+    assert full_scale_only("EASGD").endswith("EASGD.")
