@@ -201,6 +201,16 @@ class RunContext:
             self.audits.extend(audit_searches(self.executor, problems, outcomes, budget, tune_on))
         return outcomes
 
+    def add_reported(self, outcomes, problems, methods, budget: int, tune_on, min_rung: int = 1):
+        """Where the claim reports its extras (:attr:`reports_extras`), search and run the
+        reported ``methods`` on every problem, on the seeds settling left, and add them to
+        ``outcomes`` (in place, after the judged methods); at quick scale, nothing."""
+        if self.reports_extras:
+            reported = self.compare(problems, methods, budget, tune_on, min_rung)
+            for problem, per in outcomes.items():
+                per |= reported[problem]
+        return outcomes
+
     def runs_at(self, make_spec, method, lr: float, budget: int):
         """:func:`gradkit.experiments.runs_at` with this context's executor and seeds."""
         return runs_at(self.executor, make_spec, method, lr, budget, self.seeds)

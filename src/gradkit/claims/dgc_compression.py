@@ -193,9 +193,7 @@ def run(ctx: RunContext) -> ClaimResult:
     )[0]
     ratio, entries_ratio = compression_ratios(counted)
     ctx.settle(outcomes, lambda o: decide(per_seed(o, "test_accuracy")[problem], ratio)[0])
-    if ctx.reports_extras:  # on the seeds the judged runs settled on
-        reported = ctx.compare(PROBLEM, REPORTED, epochs, TUNE_ON, min_rung=2 * WARMUP_EPOCHS)
-        per |= reported[problem]
+    ctx.add_reported(outcomes, PROBLEM, REPORTED, epochs, TUNE_ON, min_rung=2 * WARMUP_EPOCHS)
     accuracy = per_seed(outcomes, "test_accuracy")[problem]
     overall = compression_ratios(per["dgc"].runs[0])[0]
     verdict, details = decide(accuracy, ratio)

@@ -73,9 +73,7 @@ def run(ctx: RunContext) -> ClaimResult:
     compared = [m for m in METHODS if m not in REPORTED]
     outcomes = ctx.compare(problems, compared, epochs, TUNE_ON)
     ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "train_loss"))[0])
-    if ctx.reports_extras:  # on the seeds the judged runs settled on
-        reported = ctx.compare(problems, REPORTED, epochs, TUNE_ON)
-        outcomes = {p: per | reported[p] for p, per in outcomes.items()}
+    ctx.add_reported(outcomes, problems, REPORTED, epochs, TUNE_ON)
     ran = list(outcomes[next(iter(PROBLEMS))])
     loss = base.per_seed(outcomes, "train_loss")
     verdict, details = decide(loss)

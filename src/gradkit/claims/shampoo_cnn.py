@@ -73,10 +73,7 @@ def run(ctx: RunContext) -> ClaimResult:
     problems = {p: problem(p) for p in PROBLEMS}
     outcomes = ctx.compare(problems, JUDGED, epochs, TUNE_ON)
     ctx.settle(outcomes, lambda o: decide(base.per_seed(o, "test_accuracy"))[0])
-    if ctx.reports_extras:  # at the settled seeds
-        reported = ctx.compare(problems, REPORTED, epochs, TUNE_ON)
-        for p, per in outcomes.items():
-            per |= reported[p]
+    ctx.add_reported(outcomes, problems, REPORTED, epochs, TUNE_ON)
     values = {metric: base.per_seed(outcomes, metric) for metric in base.TRAINING_METRICS}
     verdict, decisions = decide(values["test_accuracy"])
     gaps = {

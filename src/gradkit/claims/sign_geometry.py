@@ -96,10 +96,7 @@ def run(ctx: RunContext) -> ClaimResult:
     budget = BUDGET.at(ctx.scale)
     outcomes = ctx.compare(PROBLEMS, JUDGED, budget, TUNE_ON)
     ctx.settle(outcomes, lambda o: decide(base.per_seed(o, METRIC))[0])
-    if ctx.reports_extras:  # at the settled seeds
-        reported = ctx.compare(PROBLEMS, REPORTED, budget, TUNE_ON)
-        for p, per in outcomes.items():
-            per |= reported[p]
+    ctx.add_reported(outcomes, PROBLEMS, REPORTED, budget, TUNE_ON)
     tail = base.per_seed(outcomes, METRIC)
     verdict, decisions = decide(tail)
     ratios = {
