@@ -34,7 +34,8 @@ __all__ = ["SERVER_RANK", "DriverCore", "ProgressCallback"]
 class DriverCore:
     """The run-wide state of one driver: ``workers`` workers running ``algorithm`` for
     ``epochs`` passes over ``problem``'s data (the gradient engine on ``device``). The judged
-    model is evaluated at step 0, ``evals_per_epoch`` times per epoch, and at the end. The
+    model is evaluated at step 0, ``evals_per_epoch`` times per epoch (0: none in between), and
+    at the end. The
     parameter server runs on node ``server_node`` (a worker's rank, whose own messages to it
     move no bytes, or ``workers`` for a machine of its own)."""
 
@@ -58,8 +59,8 @@ class DriverCore:
         if topology not in TOPOLOGIES:
             raise InputError(f"unknown topology {topology!r}; choose from {', '.join(TOPOLOGIES)}")
         self.algorithm.check(workers, topology)
-        if not isinstance(evals_per_epoch, int) or evals_per_epoch < 1:
-            raise InputError(f"evals_per_epoch must be a positive integer, got {evals_per_epoch!r}")
+        if not isinstance(evals_per_epoch, int) or evals_per_epoch < 0:
+            raise InputError(f"evals_per_epoch must be an integer >= 0, got {evals_per_epoch!r}")
         self.problem, self.seed, self.topology = problem, seed, topology
         self.server_node = server_node
         self.world_size, self.on_progress = workers, on_progress
@@ -68,8 +69,11 @@ class DriverCore:
         self.engine = problem.engine(seed, device)
         self.start = self.engine.flat.detach().clone()
         per_step = problem.samples_per_step(workers)
-        interval = max(1, round(problem.num_samples / per_step / evals_per_epoch))
-        if self.algorithm.synchronous:  # evaluate between rounds, never inside one
+        if evals_per_epoch == 0:
+            interval = math.inf
+        else:
+            interval = max(1, round(problem.num_samples / per_step / evals_per_epoch))
+        if self.algorithm.synchronous and evals_per_epoch:  # between rounds, never inside one
             interval = math.ceil(interval / workers) * workers
         self.eval_interval = self._next_eval = interval
         extra = {"real": True} if real else {}

@@ -21,10 +21,12 @@ close it came (which can drop the only rate that reaches the target at the full 
 A neighbour must score strictly better to move the choice: on a plateau (no rate reaching a
 target, every score the same) ties would otherwise walk it to a bound.
 
-The first rung screens every rate on one tuning seed; every later comparison scores a rate by
-its mean over every tuning seed, so a rate that diverges on any of them scores inf and is never
-chosen. One seed cannot tell a good rate from one at the edge of stability that happened to
-survive it, and such a rate then fails on most evaluation seeds. A rung shorter than a
+The rungs before the last screen on one tuning seed; at the full budget every comparison scores
+a rate by its mean over every tuning seed, so a rate that diverges on any of them scores inf and
+is never chosen. One seed cannot tell a good rate from one at the edge of stability that
+happened to survive it (such a rate then fails on most evaluation seeds), but it can screen: an
+edge-of-stability finalist diverges on another seed at the full budget, and the choice walks
+down from it there. A rung shorter than a
 schedule's warm-up judges the warm-up, not the method: a claim with a warm-up sets the shortest
 rung (``halving_budgets(..., minimum=)``) past it.
 """
@@ -136,8 +138,8 @@ def search_lr(
 
     ``make_spec(lr, budget, seed)`` describes one tuning run, ``score(record)`` rates it (lower
     is better; a diverged run should score ``inf``), ``run(specs)`` executes a batch. Each rung
-    before the last keeps the best ``1/eta`` of its rates. The first rung runs ``seeds[0]``
-    only; every later one scores a rate by its mean over every seed. Ties go to the smaller
+    before the last keeps the best ``1/eta`` of its rates and runs ``seeds[0]`` only; the full
+    budget scores a rate by its mean over every seed. Ties go to the smaller
     rate. With ``counts``, scores are counts to a target within the rung's budget (budget + 1
     and more: not reached): a rung where no rate reached it cannot rank them, so every rate
     that did not diverge goes on.
@@ -160,8 +162,9 @@ def search_lr(
             runs.update(zip(missing, (score(r) for r in run(specs)), strict=True))
             return {k: statistics.fmean(runs[k, seed] for seed in rung_seeds) for k in ks}
 
-        scores = scores_of(survivors, seeds[:1] if rung == 0 else seeds)
-        if rung == len(budgets) - 1:
+        last = rung == len(budgets) - 1
+        scores = scores_of(survivors, seeds if last else seeds[:1])
+        if last:
             scores, best = _local_optimum(scores, scores_of, seeds, min(initial), lowest, highest)
         all_scores.append({lattice_value(k, d): v for k, v in scores.items()})
         ranked = sorted(scores, key=lambda k: (scores[k], k))

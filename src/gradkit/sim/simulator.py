@@ -47,10 +47,10 @@ class Simulator:
     stopped where they are; give a large ``epochs`` for a budget in time only).
 
     The judged model (the workers' mean, or the server's state) is evaluated at step 0,
-    ``evals_per_epoch`` times per epoch, and at the end. ``hyper`` overrides the algorithm's
-    keyword defaults (``lr`` is required). The server state lives on worker ``SERVER_RANK``'s
-    machine, as in real runs (see :mod:`gradkit.distributed.driver`), unless the cluster gives
-    it one of its own (``Cluster(dedicated_server=True)``).
+    ``evals_per_epoch`` times per epoch (0: none in between), and at the end. ``hyper``
+    overrides the algorithm's keyword defaults (``lr`` is required). The server state lives on
+    worker ``SERVER_RANK``'s machine, as in real runs (see :mod:`gradkit.distributed.driver`),
+    unless the cluster gives it one of its own (``Cluster(dedicated_server=True)``).
     """
 
     def __init__(

@@ -149,21 +149,19 @@ def fit(
 
     Mini-batches are drawn without replacement from a permutation made by a generator seeded with
     ``seed`` (the last partial batch of an epoch is dropped). The train and test sets are
-    evaluated at step 0 and ``evals_per_epoch`` times per epoch. ``on_step(step, total)`` is
-    called after each step.
+    evaluated at step 0, ``evals_per_epoch`` times per epoch (0: none in between) and at the
+    end. ``on_step(step, total)`` is called after each step.
     """
-    for name, value in (
-        ("epochs", epochs),
-        ("batch_size", batch_size),
-        ("evals_per_epoch", evals_per_epoch),
-    ):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(evals_per_epoch, int) or evals_per_epoch < 0:
+        raise InputError(f"evals_per_epoch must be an integer >= 0, got {evals_per_epoch!r}")
     n = len(data.x_train)
     batch_size = min(batch_size, n)
     steps_per_epoch = n // batch_size
     total = epochs * steps_per_epoch if max_steps is None else max_steps
-    eval_interval = max(1, steps_per_epoch // evals_per_epoch)
+    eval_interval = max(1, steps_per_epoch // evals_per_epoch) if evals_per_epoch else total + 1
     loss_fn = make_loss(loss)
     generator = torch.Generator().manual_seed(seed)
     result = TrainResult(label[0], label[1], label[2], seed, epochs, batch_size)
@@ -248,7 +246,7 @@ def _fit_sampling_itself(
     ``epoch`` being the gradient evaluations over n. Returns (iterations, epochs done)."""
     n = len(data.x_train)
     budget = epochs * n
-    every = max(1, eval_interval * result.batch_size)  # n / evals_per_epoch, as for minibatches
+    every = min(max(1, eval_interval * result.batch_size), budget)  # n / evals_per_epoch
     next_eval, step = every, 0
     while optimizer.gradient_evaluations < budget:
         try:

@@ -57,16 +57,26 @@ def vanilla_cnn(
 
 @run_kind
 def deep_cnn_run(
-    init: str, depth: int, seed: int, lr: float, epochs: int, channels: int = CHANNELS
+    init: str,
+    depth: int,
+    seed: int,
+    lr: float,
+    epochs: int,
+    channels: int = CHANNELS,
+    evals_per_epoch: int = 1,
 ) -> RunRecord:
     """Train :func:`vanilla_cnn` (``init``, ``depth``, from ``seed``) on digits images with SGD
     (momentum MOMENTUM, batch BATCH, data order from ``seed``) at ``lr`` for ``epochs`` epochs,
     minimizing cross-entropy. Metrics: ``train_loss`` and ``train_accuracy`` on the whole
-    training set, ``test_accuracy``; curves of each per epoch."""
+    training set, ``test_accuracy``; curves of each, evaluated ``evals_per_epoch`` times per
+    epoch (0: at the start and end only)."""
     data = datasets.digits(images=True)
     model = vanilla_cnn(init, depth, seed, channels)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
-    result = fit(model, data, opt, loss="cross_entropy", epochs=epochs, batch_size=BATCH, seed=seed)
+    result = fit(
+        model, data, opt, loss="cross_entropy", epochs=epochs, batch_size=BATCH, seed=seed,
+        evals_per_epoch=evals_per_epoch,
+    )  # fmt: skip
     names = ("train_loss", "train_accuracy", "test_accuracy")
     metrics = {name: float(result.evals[-1][name]) for name in names}
     curves = {name: [[float(e["epoch"]), float(e[name])] for e in result.evals] for name in names}
@@ -120,12 +130,14 @@ def deep_cnn(depth: int) -> SpecFactory:
     """Runs of :func:`deep_cnn_run`: the vanilla tanh CNN of
     ``depth`` initialised by ``Method.optimizer`` (an init of
     :data:`INITS`), budgets in epochs. The metric is the training
-    loss, so tuning runs train on the training set too."""
+    loss, so tuning runs train on the training set too; scored on their final evaluation
+    alone, they evaluate only at their start and end."""
 
     def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
         return RunSpec.of(
-            deep_cnn_run, init=method.runs, depth=depth, seed=seed, lr=lr, epochs=epochs
-        )
+            deep_cnn_run, init=method.runs, depth=depth, seed=seed, lr=lr, epochs=epochs,
+            evals_per_epoch=0 if tuning else 1,
+        )  # fmt: skip
 
     return make
 

@@ -88,7 +88,9 @@ def simulated(
     ``workers`` workers training ``task``; ``cluster`` adds the kind's options (``slowdown``,
     ``jitter``, ``transfer_cost``, ``batch_size``, ``sampling``, ``suboptimality``). Tuning
     runs hold out a validation split, unless ``hold_out`` is False (for a task whose instance is
-    drawn from the seed, the tuning seed's instance is already a separate one)."""
+    drawn from the seed, the tuning seed's instance is already a separate one). A tuning run
+    is scored on its final evaluation alone, so it evaluates only at its start and end
+    (``evals_per_epoch=0``): evaluations read the model and change nothing in the run."""
 
     def make(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
         return RunSpec.of(
@@ -100,7 +102,7 @@ def simulated(
             lr=lr,
             epochs=epochs,
             validation=tuning and hold_out,
-            evals_per_epoch=evals_per_epoch,
+            evals_per_epoch=0 if tuning else evals_per_epoch,
             hyper=dict(method.hyper),
             **cluster,
         )

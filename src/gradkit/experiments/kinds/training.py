@@ -209,7 +209,8 @@ def _vmappable(batched_loss, stacked, buffers, datasets, batch_size: int) -> boo
 
 
 def training(task: str, evals_per_epoch: int = 1, batch_seeds: bool = False) -> BatchedRuns:
-    """Runs of the registered training ``task``: tuning runs use a validation split;
+    """Runs of the registered training ``task``: tuning runs use a validation split and, scored
+    on their final evaluation alone, evaluate only at their start and end;
     ``Method.hyper`` adds the kind's options (``pipeline``, ``variant``). With ``batch_seeds``
     (off by default: see the module's docstring for why), the evaluation seeds of a method with
     an elementwise optimizer train as one batched model, one run for all seeds."""
@@ -217,7 +218,8 @@ def training(task: str, evals_per_epoch: int = 1, batch_seeds: bool = False) -> 
     def each(method: Method, lr: float, epochs: int, seed: int, tuning: bool) -> RunSpec:
         return RunSpec.of(
             train_task, task=task, optimizer=method.runs, lr=lr, seed=seed, epochs=epochs,
-            validation=tuning, evals_per_epoch=evals_per_epoch, **dict(method.hyper),
+            validation=tuning, evals_per_epoch=0 if tuning else evals_per_epoch,
+            **dict(method.hyper),
         )  # fmt: skip
 
     def batched(method: Method, lr: float, epochs: int, seeds: Sequence[int]) -> RunSpec | None:
