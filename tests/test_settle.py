@@ -63,12 +63,46 @@ def test_stages_and_the_level_corrected_for_the_looks():
 
 
 def test_an_undecided_comparison_gets_more_seeds_until_decided():
-    ctx, outcomes, first_look, _ = settled(gap=0.05, noise=0.05)
+    ctx, outcomes, first_look, _ = settled(gap=0.5, noise=0.3)
     assert first_look == Verdict.INCONCLUSIVE
     (settlement,) = ctx.settlements
     assert settlement["looks"] == 2 and settlement["seeds"] == 6
     assert all(len(o.runs) == 6 for o in outcomes["toy"].values())
     assert a_beats_b(outcomes) == Verdict.HOLDS
+    assert settlement["fragile"] == settlement["undecided_neighbours"] == []
+
+
+def test_a_neighbour_undecided_on_few_seeds_asks_for_more_seeds():
+    """A wins by 0.15 at its rate, decided on 3 seeds; one lattice point lower its lead is
+    0.04, undecided on 3 seeds (an undecided comparison, not a reversal): every method runs the
+    next stage's seeds, and on 6 the verdict holds at the rates and at every neighbour."""
+    ctx, outcomes, first_look, _ = settled(gap=0.15, noise=0.02)
+    assert first_look == Verdict.HOLDS
+    (settlement,) = ctx.settlements
+    assert settlement["undecided_neighbours"] == ["a on toy at lr 0.00464 on 3 seeds"]
+    assert settlement["seeds"] == 6 and settlement["looks"] == 2 and settlement["fragile"] == []
+    assert all(len(o.runs) == 6 for o in outcomes["toy"].values())
+    result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
+    assert result.verdict == Verdict.HOLDS
+    assert "More seeds, since the verdict was undecided one lattice point away" in result.summary
+
+
+def test_a_neighbour_still_undecided_at_the_last_stage_makes_the_verdict_fragile():
+    """Decided on 6 seeds, but undecided at A's neighbours on 6 and again on 10, the last
+    stage at quick scale: fragile."""
+    ctx, _, _, _ = settled(gap=0.05, noise=0.05)
+    (settlement,) = ctx.settlements
+    assert settlement["seeds"] == 10 and settlement["looks"] == 3
+    assert settlement["undecided_neighbours"] == [
+        "a on toy at lr 0.00464 on 6 seeds",
+        "a on toy at lr 0.0215 on 6 seeds",
+    ]
+    assert settlement["fragile"] == [
+        "a on toy at lr 0.00464: inconclusive",
+        "a on toy at lr 0.0215: inconclusive",
+    ]
+    result = apply_settlements(ClaimResult(Verdict.HOLDS, "", {}), ctx.settlements)
+    assert result.verdict == Verdict.INCONCLUSIVE
 
 
 def test_seeds_stop_at_the_last_stage_when_still_undecided():
@@ -120,7 +154,7 @@ def test_an_outcome_that_does_not_know_its_runs_cannot_grow():
 
 def test_the_seeds_settling_took_become_the_claims_seeds():
     """A claim's summary counts its seeds from the context: after more looks, all of them."""
-    ctx, outcomes, _, _ = settled(gap=0.05, noise=0.05)
+    ctx, outcomes, _, _ = settled(gap=0.5, noise=0.3)
     assert ctx.seeds == list(range(6)) == list(range(len(outcomes["toy"]["a"].runs)))
 
 

@@ -110,48 +110,62 @@ class RunContext:
         ``judge(outcomes)`` (the claim's decision on these outcomes alone).
 
         From here on every interval of the claim is at :attr:`level`. While ``judge`` is
-        inconclusive, every outcome runs the next stage's seeds (:attr:`stages`). Then, if
-        decided, each searched method's rate is moved one lattice point down and up (one method
-        at a time, with the same seeds): a verdict that flips there is fragile, and the claim's
-        verdict becomes inconclusive (:func:`apply_settlements`). Returns ``outcomes``,
-        extended; the seeds used, the looks and the flips are kept in :attr:`settlements`, and
-        the seeds used become the claim's :attr:`seeds`."""
+        inconclusive, every outcome runs the next stage's seeds (:attr:`stages`). Once decided,
+        each searched method's rate is moved one lattice point down and up (one method at a
+        time, with the same seeds): a verdict that reverses there is fragile, and the claim's
+        verdict becomes inconclusive (:func:`apply_settlements`). A neighbour where the verdict
+        is only undecided is an undecided comparison like any other: while stages are left,
+        every outcome runs the next stage's seeds and the claim is judged and checked again; at
+        the last stage an undecided neighbour too makes the verdict fragile. Returns
+        ``outcomes``, extended; the seeds used, the looks, the flips and the undecided
+        neighbours that asked for more seeds are kept in :attr:`settlements`, and the seeds used
+        become the claim's :attr:`seeds`."""
         stats.set_level(self.level)
-        seeds, verdict, looks = list(self.seeds), judge(outcomes), 1
-        for count in self.stages[1:]:
+        seeds, looks, later = list(self.seeds), 1, iter(self.stages[1:])
+        flips, unusable, unchecked, undecided_neighbours = [], [], 0, []
+        while True:
+            verdict, count = judge(outcomes), next(later, None)
             if verdict != Verdict.INCONCLUSIVE:
+                flips, unusable, unchecked = self._flips(
+                    outcomes, judge, verdict, seeds, last=count is None
+                )
+                reversed_ = any(other != Verdict.INCONCLUSIVE for _, other in flips)
+                if not flips or reversed_ or count is None:
+                    break
+                undecided_neighbours += [f"{move} on {len(seeds)} seeds" for move, _ in flips]
+            if count is None:
                 break
             seeds = evaluation_seeds(count, self.seeds[0])
             every = [o for per_method in outcomes.values() for o in per_method.values()]
             concurrently([functools.partial(o.extend, self.executor, seeds) for o in every])
-            verdict, looks = judge(outcomes), looks + 1
-        inconclusive = verdict == Verdict.INCONCLUSIVE  # nothing left to make fragile
-        flips, unusable, unchecked = (
-            ([], [], 0) if inconclusive else self._flips(outcomes, judge, verdict, seeds)
-        )
+            looks += 1
         self.settlements.append(
             {
                 "seeds": len(seeds),
                 "looks": looks,
                 "level": self.level,
-                "fragile": flips,
+                "fragile": [f"{move}: {other.value}" for move, other in flips],
                 "diverging_neighbours": unusable,
                 "unchecked_neighbours": unchecked,
+                "undecided_neighbours": undecided_neighbours,
             }
         )
         self.seeds = seeds  # the claim's evaluation seeds from here on (its summary counts them)
         return outcomes
 
-    def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int]):
-        """(flips, unusable, unchecked): the verdicts with one searched method moved one lattice
-        point from its rate, where they differ from ``verdict``; the moves where the moved
-        method diverges on some seed (such a rate is not one anyone would run: the search
-        scores a rate that diverges on any tuning seed as a failure, so its verdict is not a
-        flip); and the number of moves left unrun.
+    def _flips(self, outcomes, judge, verdict: Verdict, seeds: list[int], last: bool):
+        """(flips, unusable, unchecked): the moves of one searched method one lattice point
+        from its rate where the verdict differs from ``verdict``, as (move, verdict there); the
+        moves where the moved method diverges on some seed (such a rate is not one anyone would
+        run: the search scores a rate that diverges on any tuning seed as a failure, so its
+        verdict is not a flip); and the number of moves left unrun.
 
         The moves run one method at a time (its two neighbours together) and stop at the first
-        method with a flip: one flip already makes the verdict fragile, so the rest could only
-        lengthen the list of flips, not change the verdict."""
+        method whose moves reverse the verdict, or, at the ``last`` stage, merely make it
+        undecided: one such flip already makes the verdict fragile, so the rest could only
+        lengthen the list of flips, not change the verdict. Before the last stage an undecided
+        neighbour asks for more seeds, so the other methods' moves run too, in case one of them
+        reverses the verdict and settles it now."""
         moves = [
             [(problem, name, lr) for lr in outcome.neighbours()]
             for problem, per_method in outcomes.items()
@@ -167,13 +181,15 @@ class RunContext:
                 ]
             )
             for (problem, name, lr), outcome in zip(wave, moved, strict=True):
+                move = f"{name} on {problem} at lr {lr:.3g}"
                 if any(run.diverged for run in outcome.runs):
-                    unusable.append(f"{name} on {problem} at lr {lr:.3g}")
+                    unusable.append(move)
                     continue
                 other = judge({**outcomes, problem: {**outcomes[problem], name: outcome}})
                 if other != verdict:
-                    flips.append(f"{name} on {problem} at lr {lr:.3g}: {other.value}")
-            if flips:
+                    flips.append((move, other))
+            decisive = [f for f in flips if last or f[1] != Verdict.INCONCLUSIVE]
+            if decisive:
                 return flips, unusable, sum(len(rest) for rest in moves[index + 1 :])
         return flips, unusable, 0
 
@@ -415,6 +431,12 @@ def apply_settlements(result: ClaimResult, settlements: list[dict[str, Any]]) ->
     if diverging:
         summary += (
             f" Not counted as flips, since the moved method diverges there: {'; '.join(diverging)}."
+        )
+    undecided = [move for s in settlements for move in s.get("undecided_neighbours", [])]
+    if undecided:
+        summary += (
+            " More seeds, since the verdict was undecided one lattice point away on fewer: "
+            f"{'; '.join(undecided)}."
         )
     flips = [flip for s in settlements for flip in s["fragile"]]
     if flips and verdict != Verdict.INCONCLUSIVE:
