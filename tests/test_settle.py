@@ -87,6 +87,29 @@ def test_a_neighbour_undecided_on_few_seeds_asks_for_more_seeds():
     assert "More seeds, since the verdict was undecided one lattice point away" in result.summary
 
 
+def test_flips_of_an_earlier_look_do_not_outlive_it():
+    """Decided on 3 seeds with a neighbour undecided there, then undecided at the rates on 6
+    and 10: the claim ends inconclusive, and the settlement lists no flips of the first look."""
+
+    def judge(outcomes):
+        a = outcomes["toy"]["a"]  # chosen at 0.01, the toy's optimum
+        return Verdict.HOLDS if a.lr == 0.01 and len(a.runs) == 3 else Verdict.INCONCLUSIVE
+
+    def claim():
+        ctx = RunContext("quick", [0, 1, 2], executor=Executor())
+        outcomes = ctx.compare(toy(0.5, 0.001), METHODS, 9, Metric("loss"))
+        ctx.settle(outcomes, judge)
+        return ctx
+
+    (settlement,) = contextvars.copy_context().run(claim).settlements
+    assert settlement["seeds"] == 10 and settlement["looks"] == 3
+    assert settlement["undecided_neighbours"] == [
+        "a on toy at lr 0.00464 on 3 seeds",
+        "a on toy at lr 0.0215 on 3 seeds",
+    ]
+    assert settlement["fragile"] == [] and settlement["unchecked_neighbours"] == 0
+
+
 def test_a_neighbour_still_undecided_at_the_last_stage_makes_the_verdict_fragile():
     """Decided on 6 seeds, but undecided at A's neighbours on 6 and again on 10, the last
     stage at quick scale: fragile."""

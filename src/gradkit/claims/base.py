@@ -122,9 +122,10 @@ class RunContext:
         become the claim's :attr:`seeds`."""
         stats.set_level(self.level)
         seeds, looks, later = list(self.seeds), 1, iter(self.stages[1:])
-        flips, unusable, unchecked, undecided_neighbours = [], [], 0, []
+        undecided_neighbours = []
         while True:
             verdict, count = judge(outcomes), next(later, None)
+            flips, unusable, unchecked = [], [], 0  # of this look: a later one may be undecided
             if verdict != Verdict.INCONCLUSIVE:
                 flips, unusable, unchecked = self._flips(
                     outcomes, judge, verdict, seeds, last=count is None
