@@ -186,7 +186,31 @@ def test_on_a_plateau_the_choice_stays_instead_of_walking_to_a_bound():
     the search choosing 1e-7 for depth 3 on l2 regression this way)."""
     result, seen = toy_search(LrRange(1e-3, 1e-1), plateau_below=1.0)
     assert 1e-3 <= result.best <= 1e-1 and not result.at_bound
-    assert len([s for s in seen if s.kwargs["budget"] == 9]) <= 4
+    # the finalist, its two neighbours and, since they tie it, one point beyond each
+    assert len([s for s in seen if s.kwargs["budget"] == 9]) <= 5
+
+
+def test_past_a_neighbour_that_ties_the_best_the_next_point_runs():
+    """Signum's case in the search audit: at the full budget 0.01 and 0.00464 score the same
+    and 0.00215 better; the screen kept 0.01 only. A tie is not a slope: the walk runs the
+    point beyond the tied neighbour and moves there."""
+    full = {0.001: 3.0, 0.00215: 0.5, 0.00464: 1.0, 0.01: 1.0, 0.0215: 2.0}
+
+    def run(specs):
+        return [
+            RunRecord({"loss": full.get(s.kwargs["lr"], 9.0) if s.kwargs["budget"] == 9
+                       else (0.0 if s.kwargs["lr"] == 0.01 else 1.0)})
+            for s in specs
+        ]  # fmt: skip
+
+    result = search_lr(
+        LrRange(1e-3, 1e-1),
+        [1, 3, 9],
+        lambda lr, budget, seed: RunSpec.of(toy_run, lr=lr, budget=budget, seed=seed),
+        lambda record: record.metrics["loss"],
+        run,
+    )
+    assert result.best == 0.00215 and result.final_scores()[0.01] == 1.0
 
 
 def test_the_screen_runs_one_seed_and_the_full_budget_every_seed():

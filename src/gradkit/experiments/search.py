@@ -19,7 +19,9 @@ target within the rung's budget: there every rate goes on, rather than being ran
 close it came (which can drop the only rate that reaches the target at the full budget).
 
 A neighbour must score strictly better to move the choice: on a plateau (no rate reaching a
-target, every score the same) ties would otherwise walk it to a bound.
+target, every score the same) ties would otherwise walk it to a bound. A tie is not a slope
+either, so past a neighbour that ties the best the next point runs too: the audit found Signum's
+validation accuracy equal at two neighbouring rates and better one point further.
 
 The rungs before the last screen on one tuning seed; at the full budget every comparison scores
 a rate by its mean over every tuning seed, so a rate that diverges on any of them scores inf and
@@ -185,13 +187,17 @@ def _local_optimum(scores, scores_of, seeds, bottom: int, lowest: int, highest: 
     """From the best of ``scores`` (ties to the smaller rate), run its missing lattice
     neighbours (inside [lowest, highest]) at the full budget and move to one only if it scores
     strictly better, until neither does; while the best diverged, run the next smaller rate
-    instead, down to ``bottom``. On a plateau of equal scores (no rate reaching a target, say)
-    the choice stays where it is rather than walking to a bound. Returns every score at the
-    full budget and the chosen rate."""
+    instead, down to ``bottom``. A neighbour that ties the best is no evidence of a slope, so
+    the point beyond it runs too (the best moves there only if it scores strictly better). On a
+    plateau of equal scores (no rate reaching a target, say) the choice stays where it is
+    rather than walking to a bound. Returns every score at the full budget and the chosen
+    rate."""
     best = min(scores, key=lambda k: (scores[k], k))
     while True:
         if math.isfinite(scores[best]):
-            new = [k for k in (best - 1, best + 1) if lowest <= k <= highest and k not in scores]
+            near = [best - 1, best + 1]
+            past = [2 * k - best for k in near if k in scores and scores[k] == scores[best]]
+            new = [k for k in [*near, *past] if lowest <= k <= highest and k not in scores]
         else:
             new = [min(scores) - 1] if min(scores) - 1 >= bottom else []
         if not new:
